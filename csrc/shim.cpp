@@ -1,0 +1,571 @@
+// Implementation of csrc/shim.h. See the header for the conventions.
+#include "shim.h"
+
+#include <dlfcn.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/Config.h>
+#include <ATen/Context.h>
+#include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/fold_conv_bn.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/passes/frozen_concat_linear.h>
+#include <torch/csrc/jit/passes/frozen_conv_add_relu_fusion.h>
+#include <torch/csrc/jit/passes/frozen_conv_folding.h>
+#include <torch/csrc/jit/passes/frozen_linear_folding.h>
+#include <torch/csrc/jit/passes/frozen_linear_transpose.h>
+#include <torch/csrc/jit/passes/frozen_ops_to_mkldnn.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/onednn_graph_fuser.h>
+#include <torch/csrc/jit/passes/quantization/finalize.h>
+#include <torch/csrc/jit/passes/quantization/insert_observers.h>
+#include <torch/csrc/jit/passes/quantization/insert_quant_dequant.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+// Declared here because the PyPI wheel does not ship
+// torch/csrc/jit/codegen/fuser/interface.h, though libtorch_cpu.so exports them.
+namespace torch::jit {
+TORCH_API bool canFuseOnCPU();
+TORCH_API void overrideCanFuseOnCPU(bool value);
+}  // namespace torch::jit
+
+struct itn_module {
+  torch::jit::Module module;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+char* dup_string(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out != nullptr) {
+    std::memcpy(out, s.c_str(), s.size() + 1);
+  }
+  return out;
+}
+
+// Runs `f`, turning every C++ exception into the thread-local error message
+// and `on_error` as the return value.
+template <typename T, typename F>
+T guarded(T on_error, F&& f) {
+  try {
+    last_error.clear();
+    return f();
+  } catch (const c10::Error& e) {
+    // what_without_backtrace keeps the message to what the user can act on.
+    last_error = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    last_error = e.what();
+  } catch (...) {
+    last_error = "unknown C++ exception";
+  }
+  return on_error;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+torch::jit::Method method_of(const torch::jit::Module& m, const char* name) {
+  auto found = m.find_method(name);
+  TORCH_CHECK(found.has_value(), "the model has no method '", name, "'");
+  return *found;
+}
+
+std::shared_ptr<torch::jit::Graph> inlined_graph(const torch::jit::Module& m, const char* method) {
+  auto graph = method_of(m, method).graph()->copy();
+  torch::jit::Inline(*graph);
+  return graph;
+}
+
+// Ops that read tensor *values* into a scalar the interpreter can branch on.
+// A branch whose condition flows from one of these is data-dependent control
+// flow; conditions computed from sizes, dims, dtypes, attributes (such as
+// `training`) or None checks are shape/structure guards instead.
+bool reads_tensor_values(const torch::jit::Node* n) {
+  static const std::unordered_set<std::string> readers = {
+      "aten::Bool", "aten::Int", "aten::Float", "aten::item", "aten::is_nonzero",
+      "aten::equal", "aten::allclose", "aten::ScalarImplicit", "aten::tolist"};
+  if (readers.count(n->kind().toQualString()) == 0) {
+    return false;
+  }
+  for (const auto* input : n->inputs()) {
+    if (input->type()->isSubtypeOf(*c10::TensorType::get())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool depends_on_tensor_values(const torch::jit::Value* v, std::unordered_set<const torch::jit::Value*>& seen) {
+  if (!seen.insert(v).second) {
+    return false;
+  }
+  const torch::jit::Node* producer = v->node();
+  if (reads_tensor_values(producer)) {
+    return true;
+  }
+  // Block parameters (loop-carried values) have the block's owning node as
+  // producer (prim::Param); follow nothing further there.
+  if (producer->kind() == c10::prim::Param) {
+    return false;
+  }
+  for (const auto* input : producer->inputs()) {
+    if (depends_on_tensor_values(input, seen)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A branch only there to raise (dimension checks, unsupported-argument guards
+// in scripted library modules).
+bool block_only_raises(const torch::jit::Block* b) {
+  for (const auto* n : b->nodes()) {
+    if (n->kind() == c10::prim::RaiseException) {
+      return true;
+    }
+  }
+  return false;
+}
+
+struct GraphFacts {
+  std::map<std::string, int64_t> ops;
+  int64_t if_count = 0;
+  int64_t loop_count = 0;
+  int64_t raise_only_if_count = 0;
+  int64_t data_dependent_if_count = 0;
+  int64_t data_dependent_loop_count = 0;
+  int64_t nodes = 0;
+  int64_t max_block_depth = 0;
+};
+
+void collect_facts(const torch::jit::Block* block, GraphFacts& facts, int64_t depth) {
+  facts.max_block_depth = std::max(facts.max_block_depth, depth);
+  for (const auto* n : block->nodes()) {
+    facts.nodes += 1;
+    facts.ops[n->kind().toQualString()] += 1;
+    if (n->kind() == c10::prim::If) {
+      facts.if_count += 1;
+      bool raises = false;
+      for (const auto* b : n->blocks()) {
+        raises = raises || block_only_raises(b);
+      }
+      if (raises) {
+        facts.raise_only_if_count += 1;
+      } else {
+        std::unordered_set<const torch::jit::Value*> seen;
+        if (depends_on_tensor_values(n->input(0), seen)) {
+          facts.data_dependent_if_count += 1;
+        }
+      }
+    } else if (n->kind() == c10::prim::Loop) {
+      facts.loop_count += 1;
+      // prim::Loop(max_trip_count, initial_condition, ...): a loop is
+      // data-dependent if its trip count or its continuation condition (the
+      // body's first output) reads tensor values.
+      std::unordered_set<const torch::jit::Value*> seen;
+      bool data_dependent = depends_on_tensor_values(n->input(0), seen) ||
+                            depends_on_tensor_values(n->input(1), seen);
+      if (!data_dependent && !n->blocks().empty()) {
+        data_dependent = depends_on_tensor_values(n->blocks()[0]->outputs()[0], seen);
+      }
+      if (data_dependent) {
+        facts.data_dependent_loop_count += 1;
+      }
+    }
+    for (const auto* b : n->blocks()) {
+      collect_facts(b, facts, depth + 1);
+    }
+  }
+}
+
+std::string graph_facts_json(const torch::jit::Graph& graph) {
+  GraphFacts facts;
+  collect_facts(graph.block(), facts, 0);
+  std::ostringstream out;
+  out << "{\"ops\":{";
+  bool first = true;
+  for (const auto& [kind, count] : facts.ops) {
+    out << (first ? "" : ",") << json_escape(kind) << ":" << count;
+    first = false;
+  }
+  out << "},\"control_flow\":{"
+      << "\"if\":" << facts.if_count << ",\"loop\":" << facts.loop_count
+      << ",\"raise_only_if\":" << facts.raise_only_if_count
+      << ",\"data_dependent_if\":" << facts.data_dependent_if_count
+      << ",\"data_dependent_loop\":" << facts.data_dependent_loop_count
+      << ",\"max_block_depth\":" << facts.max_block_depth << "},\"nodes\":" << facts.nodes
+      << ",\"inputs\":[";
+  first = true;
+  for (const auto* v : graph.inputs()) {
+    out << (first ? "" : ",") << json_escape(v->type()->str());
+    first = false;
+  }
+  out << "]}";
+  return out.str();
+}
+
+std::string schema_json(const std::string& name, const c10::FunctionSchema& schema) {
+  std::ostringstream out;
+  out << "{\"name\":" << json_escape(name) << ",\"arguments\":[";
+  bool first = true;
+  for (const auto& arg : schema.arguments()) {
+    if (arg.name() == "self") {
+      continue;
+    }
+    out << (first ? "" : ",") << "{\"name\":" << json_escape(arg.name())
+        << ",\"type\":" << json_escape(arg.type()->annotation_str())
+        << ",\"has_default\":" << (arg.default_value().has_value() ? "true" : "false") << "}";
+    first = false;
+  }
+  out << "],\"returns\":[";
+  first = true;
+  for (const auto& ret : schema.returns()) {
+    out << (first ? "" : ",") << json_escape(ret.type()->annotation_str());
+    first = false;
+  }
+  std::ostringstream text;
+  text << schema;
+  out << "],\"schema\":" << json_escape(text.str()) << "}";
+  return out.str();
+}
+
+void flatten_outputs(const c10::IValue& v, std::vector<at::Tensor>& tensors, std::string& structure) {
+  if (v.isTensor()) {
+    tensors.push_back(v.toTensor());
+    structure += "tensor";
+  } else if (v.isTuple() || v.isList()) {
+    const bool tuple = v.isTuple();
+    structure += tuple ? "tuple(" : "list(";
+    std::vector<c10::IValue> elements;
+    if (tuple) {
+      const auto& els = v.toTupleRef().elements();
+      elements.assign(els.begin(), els.end());
+    } else {
+      auto list = v.toList();
+      for (size_t i = 0; i < list.size(); ++i) {
+        elements.push_back(list.get(i));
+      }
+    }
+    for (size_t i = 0; i < elements.size(); ++i) {
+      if (i > 0) {
+        structure += ",";
+      }
+      flatten_outputs(elements[i], tensors, structure);
+    }
+    structure += ")";
+  } else {
+    TORCH_CHECK(false, "unsupported output type ", v.tagKind(),
+                ": ipex-tune compares tensor outputs (a tensor, or tuples/lists of tensors)");
+  }
+}
+
+std::string named_tensors_json(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::ostringstream out;
+  out << "[";
+  bool first = true;
+  for (const auto& [name, t] : tensors) {
+    out << (first ? "" : ",") << "{\"name\":" << json_escape(name)
+        << ",\"dtype\":" << json_escape(c10::toString(t.scalar_type())) << ",\"numel\":" << t.numel()
+        << ",\"bytes\":" << t.numel() * static_cast<int64_t>(t.element_size()) << "}";
+    first = false;
+  }
+  out << "]";
+  return out.str();
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* itn_last_error(void) { return last_error.empty() ? nullptr : last_error.c_str(); }
+
+void itn_string_free(char* s) { std::free(s); }
+
+char* itn_torch_build_json(void) {
+  return guarded<char*>(nullptr, [&]() {
+    std::ostringstream out;
+    out << "{\"version\":" << json_escape(TORCH_VERSION)
+        << ",\"version_major\":" << TORCH_VERSION_MAJOR << ",\"version_minor\":" << TORCH_VERSION_MINOR
+        << ",\"mkldnn\":" << (at::hasMKLDNN() ? "true" : "false") << ",\"mkl\":" << (at::hasMKL() ? "true" : "false")
+        << ",\"openmp\":" << (AT_PARALLEL_OPENMP ? "true" : "false")
+        << ",\"cuda_compiled\":" << (at::hasCUDA() ? "true" : "false")
+        << ",\"num_threads\":" << at::get_num_threads() << ",\"num_interop_threads\":" << at::get_num_interop_threads()
+        << ",\"config\":" << json_escape(at::show_config()) << ",\"parallel_info\":" << json_escape(at::get_parallel_info())
+        << "}";
+    return dup_string(out.str());
+  });
+}
+
+char* itn_libtorch_path(void) {
+  return guarded<char*>(nullptr, [&]() {
+    Dl_info info;
+    // Any function defined in libtorch_cpu.so locates it.
+    void* symbol = reinterpret_cast<void*>(&torch::jit::Inline);
+    TORCH_CHECK(dladdr(symbol, &info) != 0 && info.dli_fname != nullptr, "dladdr failed for libtorch_cpu");
+    return dup_string(info.dli_fname);
+  });
+}
+
+itn_module* itn_module_load(const char* path) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    auto module = torch::jit::load(path, at::kCPU);
+    module.eval();
+    return new itn_module{std::move(module)};
+  });
+}
+
+itn_module* itn_module_load_bytes(const char* data, size_t len) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    std::istringstream stream(std::string(data, len));
+    auto module = torch::jit::load(stream, at::kCPU);
+    module.eval();
+    return new itn_module{std::move(module)};
+  });
+}
+
+void itn_module_free(itn_module* m) { delete m; }
+
+char* itn_module_methods_json(const itn_module* m) {
+  return guarded<char*>(nullptr, [&]() {
+    std::ostringstream out;
+    out << "[";
+    bool first = true;
+    for (const auto& method : m->module.get_methods()) {
+      out << (first ? "" : ",") << schema_json(method.name(), method.function().getSchema());
+      first = false;
+    }
+    out << "]";
+    return dup_string(out.str());
+  });
+}
+
+char* itn_module_tensors_json(const itn_module* m) {
+  return guarded<char*>(nullptr, [&]() {
+    std::vector<std::pair<std::string, at::Tensor>> params;
+    for (const auto& p : m->module.named_parameters(/*recurse=*/true)) {
+      params.emplace_back(p.name, p.value);
+    }
+    std::vector<std::pair<std::string, at::Tensor>> buffers;
+    for (const auto& b : m->module.named_buffers(/*recurse=*/true)) {
+      buffers.emplace_back(b.name, b.value);
+    }
+    return dup_string("{\"parameters\":" + named_tensors_json(params) + ",\"buffers\":" + named_tensors_json(buffers) +
+                      "}");
+  });
+}
+
+char* itn_module_graph_facts_json(const itn_module* m, const char* method) {
+  return guarded<char*>(nullptr, [&]() { return dup_string(graph_facts_json(*inlined_graph(m->module, method))); });
+}
+
+char* itn_module_graph_text(const itn_module* m, const char* method, int inlined) {
+  return guarded<char*>(nullptr, [&]() {
+    auto graph = inlined ? inlined_graph(m->module, method) : method_of(m->module, method).graph();
+    return dup_string(graph->toString());
+  });
+}
+
+char* itn_last_executed_graph_text(void) {
+  return guarded<char*>(nullptr, [&]() {
+    auto graph = torch::jit::lastExecutedOptimizedGraph();
+    TORCH_CHECK(graph != nullptr, "no graph has been executed on this thread");
+    return dup_string(graph->toString());
+  });
+}
+
+int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_inputs, itn_tensor** outputs,
+                   int* n_outputs, char** structure) {
+  return guarded<int>(-1, [&]() {
+    torch::NoGradGuard no_grad;
+    std::vector<c10::IValue> stack;
+    stack.reserve(n_inputs);
+    for (int i = 0; i < n_inputs; ++i) {
+      stack.emplace_back(*static_cast<at::Tensor*>(inputs[i]));
+    }
+    auto result = method_of(m->module, method)(std::move(stack));
+    std::vector<at::Tensor> tensors;
+    std::string shape;
+    flatten_outputs(result, tensors, shape);
+    auto* out = static_cast<itn_tensor*>(std::malloc(sizeof(itn_tensor) * std::max<size_t>(tensors.size(), 1)));
+    TORCH_CHECK(out != nullptr, "out of memory");
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      out[i] = new at::Tensor(std::move(tensors[i]));
+    }
+    *outputs = out;
+    *n_outputs = static_cast<int>(tensors.size());
+    *structure = dup_string(shape);
+    return 0;
+  });
+}
+
+int itn_module_to_dtype(itn_module* m, int scalar_type) {
+  return guarded<int>(-1, [&]() {
+    m->module.to(static_cast<at::ScalarType>(scalar_type));
+    return 0;
+  });
+}
+
+itn_module* itn_module_freeze(const itn_module* m, const char* method) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    TORCH_CHECK(!m->module.hasattr("training") || !m->module.is_training(),
+                "freezing needs a module in eval mode");
+    std::vector<std::string> preserved;
+    // freeze_module keeps `forward` and the methods named here; everything
+    // else is inlined or dropped. A custom entry method (the Known Issues'
+    // `inference` example) must be preserved explicitly.
+    if (std::strcmp(method, "forward") != 0) {
+      preserved.emplace_back(method);
+    }
+    return new itn_module{torch::jit::freeze_module(m->module, preserved)};
+  });
+}
+
+int itn_pass_remove_dropout(itn_module* m, const char* method) {
+  return guarded<int>(-1, [&]() {
+    auto graph = method_of(m->module, method).graph();
+    auto before = graph->toString();
+    torch::jit::removeDropout(graph);
+    return graph->toString() != before ? 1 : 0;
+  });
+}
+
+// The numerics part of torch::jit::freeze (OptimizeFrozenGraph), applied to any
+// method. torch::jit::freeze runs it on `forward` only, which is why conv-bn
+// folding silently does not happen for a custom entry method.
+int itn_pass_fold_conv_bn(itn_module* m, const char* method) {
+  return guarded<int>(-1, [&]() {
+    auto graph = method_of(m->module, method).graph();
+    bool any = false;
+    bool changed = true;
+    while (changed) {
+      changed = torch::jit::FoldFrozenConvBatchnorm(graph);
+      changed |= torch::jit::FoldFrozenConvAddOrSub(graph);
+      changed |= torch::jit::FoldFrozenConvMulOrDiv(graph);
+      changed |= torch::jit::FoldFrozenLinearBatchnorm(graph);
+      any |= changed;
+    }
+    any |= torch::jit::FrozenConcatLinear(graph);
+    return any ? 1 : 0;
+  });
+}
+
+// The oneDNN part of torch::jit::optimize_for_inference: conv-add-relu fusion,
+// conversion of frozen conv/linear weights to prepacked MKLDNN tensors, and
+// linear transposition.
+int itn_pass_mkldnn_prepack(itn_module* m, const char* method) {
+  return guarded<int>(-1, [&]() {
+    auto graph = method_of(m->module, method).graph();
+    auto before = graph->toString();
+    torch::jit::FuseFrozenConvAddRelu(graph);
+    torch::jit::ConvertFrozenOpsToMKLDNN(graph);
+    torch::jit::FrozenLinearTranspose(graph);
+    return graph->toString() != before ? 1 : 0;
+  });
+}
+
+int itn_set_texpr_fuser(int enabled) {
+  return guarded<int>(-1, [&]() {
+    int previous = torch::jit::tensorExprFuserEnabled() ? 1 : 0;
+    torch::jit::setTensorExprFuserEnabled(enabled != 0);
+    // The TensorExpr fuser only fuses on CPU when CPU fusion is allowed.
+    torch::jit::overrideCanFuseOnCPU(enabled != 0);
+    return previous;
+  });
+}
+
+int itn_texpr_fuser_enabled(void) {
+  return guarded<int>(-1, [&]() { return torch::jit::tensorExprFuserEnabled() ? 1 : 0; });
+}
+
+int itn_can_fuse_on_cpu(void) {
+  return guarded<int>(-1, [&]() { return torch::jit::canFuseOnCPU() ? 1 : 0; });
+}
+
+int itn_set_onednn_fuser(int enabled) {
+  return guarded<int>(-1, [&]() {
+    // Registers (or clears) libtorch's oneDNN Graph (LLGA) fusion pass as a
+    // pre-pass of the profiling graph executor, as Python's
+    // torch.jit.enable_onednn_fusion does.
+    return torch::jit::RegisterLlgaFuseGraph::setEnabled(enabled != 0) ? 1 : 0;
+  });
+}
+
+int itn_onednn_fuser_enabled(void) {
+  return guarded<int>(-1, [&]() { return torch::jit::RegisterLlgaFuseGraph::isEnabled() ? 1 : 0; });
+}
+
+itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const itn_module* activation_observer,
+                                 const itn_module* weight_observer) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    // Finalize (like Python's convert_dynamic_jit) only rewrites `forward`.
+    TORCH_CHECK(std::strcmp(method, "forward") == 0,
+                "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
+    auto module = torch::jit::FoldConvBatchNorm(m->module);
+    torch::jit::QConfigDict qconfig;
+    qconfig.emplace("", std::make_tuple(activation_observer->module, weight_observer->module));
+    auto observed =
+        torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
+    auto quantized =
+        torch::jit::InsertQuantDeQuant(observed, method, /*inplace=*/true, /*debug=*/false, torch::jit::QuantType::DYNAMIC);
+    auto finalized = torch::jit::Finalize(quantized, torch::jit::QuantType::DYNAMIC, {});
+    auto graph = finalized.get_method(method).graph();
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+    return new itn_module{std::move(finalized)};
+  });
+}
+
+int itn_set_num_threads(int n) {
+  return guarded<int>(-1, [&]() {
+    at::set_num_threads(n);
+    return 0;
+  });
+}
+
+int itn_get_num_threads(void) {
+  return guarded<int>(-1, [&]() { return at::get_num_threads(); });
+}
+
+}  // extern "C"

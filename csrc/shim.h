@@ -1,0 +1,88 @@
+// ipex-tune's C ABI over the libtorch functions that the `tch` crate does not
+// expose (module handles, freezing, the frozen-graph passes, fusers, graph-mode
+// quantization, graph facts).
+//
+// Conventions (the same as tch's torch_api):
+// - every entry point catches every C++ exception, stores its message in a
+//   thread-local and returns a failure value (NULL or -1); the Rust wrapper
+//   reads itn_last_error() after each call;
+// - handles (itn_module*) are owned by the caller and freed with
+//   itn_module_free; strings returned as char* are freed with itn_string_free;
+// - tensors cross as `at::Tensor*` (tch's C_tensor): inputs are borrowed,
+//   outputs are new heap tensors that the caller owns (tch::Tensor::from_ptr).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct itn_module itn_module;
+typedef void* itn_tensor; // at::Tensor*
+
+const char* itn_last_error(void);
+void itn_string_free(char* s);
+
+// Build and process facts as JSON: version, show_config, parallel info, ...
+char* itn_torch_build_json(void);
+// Path of the loaded libtorch_cpu.so (found with dladdr).
+char* itn_libtorch_path(void);
+
+itn_module* itn_module_load(const char* path);
+// Loads a TorchScript archive held in memory (e.g. assets embedded in the binary).
+itn_module* itn_module_load_bytes(const char* data, size_t len);
+void itn_module_free(itn_module* m);
+// Methods with their schemas: [{"name","arguments":[{"name","type"}],"returns":[...],"schema"}].
+char* itn_module_methods_json(const itn_module* m);
+// Parameters and buffers: {"parameters":[{"name","dtype","numel","bytes"}], "buffers":[...]}.
+char* itn_module_tensors_json(const itn_module* m);
+// Facts of a method's inlined graph: op histogram over all nested blocks and
+// control-flow facts. See graph_facts() in shim.cpp for the fields.
+char* itn_module_graph_facts_json(const itn_module* m, const char* method);
+// The method's graph as text; inlined when `inlined` is non-zero.
+char* itn_module_graph_text(const itn_module* m, const char* method, int inlined);
+// The optimized graph that the last run on this thread executed.
+char* itn_last_executed_graph_text(void);
+
+// Runs `method` on borrowed input tensors. Outputs (a tensor, or tuples/lists
+// of tensors, flattened depth-first) are written to *outputs (malloc'd array
+// of new tensors, freed by the caller with free()); *structure receives a
+// malloc'd description such as "tuple(tensor,tensor)".
+int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_inputs,
+                   itn_tensor** outputs, int* n_outputs, char** structure);
+
+// module.to(dtype) (dtype: at::ScalarType as int).
+int itn_module_to_dtype(itn_module* m, int scalar_type);
+
+// torch::jit::freeze_module preserving `method` (plus `forward` if present),
+// without the numerics passes (those are separate switches below).
+itn_module* itn_module_freeze(const itn_module* m, const char* method);
+
+// The frozen-graph passes of torch::jit::freeze / optimize_for_inference, as
+// separate switches acting on one method's graph. Return 1 if the graph
+// changed, 0 if not, -1 on error.
+int itn_pass_remove_dropout(itn_module* m, const char* method);
+int itn_pass_fold_conv_bn(itn_module* m, const char* method);
+int itn_pass_mkldnn_prepack(itn_module* m, const char* method);
+
+// Fusers. Setters return the previous state, or -1 on error.
+int itn_set_texpr_fuser(int enabled);
+int itn_texpr_fuser_enabled(void);
+int itn_can_fuse_on_cpu(void);
+int itn_set_onednn_fuser(int enabled);
+int itn_onednn_fuser_enabled(void);
+
+// Graph-mode dynamic int8 quantization of Linear/LSTM (what Python's
+// torch.ao.quantization.quantize_dynamic_jit does), with scripted observer
+// modules for activations and weights. Returns a new, frozen module.
+itn_module* itn_quantize_dynamic(const itn_module* m, const char* method,
+                                 const itn_module* activation_observer,
+                                 const itn_module* weight_observer);
+
+int itn_set_num_threads(int n);
+int itn_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif

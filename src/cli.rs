@@ -1,0 +1,75 @@
+//! The command line: subcommands and their flags (clap derive).
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Find the fastest configuration for a TorchScript model on this CPU host
+/// that keeps accuracy, prove it against stock execution, and guard it in CI.
+#[derive(Debug, Parser)]
+#[command(name = "ipex-tune", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What a model is: methods, schemas, parameters, op histogram, control flow.
+    Inspect(InspectArgs),
+    /// Measure the optimized runtime against stock on the fixture models
+    /// (the proof that the optimizations are real).
+    Bench(BenchArgs),
+    /// Run one benchmark mode in this process and print a JSON result (used by `bench`).
+    #[command(hide = true)]
+    BenchChild(BenchChildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// TorchScript file (torch.jit.save output).
+    pub model: PathBuf,
+    /// The entry method to inspect.
+    #[arg(long, default_value = "forward")]
+    pub method: String,
+    /// Print JSON (stable, documented in the README) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the method's inlined TorchScript graph.
+    #[arg(long, conflicts_with = "json")]
+    pub graph: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fixture models to measure (file names under --fixtures, without .pt).
+    #[arg(long, value_delimiter = ',', default_value = "cnn,mlp,encoder")]
+    pub models: Vec<String>,
+    /// Folder with the fixture models.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
+    pub fixtures: PathBuf,
+    /// Minimum timed duration per mode, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub min_time: f64,
+    /// Minimum timed iterations per mode.
+    #[arg(long, default_value_t = 10)]
+    pub min_iters: usize,
+    /// Allocators to measure each mode with (glibc, glibc-tuned, jemalloc, tcmalloc).
+    #[arg(long, value_delimiter = ',', default_value = "glibc,glibc-tuned")]
+    pub allocators: Vec<String>,
+    /// Only modes whose name contains one of these substrings.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Print the optimized graph each mode executed (after warm-up).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchChildArgs {
+    /// The mode, as JSON (see commands::bench::ChildSpec).
+    #[arg(long)]
+    pub spec: String,
+}

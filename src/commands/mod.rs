@@ -1,0 +1,15 @@
+//! One thin file per subcommand, wiring the stages together. No stage calls a
+//! command.
+mod bench;
+mod inspect;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand; returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::BenchChild(args) => bench::run_child(&args),
+    }
+}

@@ -1,0 +1,34 @@
+//! ipex-tune: find, prove and guard the fastest accurate CPU configuration
+//! for a TorchScript model.
+#![deny(unsafe_code)]
+
+mod cli;
+mod commands;
+mod error;
+mod measure;
+mod model;
+mod native;
+mod runtime;
+
+use clap::Parser;
+
+use error::{exit_code, UserError};
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` prints the whole cause chain on one line.
+            eprintln!("ipex-tune: error: {err:#}");
+            if err.downcast_ref::<UserError>().is_some()
+                || err.downcast_ref::<runtime::ipex::IpexError>().is_some()
+            {
+                exit_code::USAGE
+            } else {
+                exit_code::INTERNAL
+            }
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,110 @@
+//! Warm-up to steady state and timed loops.
+use std::time::{Duration, Instant};
+
+/// Warm-up policy: at least `min_iters` calls per distinct input (the
+/// profiling graph executor profiles, then optimizes, on the first calls for
+/// each shape), then until the last `window` latencies are within
+/// `tolerance` of their median, or `max_iters` / `max_time` is reached.
+#[derive(Debug, Clone, Copy)]
+pub struct WarmUp {
+    pub min_iters: usize,
+    pub max_iters: usize,
+    pub window: usize,
+    pub tolerance: f64,
+    pub max_time: Duration,
+}
+
+impl Default for WarmUp {
+    fn default() -> Self {
+        WarmUp {
+            min_iters: 3,
+            max_iters: 50,
+            window: 3,
+            tolerance: 0.10,
+            max_time: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Whether the last `window` latencies all lie within `tolerance` (relative)
+/// of their median.
+pub fn is_steady(latencies: &[f64], window: usize, tolerance: f64) -> bool {
+    if window == 0 || latencies.len() < window {
+        return false;
+    }
+    let tail = &latencies[latencies.len() - window..];
+    let m = super::stats::median(tail);
+    m > 0.0 && tail.iter().all(|x| ((x - m) / m).abs() <= tolerance)
+}
+
+/// Result of warming up: every latency seen, in seconds.
+pub struct WarmUpReport {
+    pub latencies: Vec<f64>,
+    pub steady: bool,
+}
+
+/// Calls `step` until the warm-up policy is met.
+pub fn warm_up(
+    policy: &WarmUp,
+    mut step: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<WarmUpReport> {
+    let start = Instant::now();
+    let mut latencies = Vec::new();
+    loop {
+        let t = Instant::now();
+        step()?;
+        latencies.push(t.elapsed().as_secs_f64());
+        let steady = latencies.len() >= policy.min_iters
+            && is_steady(&latencies, policy.window, policy.tolerance);
+        if steady || latencies.len() >= policy.max_iters || start.elapsed() >= policy.max_time {
+            return Ok(WarmUpReport { latencies, steady });
+        }
+    }
+}
+
+/// Times `step` until both `min_time` has passed and `min_iters` calls were
+/// made. Returns every call's latency in seconds.
+pub fn timed_loop(
+    min_time: Duration,
+    min_iters: usize,
+    mut step: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(min_iters.max(16));
+    while latencies.len() < min_iters || start.elapsed() < min_time {
+        let t = Instant::now();
+        step()?;
+        latencies.push(t.elapsed().as_secs_f64());
+    }
+    Ok(latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_needs_a_full_window_within_tolerance() {
+        assert!(!is_steady(&[1.0, 1.0], 3, 0.1));
+        assert!(is_steady(&[5.0, 1.0, 1.05, 0.98], 3, 0.1));
+        assert!(!is_steady(&[1.0, 1.0, 1.5], 3, 0.1));
+    }
+
+    #[test]
+    fn warm_up_stops_when_steady() {
+        let mut calls = 0;
+        let report = warm_up(&WarmUp::default(), || {
+            calls += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert!(report.latencies.len() >= 3);
+        assert_eq!(report.latencies.len(), calls);
+    }
+
+    #[test]
+    fn timed_loop_meets_the_iteration_minimum() {
+        let latencies = timed_loop(Duration::ZERO, 7, || Ok(())).unwrap();
+        assert_eq!(latencies.len(), 7);
+    }
+}

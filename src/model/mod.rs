@@ -1,0 +1,8 @@
+//! The `model` stage: loading a TorchScript file and the facts about it that
+//! the rules and reports use (methods, ops, parameters, control flow).
+mod facts;
+mod load;
+mod ops;
+
+pub use facts::{ModelFacts, TensorSummary};
+pub use load::load_module;

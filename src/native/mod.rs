@@ -1,0 +1,365 @@
+//! The only place with `unsafe`: a safe wrapper over the C++ shim (csrc/),
+//! dynamic loading, and the few libc calls ipex-tune needs.
+//!
+//! Every shim call is followed by a read of the shim's thread-local error
+//! (FFI discipline as in tch-rs): a failure becomes a [`TorchError`] carrying
+//! libtorch's message; every handle is owned by a Rust value whose `Drop`
+//! frees it.
+#![allow(unsafe_code)]
+
+mod ffi;
+pub mod os;
+
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+use std::path::Path;
+use std::ptr::NonNull;
+
+/// An error raised inside libtorch (or the shim), with its message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TorchError(pub String);
+
+impl TorchError {
+    /// The first line of libtorch's message: C++ errors often append context
+    /// lines (graph dumps, "Exception raised from ...") that a user does not need.
+    pub fn first_line(&self) -> &str {
+        self.0
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+    }
+}
+
+type Result<T> = std::result::Result<T, TorchError>;
+
+fn last_error(what: &str) -> TorchError {
+    // SAFETY: the shim returns NULL or a pointer to its thread-local string,
+    // valid until the next shim call on this thread; we copy it at once.
+    let message = unsafe {
+        let p = ffi::itn_last_error();
+        if p.is_null() {
+            format!("{what} failed without a message")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    TorchError(message)
+}
+
+/// Takes ownership of a malloc'd string returned by the shim.
+fn owned_string(p: *mut c_char, what: &str) -> Result<String> {
+    if p.is_null() {
+        return Err(last_error(what));
+    }
+    // SAFETY: non-null strings from the shim are NUL-terminated and malloc'd;
+    // we copy then free exactly once.
+    unsafe {
+        let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+        ffi::itn_string_free(p);
+        Ok(s)
+    }
+}
+
+fn check_status(status: c_int, what: &str) -> Result<c_int> {
+    if status < 0 {
+        Err(last_error(what))
+    } else {
+        Ok(status)
+    }
+}
+
+fn c_string(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| TorchError(format!("{s:?} contains a NUL byte")))
+}
+
+/// Element types a whole module can be cast to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleDtype {
+    BFloat16,
+}
+
+impl ModuleDtype {
+    /// c10::ScalarType values.
+    fn scalar_type(self) -> c_int {
+        match self {
+            ModuleDtype::BFloat16 => 15,
+        }
+    }
+}
+
+/// A TorchScript module loaded by the shim (a `torch::jit::Module`).
+pub struct Module {
+    ptr: NonNull<ffi::ItnModule>,
+}
+
+// SAFETY: torch::jit::Module is a reference-counted handle; moving it between
+// threads is safe, and running methods concurrently is how libtorch serves
+// inference from several threads (IPEX's multi-stream module does the same).
+unsafe impl Send for Module {}
+unsafe impl Sync for Module {}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from the shim and is freed once.
+        unsafe { ffi::itn_module_free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Outputs of one method call: tensors flattened depth-first, and their
+/// structure (e.g. `tuple(tensor,tensor)`).
+pub struct Outputs {
+    pub tensors: Vec<tch::Tensor>,
+    pub structure: String,
+}
+
+impl Module {
+    fn from_raw(p: *mut ffi::ItnModule, what: &str) -> Result<Module> {
+        NonNull::new(p)
+            .map(|ptr| Module { ptr })
+            .ok_or_else(|| last_error(what))
+    }
+
+    /// Loads a TorchScript file (on CPU, in eval mode).
+    pub fn load(path: &Path) -> Result<Module> {
+        let c_path = c_string(&path.to_string_lossy())?;
+        // SAFETY: valid C string; ownership of the returned handle is ours.
+        Module::from_raw(unsafe { ffi::itn_module_load(c_path.as_ptr()) }, "loading")
+    }
+
+    /// Loads a TorchScript archive from memory.
+    pub fn load_bytes(bytes: &[u8]) -> Result<Module> {
+        // SAFETY: pointer and length describe a live slice.
+        Module::from_raw(
+            unsafe { ffi::itn_module_load_bytes(bytes.as_ptr().cast(), bytes.len()) },
+            "loading",
+        )
+    }
+
+    /// Methods and their schemas, as JSON (see model::facts for the shape).
+    pub fn methods_json(&self) -> Result<String> {
+        // SAFETY: self.ptr is live.
+        owned_string(
+            unsafe { ffi::itn_module_methods_json(self.ptr.as_ptr()) },
+            "listing methods",
+        )
+    }
+
+    /// Parameters and buffers (name, dtype, numel, bytes), as JSON.
+    pub fn tensors_json(&self) -> Result<String> {
+        // SAFETY: self.ptr is live.
+        owned_string(
+            unsafe { ffi::itn_module_tensors_json(self.ptr.as_ptr()) },
+            "listing parameters",
+        )
+    }
+
+    /// Op histogram and control-flow facts of a method's inlined graph, as JSON.
+    pub fn graph_facts_json(&self, method: &str) -> Result<String> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live, m is a valid C string.
+        owned_string(
+            unsafe { ffi::itn_module_graph_facts_json(self.ptr.as_ptr(), m.as_ptr()) },
+            "reading the graph",
+        )
+    }
+
+    /// A method's graph as text (inlined, or as stored).
+    pub fn graph_text(&self, method: &str, inlined: bool) -> Result<String> {
+        let m = c_string(method)?;
+        // SAFETY: as above.
+        owned_string(
+            unsafe {
+                ffi::itn_module_graph_text(self.ptr.as_ptr(), m.as_ptr(), c_int::from(inlined))
+            },
+            "printing the graph",
+        )
+    }
+
+    /// Runs a method on tensors (under no_grad).
+    pub fn run(&self, method: &str, inputs: &[tch::Tensor]) -> Result<Outputs> {
+        let m = c_string(method)?;
+        let mut raw_inputs: Vec<ffi::ItnTensor> = inputs
+            .iter()
+            .map(|t| t.as_ptr() as ffi::ItnTensor)
+            .collect();
+        let mut outputs: *mut ffi::ItnTensor = std::ptr::null_mut();
+        let mut n_outputs: c_int = 0;
+        let mut structure: *mut c_char = std::ptr::null_mut();
+        // SAFETY: input tensors are borrowed for the call; on success the shim
+        // hands us a malloc'd array of new at::Tensor* that we own.
+        let status = unsafe {
+            ffi::itn_module_run(
+                self.ptr.as_ptr(),
+                m.as_ptr(),
+                raw_inputs.as_mut_ptr(),
+                raw_inputs.len() as c_int,
+                &mut outputs,
+                &mut n_outputs,
+                &mut structure,
+            )
+        };
+        check_status(status, "running the method")?;
+        // SAFETY: `outputs` holds n_outputs tensors created with `new`, which
+        // tch frees on drop; the array itself was malloc'd.
+        let tensors = unsafe {
+            let tensors = (0..n_outputs as usize)
+                .map(|i| tch::Tensor::from_ptr((*outputs.add(i)).cast()))
+                .collect();
+            libc::free(outputs.cast());
+            tensors
+        };
+        Ok(Outputs {
+            tensors,
+            structure: owned_string(structure, "output structure")?,
+        })
+    }
+
+    /// Casts parameters and buffers (module.to(dtype)).
+    pub fn cast(&mut self, dtype: ModuleDtype) -> Result<()> {
+        // SAFETY: self.ptr is live.
+        check_status(
+            unsafe { ffi::itn_module_to_dtype(self.ptr.as_ptr(), dtype.scalar_type()) },
+            "casting the module",
+        )
+        .map(|_| ())
+    }
+
+    /// `torch::jit::freeze_module`, preserving `method`; no numerics passes.
+    pub fn freeze(&self, method: &str) -> Result<Module> {
+        let m = c_string(method)?;
+        // SAFETY: as above.
+        Module::from_raw(
+            unsafe { ffi::itn_module_freeze(self.ptr.as_ptr(), m.as_ptr()) },
+            "freezing",
+        )
+    }
+
+    fn graph_pass(
+        &mut self,
+        method: &str,
+        pass: unsafe extern "C" fn(*mut ffi::ItnModule, *const c_char) -> c_int,
+        what: &str,
+    ) -> Result<bool> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live; the pass mutates the method's graph.
+        check_status(unsafe { pass(self.ptr.as_ptr(), m.as_ptr()) }, what).map(|s| s == 1)
+    }
+
+    /// Removes dropout nodes. Returns whether the graph changed.
+    pub fn remove_dropout(&mut self, method: &str) -> Result<bool> {
+        self.graph_pass(method, ffi::itn_pass_remove_dropout, "dropout removal")
+    }
+
+    /// Frozen conv/linear-bn (and conv-add/mul) folding on any method.
+    pub fn fold_conv_bn(&mut self, method: &str) -> Result<bool> {
+        self.graph_pass(method, ffi::itn_pass_fold_conv_bn, "conv-bn folding")
+    }
+
+    /// oneDNN (MKLDNN) weight prepacking, as optimize_for_inference does.
+    pub fn mkldnn_prepack(&mut self, method: &str) -> Result<bool> {
+        self.graph_pass(method, ffi::itn_pass_mkldnn_prepack, "oneDNN prepacking")
+    }
+
+    /// Graph-mode dynamic int8 quantization (Linear/LSTM), returning a new frozen module.
+    pub fn quantize_dynamic(
+        &self,
+        method: &str,
+        activation_observer: &Module,
+        weight_observer: &Module,
+    ) -> Result<Module> {
+        let m = c_string(method)?;
+        // SAFETY: all handles are live for the call.
+        Module::from_raw(
+            unsafe {
+                ffi::itn_quantize_dynamic(
+                    self.ptr.as_ptr(),
+                    m.as_ptr(),
+                    activation_observer.ptr.as_ptr(),
+                    weight_observer.ptr.as_ptr(),
+                )
+            },
+            "dynamic quantization",
+        )
+    }
+}
+
+/// libtorch's build as JSON (version, MKLDNN, OpenMP, show_config, ...).
+pub fn torch_build_json() -> Result<String> {
+    // SAFETY: no arguments; returns an owned string or NULL.
+    owned_string(
+        unsafe { ffi::itn_torch_build_json() },
+        "reading the torch build",
+    )
+}
+
+/// Path of the libtorch_cpu.so this process loaded.
+pub fn libtorch_path() -> Result<String> {
+    // SAFETY: as above.
+    owned_string(unsafe { ffi::itn_libtorch_path() }, "locating libtorch")
+}
+
+/// The optimized graph the last method call on this thread executed.
+pub fn last_executed_graph() -> Result<String> {
+    // SAFETY: as above.
+    owned_string(
+        unsafe { ffi::itn_last_executed_graph_text() },
+        "reading the executed graph",
+    )
+}
+
+/// Enables or disables the TensorExpr (NNC) fuser and CPU fusion; returns the previous state.
+pub fn set_texpr_fuser(enabled: bool) -> Result<bool> {
+    // SAFETY: plain call.
+    check_status(
+        unsafe { ffi::itn_set_texpr_fuser(c_int::from(enabled)) },
+        "texpr fuser",
+    )
+    .map(|s| s == 1)
+}
+
+pub fn texpr_fuser_enabled() -> Result<bool> {
+    // SAFETY: plain call.
+    check_status(unsafe { ffi::itn_texpr_fuser_enabled() }, "texpr fuser").map(|s| s == 1)
+}
+
+pub fn can_fuse_on_cpu() -> Result<bool> {
+    // SAFETY: plain call.
+    check_status(unsafe { ffi::itn_can_fuse_on_cpu() }, "cpu fusion").map(|s| s == 1)
+}
+
+/// Enables or disables the oneDNN Graph (LLGA) fuser; returns the previous state.
+pub fn set_onednn_fuser(enabled: bool) -> Result<bool> {
+    // SAFETY: plain call.
+    check_status(
+        unsafe { ffi::itn_set_onednn_fuser(c_int::from(enabled)) },
+        "oneDNN Graph fuser",
+    )
+    .map(|s| s == 1)
+}
+
+pub fn onednn_fuser_enabled() -> Result<bool> {
+    // SAFETY: plain call.
+    check_status(
+        unsafe { ffi::itn_onednn_fuser_enabled() },
+        "oneDNN Graph fuser",
+    )
+    .map(|s| s == 1)
+}
+
+/// at::set_num_threads. Set once per process, before any prepacking (Known
+/// Issues: oneDNN layouts depend on the OpenMP thread count).
+pub fn set_num_threads(n: usize) -> Result<()> {
+    // SAFETY: plain call.
+    check_status(
+        unsafe { ffi::itn_set_num_threads(n as c_int) },
+        "setting threads",
+    )
+    .map(|_| ())
+}
+
+pub fn num_threads() -> Result<usize> {
+    // SAFETY: plain call.
+    check_status(unsafe { ffi::itn_get_num_threads() }, "reading threads").map(|n| n as usize)
+}

@@ -1,0 +1,51 @@
+//! libc calls: dynamic loading that is never undone, and glibc malloc tuning.
+use std::ffi::{CStr, CString};
+use std::path::Path;
+
+/// Loads a shared library for the life of the process (it is never closed:
+/// libraries such as IPEX register JIT passes and operators that must outlive
+/// every module using them).
+pub fn dlopen_forever(path: &Path) -> Result<(), String> {
+    let c_path = CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
+    // SAFETY: valid C string; the handle is intentionally leaked.
+    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns NULL or a valid C string.
+        let message = unsafe {
+            let e = libc::dlerror();
+            if e.is_null() {
+                "unknown dlopen error".to_string()
+            } else {
+                CStr::from_ptr(e).to_string_lossy().into_owned()
+            }
+        };
+        return Err(message);
+    }
+    Ok(())
+}
+
+/// Tunes glibc malloc against the allocation churn of tensor workloads: large
+/// activations above the (dynamic) mmap threshold are mmap'd and unmapped on
+/// every iteration, and freed heap top is trimmed back to the OS, so each
+/// iteration page-faults its memory in again. Raising the mmap threshold to
+/// glibc's maximum and keeping freed memory (trim threshold, top pad) makes
+/// steady-state iterations reuse it. Must run before the allocations it
+/// should affect.
+pub fn tune_glibc_malloc() -> Result<(), String> {
+    // 32 MiB is glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit.
+    const MMAP_THRESHOLD: i32 = 32 * 1024 * 1024;
+    const TRIM_THRESHOLD: i32 = 1024 * 1024 * 1024;
+    const TOP_PAD: i32 = 64 * 1024 * 1024;
+    for (param, value, name) in [
+        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD, "M_MMAP_THRESHOLD"),
+        (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD, "M_TRIM_THRESHOLD"),
+        (libc::M_TOP_PAD, TOP_PAD, "M_TOP_PAD"),
+    ] {
+        // SAFETY: mallopt only changes allocator parameters.
+        if unsafe { libc::mallopt(param, value) } != 1 {
+            return Err(format!("mallopt({name}, {value}) failed"));
+        }
+    }
+    Ok(())
+}

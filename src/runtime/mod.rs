@@ -1,0 +1,8 @@
+//! The `runtime` stage: the torch stack this process runs on (libtorch build,
+//! IPEX), and applying a configuration's knobs to a module.
+pub mod allocator;
+pub mod apply;
+pub mod config;
+pub mod ipex;
+mod quant;
+pub mod torch_build;
