@@ -32,6 +32,8 @@ fn main() {
         .warnings(false)
         .compile("ipex_tune_shim");
 
+    embed_data_files();
+
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
@@ -43,4 +45,32 @@ fn main() {
         "cargo:rustc-env=IPEX_TUNE_LIBTORCH_LIB={}",
         lib_dir.display()
     );
+}
+
+/// Embeds the bundled rules and suites (`rules/*.yaml`, `suites/*.yaml`) in
+/// the binary, so it works from any directory: writes
+/// `$OUT_DIR/bundled.rs` with `RULES` and `SUITES` as (file name, text).
+fn embed_data_files() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let mut out = String::new();
+    for (constant, dir) in [("RULES", "rules"), ("SUITES", "suites")] {
+        println!("cargo:rerun-if-changed={dir}");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "yaml"));
+        files.sort();
+        out += &format!("pub const {constant}: &[(&str, &str)] = &[\n");
+        for file in files {
+            println!("cargo:rerun-if-changed={}", file.display());
+            let name = format!("{dir}/{}", file.file_name().unwrap().to_string_lossy());
+            out += &format!(
+                "    ({name:?}, include_str!({:?})),\n",
+                file.display().to_string()
+            );
+        }
+        out += "];\n";
+    }
+    let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bundled.rs");
+    std::fs::write(dest, out).expect("write bundled.rs");
 }

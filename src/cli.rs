@@ -14,8 +14,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The host profile and every environment check (exit 1 when any FAILs).
+    Doctor(DoctorArgs),
     /// What a model is: methods, schemas, parameters, op histogram, control flow.
     Inspect(InspectArgs),
+    /// The candidate configurations the rules allow for a model and suite, and why.
+    Plan(PlanArgs),
+    /// The rule set: list, explain ID, check [DIR], facts.
+    Rules(RulesArgs),
     /// Measure the optimized runtime against stock on the fixture models
     /// (the proof that the optimizations are real).
     Bench(BenchArgs),
@@ -72,4 +78,79 @@ pub struct BenchChildArgs {
     /// The mode, as JSON (see commands::bench::ChildSpec).
     #[arg(long)]
     pub spec: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON (host profile and checks) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Extra rule directories (in addition to the bundled rules).
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// How long to watch other processes' CPU use, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub sample_ms: u64,
+    /// Use host/env/torch/ipex facts from this JSON file instead of profiling
+    /// the host (for reproducible output in tests).
+    #[arg(long, hide = true)]
+    pub host_facts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// TorchScript file (torch.jit.save output).
+    pub model: PathBuf,
+    /// Input suite: nlp, cv, recsys, speech, or one of --suites.
+    #[arg(long)]
+    pub suite: String,
+    /// The entry method.
+    #[arg(long, default_value = "forward")]
+    pub method: String,
+    /// Cores the run may use (default: the usable cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Extra rule directories.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Extra suite directories.
+    #[arg(long = "suites", value_name = "DIR")]
+    pub suites: Vec<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// How many candidates to list in the table output.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Use host/env/torch/ipex facts from this JSON file instead of profiling
+    /// the host (for reproducible output in tests).
+    #[arg(long, hide = true)]
+    pub host_facts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
+    /// Extra rule directories (in addition to the bundled rules).
+    #[arg(long = "rules", value_name = "DIR", global = true)]
+    pub rules: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Every rule: id, severity, source, title.
+    List,
+    /// One rule in full: source, condition, actions, examples, explanation.
+    Explain {
+        /// The rule id.
+        id: String,
+    },
+    /// Validate a rule directory (default: the bundled rules) and run every rule's examples.
+    Check {
+        /// Directory of rule files.
+        dir: Option<PathBuf>,
+    },
+    /// The facts rules may use.
+    Facts,
 }

@@ -27,6 +27,8 @@ impl UserError {
 pub mod exit_code {
     /// Success.
     pub const OK: i32 = 0;
+    /// A verdict failed: a doctor FAIL, a rule check problem, a regression.
+    pub const VERDICT_FAILED: i32 = 1;
     /// Usage or input error: a bad file, value or flag.
     pub const USAGE: i32 = 2;
     /// Internal failure (a bug, or the torch stack failed unexpectedly).

@@ -2,13 +2,17 @@
 //! for a TorchScript model.
 #![deny(unsafe_code)]
 
+mod bundled;
 mod cli;
 mod commands;
 mod error;
+mod host;
 mod measure;
 mod model;
 mod native;
+mod rules;
 mod runtime;
+mod suite;
 
 use clap::Parser;
 
@@ -22,7 +26,8 @@ fn main() {
             // `{:#}` prints the whole cause chain on one line.
             eprintln!("ipex-tune: error: {err:#}");
             if err.downcast_ref::<UserError>().is_some()
-                || err.downcast_ref::<runtime::ipex::IpexError>().is_some()
+                || err.downcast_ref::<host::ipex::IpexError>().is_some()
+                || err.downcast_ref::<rules::load::LoadErrors>().is_some()
             {
                 exit_code::USAGE
             } else {

@@ -16,13 +16,12 @@ use tch::{Kind, Tensor};
 
 use crate::cli::{BenchArgs, BenchChildArgs};
 use crate::error::{exit_code, UserError};
+use crate::host::{ipex, TorchBuild};
 use crate::measure::{stats, timing};
 use crate::native;
 use crate::runtime::allocator;
 use crate::runtime::apply::{self, Step};
 use crate::runtime::config::{Allocator, Backend, Config, Dtype, Fuser, Level};
-use crate::runtime::ipex;
-use crate::runtime::torch_build::TorchBuild;
 
 /// How one input tensor is generated (seeded).
 #[derive(Debug, Clone, Serialize, Deserialize)]

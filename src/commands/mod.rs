@@ -1,14 +1,20 @@
 //! One thin file per subcommand, wiring the stages together. No stage calls a
 //! command.
 mod bench;
+mod doctor;
 mod inspect;
+mod plan;
+mod rules;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Doctor(args) => doctor::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Rules(args) => rules::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchChild(args) => bench::run_child(&args),
     }

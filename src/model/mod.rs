@@ -6,3 +6,4 @@ mod ops;
 
 pub use facts::{ModelFacts, TensorSummary};
 pub use load::load_module;
+pub use ops::group_names;

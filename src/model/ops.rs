@@ -67,6 +67,14 @@ pub const OP_GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Every group name, IPEX's included.
+pub fn group_names() -> impl Iterator<Item = &'static str> {
+    OP_GROUPS
+        .iter()
+        .map(|(g, _)| *g)
+        .chain(std::iter::once("ipex"))
+}
+
 /// The group an op kind belongs to, if any. IPEX's own ops form the `ipex` group.
 pub fn op_group(kind: &str) -> Option<&'static str> {
     if kind.starts_with("ipex::")

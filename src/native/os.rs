@@ -49,3 +49,51 @@ pub fn tune_glibc_malloc() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The XCR0 register (which register states the OS saves: SSE, AVX,
+/// AVX-512, AMX), or None where XGETBV is unavailable.
+pub fn xcr0() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("xsave") {
+            return None;
+        }
+        // OSXSAVE (CPUID.1:ECX bit 27): the OS has enabled XGETBV.
+        let leaf1 = std::arch::x86_64::__cpuid(1);
+        if leaf1.ecx & (1 << 27) == 0 {
+            return None;
+        }
+        // SAFETY: XGETBV is enabled (checked above).
+        Some(unsafe { read_xcr0() })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "xsave")]
+unsafe fn read_xcr0() -> u64 {
+    std::arch::x86_64::_xgetbv(0)
+}
+
+/// The logical CPUs in this process's affinity mask (sched_getaffinity).
+pub fn affinity() -> Option<Vec<u32>> {
+    // SAFETY: cpu_set_t is plain data; zeroed is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this process; the size matches the set.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    let max = libc::CPU_SETSIZE as usize;
+    // SAFETY: CPU_ISSET reads within the set.
+    Some(
+        (0..max)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .map(|cpu| cpu as u32)
+            .collect(),
+    )
+}

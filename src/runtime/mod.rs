@@ -5,4 +5,3 @@ pub mod apply;
 pub mod config;
 pub mod ipex;
 mod quant;
-pub mod torch_build;

@@ -1,4 +1,5 @@
-//! Facts about the libtorch this process runs on.
+//! Facts about the libtorch this process runs on: version, build flavour
+//! (CUDA or CPU wheel, MKLDNN, OpenMP, LLVM for NNC), default threads.
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -39,6 +40,9 @@ impl TorchBuild {
     pub fn read() -> anyhow::Result<TorchBuild> {
         let mut build: TorchBuild = serde_json::from_str(&native::torch_build_json()?)?;
         build.library = native::libtorch_path()?;
+        // at::hasCUDA() is false unless libtorch_cuda.so is loaded (ipex-tune
+        // never loads it); the build flavour is in the build settings.
+        build.cuda_compiled |= build.config.contains("USE_CUDA=ON");
         build.llvm =
             elf_dynamic_symbols_contain(Path::new(&build.library), b"LLVMCodeGen").unwrap_or(false);
         Ok(build)

@@ -1,0 +1,656 @@
+//! Loading rule files (`rules/*.yaml`) with located validation: every
+//! problem in every file is collected with its file, line and what was
+//! expected, instead of stopping at the first.
+//!
+//! YAML is parsed with marked-yaml (over yaml-rust2), which keeps the line of
+//! every node, so a mistake deep in a condition is reported where it is.
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use marked_yaml::types::MarkedMappingNode;
+use marked_yaml::Node;
+
+use super::condition::{parse_comparison, Condition};
+use super::facts::{self, Facts, Kind, Value};
+use super::knobs::{parse_value_spec, Knob, ValueSpec};
+use super::rule::{Action, Examples, Rule, Severity, Source, OPTIONS};
+
+/// One mistake in a rule file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Every problem found while loading rules.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in rule files:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct LoadErrors(pub Vec<Problem>);
+
+struct Ctx<'a> {
+    file: &'a Path,
+    problems: Vec<Problem>,
+}
+
+fn line_of(node: &Node) -> usize {
+    node.span().start().map(|m| m.line()).unwrap_or(0)
+}
+
+fn map_line(map: &MarkedMappingNode) -> usize {
+    map.span().start().map(|m| m.line()).unwrap_or(0)
+}
+
+impl Ctx<'_> {
+    fn problem(&mut self, line: usize, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn scalar<'n>(
+        &mut self,
+        map: &'n MarkedMappingNode,
+        key: &str,
+        rule: &str,
+    ) -> Option<(&'n str, usize)> {
+        match map.get(key) {
+            Some(Node::Scalar(s)) => Some((s.as_str(), line_of(map.get(key).unwrap()))),
+            Some(other) => {
+                self.problem(line_of(other), format!("{rule}: `{key}` must be a string"));
+                None
+            }
+            None => {
+                self.problem(map_line(map), format!("{rule}: missing `{key}`"));
+                None
+            }
+        }
+    }
+
+    fn condition(&mut self, node: &Node, rule: &str) -> Option<Condition> {
+        match node {
+            Node::Scalar(s) => match parse_comparison(s.as_str(), line_of(node)) {
+                Ok(cmp) => Some(Condition::Cmp(cmp)),
+                Err(e) => {
+                    self.problem(line_of(node), format!("{rule}: {e}"));
+                    None
+                }
+            },
+            Node::Sequence(items) => {
+                let parsed: Vec<Option<Condition>> =
+                    items.iter().map(|n| self.condition(n, rule)).collect();
+                parsed
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Condition::All)
+            }
+            Node::Mapping(map) => {
+                if map.len() != 1 {
+                    self.problem(
+                        line_of(node),
+                        format!("{rule}: a condition mapping has exactly one key: all, any or not"),
+                    );
+                    return None;
+                }
+                let (key, value) = map.iter().next().unwrap();
+                match key.as_str() {
+                    "all" | "any" => {
+                        let Node::Sequence(items) = value else {
+                            self.problem(
+                                line_of(value),
+                                format!("{rule}: `{}` expects a list of conditions", key.as_str()),
+                            );
+                            return None;
+                        };
+                        let parsed: Vec<Option<Condition>> =
+                            items.iter().map(|n| self.condition(n, rule)).collect();
+                        let items = parsed.into_iter().collect::<Option<Vec<_>>>()?;
+                        Some(if key.as_str() == "all" {
+                            Condition::All(items)
+                        } else {
+                            Condition::Any(items)
+                        })
+                    }
+                    "not" => self
+                        .condition(value, rule)
+                        .map(|c| Condition::Not(Box::new(c))),
+                    other => {
+                        self.problem(
+                            line_of(node),
+                            format!("{rule}: unknown condition '{other}'; expected all, any, not or a comparison string"),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn knob_values(&mut self, knob: Knob, node: &Node, rule: &str) -> Vec<ValueSpec> {
+        let texts: Vec<(String, usize)> = match node {
+            Node::Scalar(s) => vec![(s.as_str().to_string(), line_of(node))],
+            Node::Sequence(items) => items
+                .iter()
+                .filter_map(|n| n.as_scalar().map(|s| (s.as_str().to_string(), line_of(n))))
+                .collect(),
+            Node::Mapping(_) => {
+                self.problem(
+                    line_of(node),
+                    format!("{rule}: {knob} expects a value or a list of values"),
+                );
+                return Vec::new();
+            }
+        };
+        texts
+            .into_iter()
+            .filter_map(|(text, line)| match parse_value_spec(knob, &text) {
+                Ok(spec) => Some(spec),
+                Err(e) => {
+                    self.problem(line, format!("{rule}: bad value: {e}"));
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn actions(&mut self, node: &Node, rule: &str) -> Vec<Action> {
+        let Node::Mapping(map) = node else {
+            self.problem(
+                line_of(node),
+                format!("{rule}: `then` expects forbid, require, prefer, set and/or diagnose"),
+            );
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        for (verb, body) in map.iter() {
+            if verb.as_str() == "diagnose" {
+                match body.as_scalar() {
+                    Some(text) if !text.as_str().trim().is_empty() => {
+                        actions.push(Action::Diagnose(text.as_str().trim().to_string()))
+                    }
+                    _ => self.problem(
+                        line_of(body),
+                        format!("{rule}: `diagnose` expects a message"),
+                    ),
+                }
+                continue;
+            }
+            let Node::Mapping(entries) = body else {
+                self.problem(
+                    line_of(body),
+                    format!(
+                        "{rule}: `{}` expects a mapping of knob: value",
+                        verb.as_str()
+                    ),
+                );
+                continue;
+            };
+            for (name, value) in entries.iter() {
+                let line = line_of(value);
+                if verb.as_str() == "set" {
+                    let Some((_, allowed)) = OPTIONS.iter().find(|(o, _)| *o == name.as_str())
+                    else {
+                        let known: Vec<&str> = OPTIONS.iter().map(|(o, _)| *o).collect();
+                        self.problem(
+                            line,
+                            format!(
+                                "{rule}: unknown option '{}'; expected one of {}",
+                                name.as_str(),
+                                known.join(", ")
+                            ),
+                        );
+                        continue;
+                    };
+                    let text = value.as_scalar().map(|s| s.as_str()).unwrap_or("");
+                    let numeric_threads =
+                        name.as_str() == "calibration.threads" && text.parse::<u32>().is_ok();
+                    if !(allowed.contains(&text) || numeric_threads) {
+                        self.problem(
+                            line,
+                            format!(
+                                "{rule}: bad value '{text}' for {}; expected one of {}",
+                                name.as_str(),
+                                allowed.join(", ")
+                            ),
+                        );
+                        continue;
+                    }
+                    actions.push(Action::Set {
+                        option: name.as_str().to_string(),
+                        value: typed_value(Kind::Any, text),
+                    });
+                    continue;
+                }
+                let Some(knob) = Knob::parse(name.as_str()) else {
+                    let known: Vec<&str> =
+                        super::knobs::ALL_KNOBS.iter().map(|k| k.name()).collect();
+                    self.problem(
+                        line,
+                        format!(
+                            "{rule}: unknown knob '{}'; expected one of {}",
+                            name.as_str(),
+                            known.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                let values = self.knob_values(knob, value, rule);
+                if values.is_empty() {
+                    continue;
+                }
+                match verb.as_str() {
+                    "forbid" => actions.push(Action::Forbid { knob, values }),
+                    "prefer" => actions.push(Action::Prefer { knob, values }),
+                    "require" if values.len() == 1 => actions.push(Action::Require {
+                        knob,
+                        value: values.into_iter().next().unwrap(),
+                    }),
+                    "require" => self.problem(line, format!("{rule}: require takes one value for {knob}")),
+                    other => self.problem(
+                        line_of(body),
+                        format!("{rule}: unknown action '{other}'; expected forbid, require, prefer, set or diagnose"),
+                    ),
+                }
+            }
+        }
+        if actions.is_empty() && self.problems.is_empty() {
+            self.problem(line_of(node), format!("{rule}: `then` has no action"));
+        }
+        actions
+    }
+
+    fn facts(&mut self, node: Option<&Node>, rule: &str, what: &str, line: usize) -> Facts {
+        let mut facts = Facts::new();
+        let Some(node) = node else {
+            self.problem(
+                line,
+                format!("{rule}: examples need `{what}` (facts that make the rule {what})"),
+            );
+            return facts;
+        };
+        let Node::Mapping(map) = node else {
+            self.problem(
+                line_of(node),
+                format!("{rule}: examples.{what} expects a mapping of fact: value"),
+            );
+            return facts;
+        };
+        for (name, value) in map.iter() {
+            let Some(spec) = facts::lookup(name.as_str()) else {
+                self.problem(
+                    line_of(value),
+                    format!(
+                        "{rule}: unknown fact '{}' in examples.{what}",
+                        name.as_str()
+                    ),
+                );
+                continue;
+            };
+            let text = value.as_scalar().map(|s| s.as_str()).unwrap_or("");
+            let v = typed_value(spec.kind, text);
+            if spec.kind != Kind::Any && v.kind() != spec.kind {
+                self.problem(
+                    line_of(value),
+                    format!(
+                        "{rule}: bad value '{text}' for {}: expected {}",
+                        name.as_str(),
+                        spec.kind.name()
+                    ),
+                );
+                continue;
+            }
+            facts.set(name.as_str(), v);
+        }
+        facts
+    }
+}
+
+/// A YAML scalar as a fact value of `kind`.
+fn typed_value(kind: Kind, text: &str) -> Value {
+    match (kind, text) {
+        (Kind::Bool | Kind::Any, "true") => Value::Bool(true),
+        (Kind::Bool | Kind::Any, "false") => Value::Bool(false),
+        (Kind::Str, _) => Value::Str(text.to_string()),
+        _ => text
+            .parse::<f64>()
+            .map(Value::Num)
+            .unwrap_or_else(|_| Value::Str(text.to_string())),
+    }
+}
+
+fn is_kebab_case(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+const RULE_FIELDS: &[&str] = &[
+    "id", "title", "source", "severity", "when", "then", "explain", "examples",
+];
+
+fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
+    let Node::Mapping(map) = node else {
+        ctx.problem(line_of(node), "a rule must be a mapping with id, title, source, severity, when, then, explain, examples");
+        return None;
+    };
+    let line = map_line(map);
+    let before = ctx.problems.len();
+    for key in map.keys() {
+        if !RULE_FIELDS.contains(&key.as_str()) {
+            ctx.problem(
+                key.span().start().map(|m| m.line()).unwrap_or(line),
+                format!(
+                    "unknown field '{}'; expected one of {}",
+                    key.as_str(),
+                    RULE_FIELDS.join(", ")
+                ),
+            );
+        }
+    }
+    let id = match ctx.scalar(map, "id", "rule") {
+        Some((id, id_line)) => {
+            if !is_kebab_case(id) {
+                ctx.problem(
+                    id_line,
+                    format!("bad id '{id}': expected kebab-case (lowercase words joined by '-')"),
+                );
+            }
+            id.to_string()
+        }
+        None => format!("rule at line {line}"),
+    };
+    let title = ctx.scalar(map, "title", &id).map(|(s, _)| s.to_string());
+    let explain = ctx
+        .scalar(map, "explain", &id)
+        .map(|(s, _)| s.trim().to_string());
+    let severity = ctx.scalar(map, "severity", &id).and_then(|(s, l)| {
+        Severity::parse(s).or_else(|| {
+            ctx.problem(
+                l,
+                format!("{id}: bad severity '{s}'; expected info, warn or fail"),
+            );
+            None
+        })
+    });
+    let source = match map.get("source") {
+        Some(Node::Mapping(src)) => {
+            let section = ctx.scalar(src, "section", &id).map(|(s, _)| s.to_string());
+            let releases = ctx.scalar(src, "releases", &id).map(|(s, _)| s.to_string());
+            let text = ctx.scalar(src, "text", &id).map(|(s, _)| s.to_string());
+            match (section, releases, text) {
+                (Some(section), Some(releases), Some(text)) => Some(Source {
+                    section,
+                    releases,
+                    text,
+                }),
+                _ => None,
+            }
+        }
+        Some(other) => {
+            ctx.problem(
+                line_of(other),
+                format!("{id}: `source` expects section, releases and text"),
+            );
+            None
+        }
+        None => {
+            ctx.problem(
+                line,
+                format!("{id}: missing `source` (section, releases, text)"),
+            );
+            None
+        }
+    };
+    let when = match map.get("when") {
+        Some(node) => ctx.condition(node, &id),
+        None => {
+            ctx.problem(line, format!("{id}: missing `when`"));
+            None
+        }
+    };
+    let actions = match map.get("then") {
+        Some(node) => ctx.actions(node, &id),
+        None => {
+            ctx.problem(line, format!("{id}: missing `then`"));
+            Vec::new()
+        }
+    };
+    let examples = match map.get("examples") {
+        Some(Node::Mapping(ex)) => {
+            let ex_line = map_line(ex);
+            Examples {
+                fires: ctx.facts(ex.get("fires"), &id, "fires", ex_line),
+                holds: ctx.facts(ex.get("holds"), &id, "holds", ex_line),
+            }
+        }
+        _ => {
+            ctx.problem(
+                line,
+                format!("{id}: missing `examples` (fires: facts, holds: facts)"),
+            );
+            Examples::default()
+        }
+    };
+    if ctx.problems.len() > before {
+        return None;
+    }
+    Some(Rule {
+        id,
+        title: title?,
+        source: source?,
+        severity: severity?,
+        when: when?,
+        actions,
+        explain: explain?,
+        examples,
+        file: ctx.file.to_path_buf(),
+        line,
+    })
+}
+
+/// Parses one rule file's text: a mapping with a `rules:` list.
+pub fn parse_file(file: &Path, text: &str) -> (Vec<Rule>, Vec<Problem>) {
+    let mut ctx = Ctx {
+        file,
+        problems: Vec::new(),
+    };
+    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+    let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
+        Ok(root) => root,
+        Err(e) => {
+            let line = yaml_error_line(&e);
+            ctx.problem(line, format!("not valid YAML: {e}"));
+            return (Vec::new(), ctx.problems);
+        }
+    };
+    let rules_node = match &root {
+        Node::Mapping(map) => map.get("rules"),
+        _ => None,
+    };
+    let Some(Node::Sequence(items)) = rules_node else {
+        ctx.problem(line_of(&root), "expected a mapping with a `rules:` list");
+        return (Vec::new(), ctx.problems);
+    };
+    let rules = items
+        .iter()
+        .filter_map(|n| parse_rule(&mut ctx, n))
+        .collect();
+    (rules, ctx.problems)
+}
+
+fn yaml_error_line(e: &marked_yaml::LoadError) -> usize {
+    use marked_yaml::LoadError::*;
+    match e {
+        TopLevelMustBeMapping(m)
+        | TopLevelMustBeSequence(m)
+        | UnexpectedAnchor(m)
+        | MappingKeyMustBeScalar(m)
+        | UnexpectedTag(m)
+        | ScanError(m, _) => m.line(),
+        DuplicateKey(inner) => inner.key.span().start().map(|m| m.line()).unwrap_or(0),
+    }
+}
+
+/// A problem for every rule whose id an earlier rule already uses.
+pub fn duplicate_ids(rules: &[Rule]) -> Vec<Problem> {
+    let mut seen: HashMap<&str, (&Path, usize)> = HashMap::new();
+    let mut problems = Vec::new();
+    for rule in rules {
+        if let Some((file, line)) = seen.get(rule.id.as_str()) {
+            problems.push(Problem {
+                file: rule.file.clone(),
+                line: rule.line,
+                message: format!(
+                    "duplicate id '{}' (first defined at {}:{line})",
+                    rule.id,
+                    file.display()
+                ),
+            });
+        } else {
+            seen.insert(&rule.id, (&rule.file, rule.line));
+        }
+    }
+    problems
+}
+
+/// Loads every `*.yaml` file of the given directories (in name order).
+/// Ids must be unique across all of them.
+pub fn load_dirs(dirs: &[PathBuf]) -> Result<Vec<Rule>, LoadErrors> {
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                problems.push(Problem {
+                    file: dir.clone(),
+                    line: 0,
+                    message: format!("cannot read the rule directory: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        for file in files {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => {
+                    let (mut parsed, mut found) = parse_file(&file, &text);
+                    rules.append(&mut parsed);
+                    problems.append(&mut found);
+                }
+                Err(e) => problems.push(Problem {
+                    file: file.clone(),
+                    line: 0,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
+    }
+    problems.extend(duplicate_ids(&rules));
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(LoadErrors(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+rules:
+  - id: texpr-off-for-dynamic-shapes
+    title: Dynamic shapes make the TensorExpr fuser recompile
+    source: {section: "Known Issues: Dynamic Shape", releases: "2.0.x", text: "disable texpr"}
+    severity: info
+    when:
+      all:
+        - suite.dynamic_shapes == true
+    then:
+      forbid: {fuser: texpr}
+      set: {measure.warmup_every_shape: true}
+    explain: Turn the fuser off.
+    examples:
+      fires: {suite.dynamic_shapes: true}
+      holds: {suite.dynamic_shapes: false}
+"#;
+
+    #[test]
+    fn parses_a_rule() {
+        let (rules, problems) = parse_file(Path::new("good.yaml"), GOOD);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(rules.len(), 1);
+        let rule = &rules[0];
+        assert_eq!(rule.id, "texpr-off-for-dynamic-shapes");
+        assert_eq!(rule.line, 3);
+        assert_eq!(rule.actions.len(), 2);
+        assert_eq!(rule.severity, Severity::Info);
+    }
+
+    #[test]
+    fn collects_every_problem_with_its_line() {
+        let bad = GOOD
+            .replace(
+                "suite.dynamic_shapes == true",
+                "suite.dynamic_shape == true",
+            )
+            .replace("{fuser: texpr}", "{fuser: nnc, speed: max}")
+            .replace("severity: info", "severity: loud");
+        let (rules, problems) = parse_file(Path::new("bad.yaml"), &bad);
+        assert!(rules.is_empty());
+        let lines: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|(l, m)| *l == 9 && m.contains("unknown fact 'suite.dynamic_shape'")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|(l, m)| *l == 11 && m.contains("'nnc' is not a value of fuser")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|(l, m)| *l == 11 && m.contains("unknown knob 'speed'")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|(l, m)| *l == 6 && m.contains("bad severity 'loud'")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn kebab_case_ids() {
+        assert!(is_kebab_case("bf16-needs-avx512-bf16"));
+        assert!(!is_kebab_case("Bf16"));
+        assert!(!is_kebab_case("bf16_avx2"));
+        assert!(!is_kebab_case("a--b"));
+    }
+}

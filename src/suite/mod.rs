@@ -1,0 +1,419 @@
+//! The `suite` stage: how to feed a model (`suites/*.yaml`): the inputs and
+//! their shapes (static or dynamic), batch sizes, the accuracy metric and
+//! per-dtype tolerances, and measurement minimums. Produces a [`Suite`] and
+//! its seeded input batches.
+mod inputs;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use inputs::batches;
+
+use crate::error::UserError;
+use crate::model::ModelFacts;
+
+/// How one input tensor is generated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct InputSpec {
+    pub name: String,
+    pub kind: InputKind,
+    /// Dimensions: numbers, or names of `dims` (and `batch`).
+    #[serde(default)]
+    pub shape: Vec<Dim>,
+    /// Exclusive upper bound of integer kinds (vocabulary size, embedding rows).
+    #[serde(default)]
+    pub high: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Standard normal floats.
+    Normal,
+    /// Integer ids in [0, high).
+    Tokens,
+    /// An int64 attention mask: ones, with trailing padding zeros in some rows.
+    Mask,
+    /// EmbeddingBag indices (length: the sum of the bag sizes).
+    BagIndices,
+    /// EmbeddingBag offsets (one per sample).
+    BagOffsets,
+    /// Per-sample lengths (int64) of a padded sequence input.
+    Lengths,
+}
+
+/// A dimension: a fixed size or the name of a dimension with several sizes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(i64),
+    Named(String),
+}
+
+impl<'de> Deserialize<'de> for Dim {
+    // By hand: YAML scalars reach serde as strings, so `3` must be parsed.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dim, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Dim;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size or a dimension name")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dim, E> {
+                Ok(Dim::Fixed(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dim, E> {
+                Ok(Dim::Fixed(v as i64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dim, E> {
+                Ok(v.parse()
+                    .map(Dim::Fixed)
+                    .unwrap_or_else(|_| Dim::Named(v.to_string())))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Bag sizes of EmbeddingBag inputs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bags {
+    pub min: i64,
+    pub max: i64,
+}
+
+/// Accuracy tolerances of one dtype.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// Largest allowed absolute difference from stock fp32 outputs.
+    pub max_abs: f64,
+    /// Smallest allowed cosine similarity with stock fp32 outputs.
+    pub min_cosine: f64,
+    /// Smallest allowed top-1 agreement, when outputs look like class scores.
+    #[serde(default)]
+    pub min_top1: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Accuracy {
+    /// The metric that decides: max_abs, cosine or top1.
+    pub metric: String,
+    /// dtype (fp32, bf16, int8-dynamic, int8-static) -> tolerance.
+    pub tolerance: BTreeMap<String, Tolerance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub min_time_s: f64,
+    pub min_iters: usize,
+}
+
+/// A suite as written in YAML.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub name: String,
+    pub description: String,
+    pub batch_sizes: Vec<i64>,
+    /// Named dimensions and the sizes each takes (several sizes: dynamic shapes).
+    #[serde(default)]
+    pub dims: BTreeMap<String, Vec<i64>>,
+    #[serde(default)]
+    pub bags: Option<Bags>,
+    pub inputs: Vec<InputSpec>,
+    pub accuracy: Accuracy,
+    pub measure: Measure,
+    #[serde(default = "default_seed")]
+    pub seed: i64,
+}
+
+fn default_seed() -> i64 {
+    20261128
+}
+
+/// Names of the bundled suites (embedded in the binary).
+pub fn bundled_names() -> Vec<String> {
+    crate::bundled::SUITES
+        .iter()
+        .filter_map(|(file, _)| {
+            Path::new(file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn yaml_error_line(e: &marked_yaml::FromYamlError, text: &str) -> usize {
+    let line = yaml_error_mark(e);
+    if line > 0 {
+        return line;
+    }
+    // marked-yaml reports unknown fields without a position: find the key.
+    let message = e.to_string();
+    message
+        .split('`')
+        .nth(1)
+        .and_then(|field| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(&format!("{field}:")))
+                .map(|i| i + 1)
+        })
+        .unwrap_or(0)
+}
+
+fn yaml_error_mark(e: &marked_yaml::FromYamlError) -> usize {
+    match e {
+        marked_yaml::FromYamlError::ParseYaml(load) => match load {
+            marked_yaml::LoadError::TopLevelMustBeMapping(m)
+            | marked_yaml::LoadError::TopLevelMustBeSequence(m)
+            | marked_yaml::LoadError::UnexpectedAnchor(m)
+            | marked_yaml::LoadError::MappingKeyMustBeScalar(m)
+            | marked_yaml::LoadError::UnexpectedTag(m)
+            | marked_yaml::LoadError::ScanError(m, _) => m.line(),
+            marked_yaml::LoadError::DuplicateKey(d) => {
+                d.key.span().start().map(|m| m.line()).unwrap_or(0)
+            }
+        },
+        marked_yaml::FromYamlError::FromNode(n) => n.start_mark().map(|m| m.line()).unwrap_or(0),
+    }
+}
+
+impl Suite {
+    /// Parses and validates a suite file.
+    pub fn from_file(path: &Path) -> Result<Suite, UserError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UserError::BadValue(format!("{}: cannot read suite: {e}", path.display()))
+        })?;
+        Suite::from_text(path, &text)
+    }
+
+    /// Parses and validates a suite's YAML; `path` names it in errors.
+    pub fn from_text(path: &Path, text: &str) -> Result<Suite, UserError> {
+        let suite: Suite = marked_yaml::from_yaml(0, text).map_err(|e| {
+            UserError::BadValue(format!(
+                "{}:{}: {e}",
+                path.display(),
+                yaml_error_line(&e, text)
+            ))
+        })?;
+        suite
+            .validate()
+            .map_err(|e| UserError::BadValue(format!("{}: {e}", path.display())))?;
+        Ok(suite)
+    }
+
+    /// Finds a suite by name in the user's directories, then the bundled ones.
+    pub fn find(name: &str, extra_dirs: &[PathBuf]) -> Result<Suite, UserError> {
+        for dir in extra_dirs {
+            for ext in ["yaml", "yml"] {
+                let path = dir.join(format!("{name}.{ext}"));
+                if path.is_file() {
+                    return Suite::from_file(&path);
+                }
+            }
+        }
+        let bundled_file = format!("suites/{name}.yaml");
+        if let Some((file, text)) = crate::bundled::SUITES
+            .iter()
+            .find(|(f, _)| *f == bundled_file)
+        {
+            return Suite::from_text(Path::new(file), text);
+        }
+        let mut known: Vec<String> = extra_dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                if p.extension()? == "yaml" {
+                    Some(p.file_stem()?.to_string_lossy().into_owned())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        known.extend(bundled_names());
+        known.sort();
+        known.dedup();
+        Err(UserError::BadValue(format!(
+            "--suite: unknown suite '{name}'; expected one of {}",
+            known.join(", ")
+        )))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.batch_sizes.is_empty() || self.batch_sizes.iter().any(|&b| b < 1) {
+            return Err("batch_sizes: expected a list of sizes >= 1".into());
+        }
+        if self.inputs.is_empty() {
+            return Err("inputs: expected at least one input".into());
+        }
+        for input in &self.inputs {
+            for dim in &input.shape {
+                match dim {
+                    Dim::Fixed(n) if *n < 1 => {
+                        return Err(format!("input {}: dimension {n} must be >= 1", input.name))
+                    }
+                    Dim::Named(name) if name != "batch" && !self.dims.contains_key(name) => {
+                        return Err(format!(
+                            "input {}: unknown dimension '{name}'; expected a number, batch, or one of dims ({})",
+                            input.name,
+                            self.dims.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            let needs_high = matches!(input.kind, InputKind::Tokens | InputKind::BagIndices);
+            if needs_high && input.high.unwrap_or(0) < 1 {
+                return Err(format!(
+                    "input {}: kind {:?} needs `high` >= 1",
+                    input.name, input.kind
+                ));
+            }
+            let needs_bags = matches!(input.kind, InputKind::BagIndices | InputKind::BagOffsets);
+            if needs_bags && self.bags.is_none() {
+                return Err(format!(
+                    "input {}: bag inputs need `bags: {{min, max}}`",
+                    input.name
+                ));
+            }
+        }
+        if let Some(b) = &self.bags {
+            if b.min < 1 || b.max < b.min {
+                return Err(format!(
+                    "bags: expected 1 <= min <= max, got {}..{}",
+                    b.min, b.max
+                ));
+            }
+        }
+        for (name, sizes) in &self.dims {
+            if sizes.is_empty() || sizes.iter().any(|&s| s < 1) {
+                return Err(format!("dims.{name}: expected a list of sizes >= 1"));
+            }
+        }
+        if !["max_abs", "cosine", "top1"].contains(&self.accuracy.metric.as_str()) {
+            return Err(format!(
+                "accuracy.metric: '{}' is not a metric; expected max_abs, cosine or top1",
+                self.accuracy.metric
+            ));
+        }
+        for dtype in self.accuracy.tolerance.keys() {
+            if !["fp32", "bf16", "int8-dynamic", "int8-static"].contains(&dtype.as_str()) {
+                return Err(format!(
+                    "accuracy.tolerance: '{dtype}' is not a dtype; expected fp32, bf16, int8-dynamic, int8-static"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether inputs come in more than one shape.
+    pub fn dynamic_shapes(&self) -> bool {
+        let uses_dynamic_dim = self.inputs.iter().any(|i| {
+            i.shape.iter().any(
+                |d| matches!(d, Dim::Named(n) if self.dims.get(n).is_some_and(|s| s.len() > 1)),
+            )
+        });
+        let variable_bags = self.bags.as_ref().is_some_and(|b| b.max > b.min)
+            && self.inputs.iter().any(|i| i.kind == InputKind::BagIndices);
+        uses_dynamic_dim || variable_bags
+    }
+
+    pub fn max_batch(&self) -> i64 {
+        self.batch_sizes.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Largest absolute value any input can take (normal floats counted at 6 sigma).
+    pub fn max_abs_input(&self) -> f64 {
+        let bags_max = self.bags.as_ref().map(|b| b.max).unwrap_or(1);
+        self.inputs
+            .iter()
+            .map(|i| match i.kind {
+                InputKind::Normal => 6.0,
+                InputKind::Tokens | InputKind::BagIndices => (i.high.unwrap_or(1) - 1) as f64,
+                InputKind::Mask => 1.0,
+                InputKind::BagOffsets => (self.max_batch() * bags_max) as f64,
+                InputKind::Lengths => {
+                    self.dims.values().flatten().copied().max().unwrap_or(1) as f64
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Checks the suite's inputs against the model's entry method; the error
+    /// names the expected and found arguments.
+    pub fn check_fits(&self, model: &ModelFacts) -> Result<(), UserError> {
+        let entry = model
+            .methods
+            .iter()
+            .find(|m| m.name == model.method)
+            .expect("ModelFacts::read checked the method");
+        let required: Vec<&str> = entry
+            .arguments
+            .iter()
+            .filter(|a| !a.has_default)
+            .map(|a| a.name.as_str())
+            .collect();
+        let all: Vec<&str> = entry.arguments.iter().map(|a| a.name.as_str()).collect();
+        let given: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        let fits = given.len() >= required.len() && given.len() <= all.len();
+        if !fits {
+            return Err(UserError::BadValue(format!(
+                "suite '{}' does not fit {}: `{}` takes ({}), the suite gives ({})",
+                self.name,
+                model.path,
+                model.method,
+                all.join(", "),
+                given.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundled(name: &str) -> Suite {
+        Suite::find(name, &[]).unwrap()
+    }
+
+    #[test]
+    fn bundled_suites_load() {
+        for name in ["nlp", "cv", "recsys", "speech"] {
+            let suite = bundled(name);
+            assert_eq!(suite.name, name);
+        }
+    }
+
+    #[test]
+    fn dynamic_shapes_follow_the_dims() {
+        assert!(bundled("nlp").dynamic_shapes());
+        assert!(!bundled("cv").dynamic_shapes());
+        assert!(bundled("recsys").dynamic_shapes(), "variable bag sizes");
+        assert!(bundled("speech").dynamic_shapes());
+    }
+
+    #[test]
+    fn located_errors_for_bad_suites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(
+            &path,
+            "name: bad\ndescription: x\nbatch_sizes: [1]\ncolour: red\n",
+        )
+        .unwrap();
+        let err = Suite::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.yaml:4"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+}

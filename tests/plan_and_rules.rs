@@ -1,0 +1,272 @@
+//! `ipex-tune plan` on the fixtures (with recorded host facts, so the output
+//! does not depend on the machine) and `ipex-tune rules`.
+mod common;
+
+use common::{assert_one_line_user_error, fixture, ipex_tune};
+use serde_json::Value;
+
+const HOST: &str = "hosts/epyc-avx512bf16-2core.json";
+
+fn plan(model: &str, suite: &str, extra: &[&str]) -> Value {
+    let output = ipex_tune()
+        .args(["plan", "--json", "--suite", suite, "--host-facts"])
+        .arg(fixture(HOST))
+        .args(extra)
+        .arg(fixture(model))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn excluded_by(plan: &Value, knob: &str, value: &str) -> Vec<String> {
+    plan["plan"]["exclusions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["knob"] == knob && e["value"] == value)
+        .map(|e| e["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn domain(plan: &Value, knob: &str) -> Vec<String> {
+    plan["plan"]["domains"][knob]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dynamic_length_encoder_gets_no_static_int8_and_no_texpr() {
+    let p = plan("encoder.pt", "nlp", &[]);
+    assert!(excluded_by(&p, "dtype", "int8-static")
+        .contains(&"int8-static-off-for-dynamic-shapes".to_string()));
+    assert!(excluded_by(&p, "fuser", "texpr").contains(&"texpr-off-for-dynamic-shapes".to_string()));
+    assert!(!domain(&p, "dtype").contains(&"int8-static".to_string()));
+    // bf16 is allowed on an AVX512_BF16 host, but not with prepacking for a transformer.
+    assert!(domain(&p, "dtype").contains(&"bf16".to_string()));
+    let candidates = p["plan"]["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty());
+    assert!(candidates
+        .iter()
+        .all(|c| !(c["config"]["dtype"] == "bf16" && c["config"]["weights_prepack"] == true)));
+    assert!(
+        p["plan"]["candidate_exclusions"]["bf16-transformer-no-prepack"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn embedding_bag_model_runs_one_stream() {
+    let p = plan("recsys.pt", "recsys", &[]);
+    assert_eq!(domain(&p, "streams"), vec!["1"]);
+    assert!(excluded_by(&p, "streams", "2").contains(&"streams-off-for-embedding-bag".to_string()));
+    let options = &p["plan"]["options"];
+    assert_eq!(
+        options["quantization.skip_embedding_bag"][1],
+        "int8-skip-embedding-bag"
+    );
+}
+
+#[test]
+fn custom_entry_method_is_preserved() {
+    let p = plan("custom_method.pt", "cv", &["--method", "inference"]);
+    assert_eq!(p["method"], "inference");
+    assert_eq!(
+        p["plan"]["options"]["freeze.preserve_method"][1],
+        "custom-method-freeze-and-fold"
+    );
+}
+
+#[test]
+fn avx2_host_gets_no_bf16() {
+    let output = ipex_tune()
+        .args(["plan", "--json", "--suite", "cv", "--host-facts"])
+        .arg(fixture("hosts/epyc-avx2-2core.json"))
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    let p: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(excluded_by(&p, "dtype", "bf16").contains(&"bf16-needs-native-support".to_string()));
+}
+
+#[test]
+fn data_dependent_if_prefers_dynamic_int8() {
+    let p = plan("mlp_if.pt", "cv", &[]);
+    assert!(excluded_by(&p, "dtype", "int8-static")
+        .contains(&"int8-dynamic-for-control-flow".to_string()));
+    let first = &p["plan"]["candidates"][0];
+    assert_eq!(
+        first["config"]["dtype"], "int8-dynamic",
+        "preferred candidates come first"
+    );
+}
+
+#[test]
+fn plan_snapshot() {
+    let output = ipex_tune()
+        .current_dir(common::fixtures())
+        .args([
+            "plan",
+            "encoder.pt",
+            "--suite",
+            "nlp",
+            "--limit",
+            "8",
+            "--host-facts",
+            HOST,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn a_suite_that_does_not_fit_names_both_signatures() {
+    let output = ipex_tune()
+        .args(["plan", "--suite", "nlp", "--host-facts"])
+        .arg(fixture(HOST))
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(
+        &output,
+        "`forward` takes (x), the suite gives (input_ids, attention_mask)",
+    );
+}
+
+#[test]
+fn unknown_suite() {
+    let output = ipex_tune()
+        .args(["plan", "--suite", "audio"])
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(
+        &output,
+        "unknown suite 'audio'; expected one of cv, nlp, recsys, speech",
+    );
+}
+
+#[test]
+fn rules_check_passes_on_the_bundled_rules() {
+    ipex_tune()
+        .args(["rules", "check"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("0 example failure(s)"));
+    ipex_tune()
+        .args(["rules", "check"])
+        .arg(env!("CARGO_MANIFEST_DIR").to_string() + "/rules")
+        .assert()
+        .success();
+}
+
+#[test]
+fn rules_check_locates_every_mistake() {
+    let output = ipex_tune()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rules", "check", "tests/fixtures/rules-broken"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let file = "tests/fixtures/rules-broken/mistakes.yaml";
+    for (line, what) in [
+        (9, "unknown fact 'host.isa.avx9000'"),
+        (22, "unknown knob 'turbo'"),
+        (33, "'nnc' is not a value of fuser"),
+        (37, "bad id 'Bad_Id'"),
+        (51, "bad severity 'critical'"),
+        (64, "suite.dynamic_shapes is a boolean"),
+        (75, "OP one of"),
+        (81, "missing `explain`"),
+        (95, "unknown field 'priority'"),
+        (110, "unknown option 'calibration.magic'"),
+        (125, "duplicate id 'duplicate-id'"),
+    ] {
+        let expected = format!("{file}:{line}: ");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&expected) && l.contains(what)),
+            "missing {expected}...{what} in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("tests/fixtures/rules-broken/not-yaml.yaml:4: not valid YAML"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("12 problem(s)"), "{stdout}");
+}
+
+#[test]
+fn rules_check_runs_the_examples() {
+    let output = ipex_tune()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rules", "check", "tests/fixtures/rules-wrong-examples"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("does not fire on its `fires` example")
+    );
+}
+
+#[test]
+fn broken_user_rules_stop_doctor_with_located_errors() {
+    let output = ipex_tune()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "doctor",
+            "--rules",
+            "tests/fixtures/rules-wrong-examples",
+            "--rules",
+            "tests/fixtures/rules-broken",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mistakes.yaml:9: unknown-fact"), "{stderr}");
+}
+
+#[test]
+fn rules_explain_snapshot() {
+    let output = ipex_tune()
+        .args(["rules", "explain", "texpr-off-for-dynamic-shapes"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn rules_explain_unknown_id() {
+    let output = ipex_tune()
+        .args(["rules", "explain", "no-such-rule"])
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&output, "unknown rule 'no-such-rule'");
+}
+
+#[test]
+fn rules_list_shows_every_rule() {
+    let output = ipex_tune().args(["rules", "list"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("streams-off-for-embedding-bag"));
+    assert!(stdout.contains("33 rules"), "{stdout}");
+}
