@@ -12,11 +12,12 @@ setup:
 build: setup
 	$(CARGO) build --release
 
-# The main job on the bundled models: what the CNN is, then the proof that the
-# optimized runtime is real (medians vs stock, output differences).
+# The main job on a bundled model: the host checks, what the CNN is, then
+# the tuning run (stock vs the rules-guided candidates, in child processes).
 demo: build
+	$(BIN) doctor
 	$(BIN) inspect tests/fixtures/cnn.pt
-	$(BIN) bench --models cnn,mlp,encoder --min-time 1
+	$(BIN) run tests/fixtures/cnn.pt --suite cv --budget 3m --output reports/runs/demo-cnn-cv.json
 
 lint: setup
 	$(CARGO) fmt --check
@@ -25,9 +26,12 @@ lint: setup
 test: lint
 	$(CARGO) test
 
-# The full proof benchmark, with every allocator.
+# The proof benchmark of the optimized runtime, with every allocator, and
+# the comparison of the rules-guided search with the grid (long: the grid
+# measures every coherent configuration).
 bench: build
 	$(BIN) bench --allocators glibc,glibc-tuned,jemalloc,tcmalloc --json reports/bench.json
+	$(BIN) bench-search
 
 # Regenerate tests/fixtures and assets/quant (needs Python torch; downloads
 # the full CUDA wheel set into .stack/fixture-venv).

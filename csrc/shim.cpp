@@ -557,6 +557,35 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const 
   });
 }
 
+itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
+                                        const itn_module* activation_observer,
+                                        const itn_module* weight_observer) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    TORCH_CHECK(std::strcmp(method, "forward") == 0,
+                "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
+    // As Python's prepare_jit: fold conv-bn first, then observe.
+    auto module = torch::jit::FoldConvBatchNorm(m->module);
+    torch::jit::QConfigDict qconfig;
+    qconfig.emplace("", std::make_tuple(activation_observer->module, weight_observer->module));
+    auto observed =
+        torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::STATIC);
+    return new itn_module{std::move(observed)};
+  });
+}
+
+itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    auto module = observed->module.deepcopy();
+    auto quantized =
+        torch::jit::InsertQuantDeQuant(module, method, /*inplace=*/true, /*debug=*/false, torch::jit::QuantType::STATIC);
+    auto finalized = torch::jit::Finalize(quantized, torch::jit::QuantType::STATIC, {});
+    auto graph = finalized.get_method(method).graph();
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+    return new itn_module{std::move(finalized)};
+  });
+}
+
 int itn_set_num_threads(int n) {
   return guarded<int>(-1, [&]() {
     at::set_num_threads(n);

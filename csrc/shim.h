@@ -80,6 +80,16 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method,
                                  const itn_module* activation_observer,
                                  const itn_module* weight_observer);
 
+// Graph-mode static int8 quantization, in two steps around calibration:
+// prepare inserts observers (the module then records activation ranges when
+// its method runs on calibration inputs); convert computes the quantization
+// parameters, inserts quantize/dequantize and fuses quantized ops. Both
+// return new modules; convert's result is frozen.
+itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
+                                        const itn_module* activation_observer,
+                                        const itn_module* weight_observer);
+itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method);
+
 int itn_set_num_threads(int n);
 int itn_get_num_threads(void);
 

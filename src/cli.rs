@@ -20,11 +20,19 @@ pub enum Command {
     Inspect(InspectArgs),
     /// The candidate configurations the rules allow for a model and suite, and why.
     Plan(PlanArgs),
+    /// Measure stock and the candidates, check accuracy, pick the winner, write the results.
+    Run(RunArgs),
+    /// Measure one configuration in this process (used by `run`).
+    #[command(hide = true)]
+    Trial(TrialArgs),
     /// The rule set: list, explain ID, check [DIR], facts.
     Rules(RulesArgs),
     /// Measure the optimized runtime against stock on the fixture models
     /// (the proof that the optimizations are real).
     Bench(BenchArgs),
+    /// Compare the rules-guided search with the grid on fixture models:
+    /// speedup over stock, the grid's best, and the wall time of each.
+    BenchSearch(BenchSearchArgs),
     /// Run one benchmark mode in this process and print a JSON result (used by `bench`).
     #[command(hide = true)]
     BenchChild(BenchChildArgs),
@@ -122,6 +130,13 @@ pub struct PlanArgs {
     /// How many candidates to list in the table output.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// For --suite generic: the shape of each tensor argument, in order
+    /// (e.g. 8x3x224x224; append :int for int64 ids).
+    #[arg(long)]
+    pub input_shape: Vec<String>,
+    /// Replace the suite's batch sizes with this one.
+    #[arg(long)]
+    pub batch_size: Option<i64>,
     /// Use host/env/torch/ipex facts from this JSON file instead of profiling
     /// the host (for reproducible output in tests).
     #[arg(long, hide = true)]
@@ -153,4 +168,98 @@ pub enum RulesCommand {
     },
     /// The facts rules may use.
     Facts,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::commands::parse_duration(text)
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TorchScript file (torch.jit.save output).
+    pub model: PathBuf,
+    /// Input suite: nlp, cv, recsys, speech, generic (with --input-shape), or one of --suites.
+    #[arg(long)]
+    pub suite: String,
+    /// The entry method.
+    #[arg(long, default_value = "forward")]
+    pub method: String,
+    /// For --suite generic: the shape of each tensor argument, in order
+    /// (e.g. 8x3x224x224; append :int for int64 ids).
+    #[arg(long)]
+    pub input_shape: Vec<String>,
+    /// Replace the suite's batch sizes with this one.
+    #[arg(long)]
+    pub batch_size: Option<i64>,
+    /// Cores the run may use (default: the usable cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Stop starting new trials after this long (e.g. 90s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Measure exactly these configurations after stock (labels as the
+    /// results show them, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned),
+    /// instead of searching.
+    #[arg(long = "config", value_name = "LABEL")]
+    pub configs: Vec<String>,
+    /// rules: guided by the rules; grid: every coherent configuration (for comparison).
+    #[arg(long, default_value = "rules", value_parser = ["rules", "grid"])]
+    pub search: String,
+    /// Results file (default: reports/runs/MODEL-SUITE-TIME.json).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Override the suite's minimum timed seconds per trial.
+    #[arg(long)]
+    pub min_time: Option<f64>,
+    /// Override the suite's minimum timed iterations per trial.
+    #[arg(long)]
+    pub min_iters: Option<usize>,
+    /// Time limit of one trial (default: 120s + 20 x the minimum time).
+    #[arg(long, value_parser = parse_duration)]
+    pub trial_timeout: Option<std::time::Duration>,
+    /// Extra rule directories.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Extra suite directories.
+    #[arg(long = "suites", value_name = "DIR")]
+    pub suites: Vec<PathBuf>,
+    /// No progress or summary on the terminal.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Make the first trial whose label contains this hang (tests only).
+    #[arg(long, hide = true)]
+    pub inject_hang: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// The trial spec (JSON, see runtime::trial::TrialSpec).
+    #[arg(long)]
+    pub spec_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSearchArgs {
+    /// Fixture models and their suites, as MODEL:SUITE (MODEL under --fixtures, without .pt).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mlp:generic=64x512,cnn:cv"
+    )]
+    pub models: Vec<String>,
+    /// Folder with the fixture models.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
+    pub fixtures: PathBuf,
+    /// Minimum timed seconds per trial (both searches).
+    #[arg(long, default_value_t = 0.3)]
+    pub min_time: f64,
+    /// Minimum timed iterations per trial (both searches).
+    #[arg(long, default_value_t = 5)]
+    pub min_iters: usize,
+    /// Folder for the two results files of each model.
+    #[arg(long, default_value = "reports/bench-search")]
+    pub out: PathBuf,
+    /// Reuse results files already in --out instead of running again.
+    #[arg(long)]
+    pub reuse: bool,
 }

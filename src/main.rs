@@ -10,6 +10,7 @@ mod host;
 mod measure;
 mod model;
 mod native;
+mod report;
 mod rules;
 mod runtime;
 mod suite;

@@ -493,7 +493,7 @@ pub fn run_child(args: &BenchChildArgs) -> anyhow::Result<i32> {
         .map_err(|e| UserError::BadValue(format!("--spec: not a valid child spec: {e}")))?;
     allocator::apply_in_process(spec.config.allocator).map_err(anyhow::Error::msg)?;
     apply::apply_process_settings(&spec.config)?;
-    let prepared = apply::prepare(&spec.model, &spec.method, &spec.config)?;
+    let prepared = apply::prepare(&spec.model, &spec.method, &spec.config, None)?;
     tch::manual_seed(spec.seed);
     let inputs: Vec<Tensor> = spec.inputs.iter().map(InputSpec::make).collect();
     let inputs = prepared.convert_inputs(&inputs);

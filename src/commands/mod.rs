@@ -1,10 +1,15 @@
 //! One thin file per subcommand, wiring the stages together. No stage calls a
 //! command.
 mod bench;
+mod bench_search;
 mod doctor;
 mod inspect;
 mod plan;
 mod rules;
+mod run;
+mod trial;
+
+pub use run::parse_duration;
 
 use crate::cli::{Cli, Command};
 
@@ -14,8 +19,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Trial(args) => trial::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchSearch(args) => bench_search::run(&args),
         Command::BenchChild(args) => bench::run_child(&args),
     }
 }

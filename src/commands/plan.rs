@@ -7,7 +7,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
 use crate::cli::PlanArgs;
-use crate::error::exit_code;
+use std::path::PathBuf;
+
+use crate::error::{exit_code, UserError};
 use crate::host::HostProfile;
 use crate::model::{load_module, ModelFacts};
 use crate::rules::{self, gather, Facts, Plan};
@@ -28,8 +30,40 @@ struct PlanReport<'a> {
     plan: &'a Plan,
 }
 
+/// What `plan` and `run` are asked for.
+pub struct PlanRequest {
+    pub model: PathBuf,
+    pub suite: String,
+    pub method: String,
+    pub threads: Option<usize>,
+    pub rules: Vec<PathBuf>,
+    pub suites: Vec<PathBuf>,
+    pub host_facts: Option<PathBuf>,
+    /// For the generic suite: one shape per tensor argument.
+    pub input_shapes: Vec<String>,
+    /// Replaces the suite's batch sizes.
+    pub batch_size: Option<i64>,
+}
+
+impl From<&PlanArgs> for PlanRequest {
+    fn from(args: &PlanArgs) -> PlanRequest {
+        PlanRequest {
+            model: args.model.clone(),
+            suite: args.suite.clone(),
+            method: args.method.clone(),
+            threads: args.threads,
+            rules: args.rules.clone(),
+            suites: args.suites.clone(),
+            host_facts: args.host_facts.clone(),
+            input_shapes: args.input_shape.clone(),
+            batch_size: args.batch_size,
+        }
+    }
+}
+
 /// Everything plan and run need: the facts and the plan.
 pub struct Planned {
+    pub model_path: PathBuf,
     /// The host profile (absent when facts were given with --host-facts).
     pub host: Option<HostProfile>,
     pub model: ModelFacts,
@@ -42,12 +76,27 @@ pub struct Planned {
 
 /// Profiles the host, inspects the model, loads the suite and the rules,
 /// and evaluates them.
-pub fn make_plan(args: &PlanArgs) -> anyhow::Result<Planned> {
+pub fn make_plan(args: &PlanRequest) -> anyhow::Result<Planned> {
     let rules = rules::load(&args.rules)?;
     let module = load_module(&args.model)?;
     let model = ModelFacts::read(&args.model, &module, &args.method)?;
     drop(module);
-    let suite = Suite::find(&args.suite, &args.suites)?;
+    let mut suite = if args.suite == "generic" {
+        Suite::generic(&model, &args.input_shapes)?
+    } else {
+        if !args.input_shapes.is_empty() {
+            return Err(UserError::BadValue("--input-shape is for --suite generic".into()).into());
+        }
+        Suite::find(&args.suite, &args.suites)?
+    };
+    if let Some(batch) = args.batch_size {
+        if batch < 1 {
+            return Err(
+                UserError::BadValue(format!("--batch-size {batch}: expected a size >= 1")).into(),
+            );
+        }
+        suite.batch_sizes = vec![batch];
+    }
     suite.check_fits(&model)?;
     let (host, mut facts) = match &args.host_facts {
         Some(path) => (None, Facts::from_json_file(path)?),
@@ -68,6 +117,7 @@ pub fn make_plan(args: &PlanArgs) -> anyhow::Result<Planned> {
     let batch_sizes: Vec<usize> = suite.batch_sizes.iter().map(|&b| b as usize).collect();
     let plan = rules::plan(&rules, &facts, usable, &batch_sizes);
     Ok(Planned {
+        model_path: args.model.clone(),
         host,
         model,
         suite,
@@ -78,7 +128,7 @@ pub fn make_plan(args: &PlanArgs) -> anyhow::Result<Planned> {
 }
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
-    let planned = make_plan(args)?;
+    let planned = make_plan(&PlanRequest::from(args))?;
     if args.json {
         let report = PlanReport {
             model: &planned.model.path,

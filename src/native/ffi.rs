@@ -50,6 +50,16 @@ extern "C" {
         activation_observer: *const ItnModule,
         weight_observer: *const ItnModule,
     ) -> *mut ItnModule;
+    pub fn itn_quantize_static_prepare(
+        m: *const ItnModule,
+        method: *const c_char,
+        activation_observer: *const ItnModule,
+        weight_observer: *const ItnModule,
+    ) -> *mut ItnModule;
+    pub fn itn_quantize_static_convert(
+        observed: *const ItnModule,
+        method: *const c_char,
+    ) -> *mut ItnModule;
     pub fn itn_set_num_threads(n: c_int) -> c_int;
     pub fn itn_get_num_threads() -> c_int;
 }

@@ -285,6 +285,41 @@ impl Module {
     }
 }
 
+impl Module {
+    /// Static int8, step 1: a copy with observers inserted (run it on
+    /// calibration inputs next).
+    pub fn quantize_static_prepare(
+        &self,
+        method: &str,
+        activation_observer: &Module,
+        weight_observer: &Module,
+    ) -> Result<Module> {
+        let m = c_string(method)?;
+        // SAFETY: all handles are live for the call.
+        Module::from_raw(
+            unsafe {
+                ffi::itn_quantize_static_prepare(
+                    self.ptr.as_ptr(),
+                    m.as_ptr(),
+                    activation_observer.ptr.as_ptr(),
+                    weight_observer.ptr.as_ptr(),
+                )
+            },
+            "static quantization (prepare)",
+        )
+    }
+
+    /// Static int8, step 2: the calibrated module converted and frozen.
+    pub fn quantize_static_convert(&self, method: &str) -> Result<Module> {
+        let m = c_string(method)?;
+        // SAFETY: self is live.
+        Module::from_raw(
+            unsafe { ffi::itn_quantize_static_convert(self.ptr.as_ptr(), m.as_ptr()) },
+            "static quantization (convert)",
+        )
+    }
+}
+
 /// libtorch's build as JSON (version, MKLDNN, OpenMP, show_config, ...).
 pub fn torch_build_json() -> Result<String> {
     // SAFETY: no arguments; returns an owned string or NULL.

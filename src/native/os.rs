@@ -97,3 +97,94 @@ pub fn affinity() -> Option<Vec<u32>> {
             .collect(),
     )
 }
+
+/// How a child process ended, with its peak resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub max_rss_bytes: u64,
+}
+
+/// Reaps `pid` if it has ended (wait4 with WNOHANG), returning its exit and
+/// peak RSS (ru_maxrss). None while it runs.
+pub fn wait4_nohang(pid: i32) -> Option<Exit> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to locals.
+    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    if rc != pid {
+        return None;
+    }
+    let (code, signal) = if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    };
+    Some(Exit {
+        code,
+        signal,
+        // Linux reports ru_maxrss in KiB.
+        max_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
+    })
+}
+
+/// The name of a signal, e.g. "SIGSEGV".
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
+
+/// Spawns `command` so that the child is killed if this process dies
+/// (PR_SET_PDEATHSIG): a run killed with SIGKILL leaves no trial behind.
+pub fn spawn_dying_with_parent(
+    command: &mut std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// Restricts this process (and the threads it starts later) to `cpus`.
+pub fn set_process_affinity(cpus: &[u32]) -> Result<(), String> {
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: cpu_set_t is plain data; zeroed is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: CPU_SET writes within the set for cpu < CPU_SETSIZE.
+        if (cpu as usize) < libc::CPU_SETSIZE as usize {
+            unsafe { libc::CPU_SET(cpu as usize, &mut set) };
+        }
+    }
+    // SAFETY: pid 0 is this process; the size matches the set.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        return Err(format!(
+            "sched_setaffinity({cpus:?}) failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}

@@ -7,6 +7,8 @@ use tch::{Kind, Tensor};
 
 use super::config::{Backend, Config, Dtype, Fuser, Level};
 use super::ipex;
+use super::quant::Observer;
+use super::threads;
 use crate::model::load_module;
 use crate::native::{self, Module, ModuleDtype, Outputs};
 
@@ -56,7 +58,7 @@ pub struct Prepared {
 /// IPEX must be loaded before the module for its passes to see it.
 pub fn apply_process_settings(config: &Config) -> anyhow::Result<()> {
     if let Some(threads) = config.threads {
-        native::set_num_threads(threads)?;
+        threads::set(threads)?;
     }
     if config.backend == Backend::Ipex {
         ipex::load()?;
@@ -81,15 +83,68 @@ pub fn enable_fuser(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What static quantization calibrates on, and how.
+pub struct Calibration<'a> {
+    pub observer: Observer,
+    /// Batches of model inputs (fp32, as the suite makes them).
+    pub batches: &'a [Vec<Tensor>],
+    /// Calibrate with this many threads when the config runs with one
+    /// (Known Issues, INT8: calibration with one OpenMP thread can be wrong).
+    pub threads: Option<usize>,
+}
+
 /// Loads the model and applies the module passes of `config`.
-pub fn prepare(path: &Path, method: &str, config: &Config) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    path: &Path,
+    method: &str,
+    config: &Config,
+    calibration: Option<&Calibration>,
+) -> anyhow::Result<Prepared> {
     let module = load_module(path)?;
-    let prepared = apply_to_module(module, method, config)?;
+    let prepared = apply_to_module(module, method, config, calibration)?;
     enable_fuser(config)?;
     Ok(prepared)
 }
 
-fn apply_to_module(mut module: Module, method: &str, config: &Config) -> anyhow::Result<Prepared> {
+/// Static int8: observe, calibrate on the suite's inputs, convert. The
+/// thread count may differ during calibration (observers pack nothing) and
+/// is set to the config's before convert packs the weights.
+fn quantize_static(
+    module: &Module,
+    method: &str,
+    config: &Config,
+    calibration: &Calibration,
+) -> anyhow::Result<Module> {
+    let (activation, weight) = super::quant::static_observers(calibration.observer)?;
+    let observed = module
+        .quantize_static_prepare(method, &activation, &weight)
+        .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.first_line())))?;
+    let run_threads = config.threads.unwrap_or(native::num_threads()?);
+    if let Some(n) = calibration.threads.filter(|_| run_threads == 1) {
+        threads::set(n)?;
+    }
+    for batch in calibration.batches {
+        observed.run(method, batch).map_err(|e| {
+            cannot(
+                "dtype",
+                format!("int8-static calibration: {}", e.first_line()),
+            )
+        })?;
+    }
+    threads::set(run_threads)?;
+    let converted = observed
+        .quantize_static_convert(method)
+        .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.first_line())))?;
+    threads::mark_packed()?;
+    Ok(converted)
+}
+
+fn apply_to_module(
+    mut module: Module,
+    method: &str,
+    config: &Config,
+    calibration: Option<&Calibration>,
+) -> anyhow::Result<Prepared> {
     let mut steps = Vec::new();
     if config.level == Level::O0
         && (config.conv_bn_folding || config.weights_prepack || config.backend == Backend::Ipex)
@@ -109,18 +164,19 @@ fn apply_to_module(mut module: Module, method: &str, config: &Config) -> anyhow:
             module = module
                 .quantize_dynamic(method, &activation, &weight)
                 .map_err(|e| cannot("dtype", format!("dynamic int8: {}", e.first_line())))?;
+            threads::mark_packed()?;
             steps.push(Step::new("quantize_dynamic", true));
         }
         Dtype::Int8Static => {
-            return Err(cannot(
-                "dtype",
-                "int8-static needs calibration on suite inputs, which `bench` does not do",
-            ));
+            let calibration = calibration
+                .ok_or_else(|| cannot("dtype", "int8-static needs calibration inputs (a suite)"))?;
+            module = quantize_static(&module, method, config, calibration)?;
+            steps.push(Step::new("quantize_static", true));
         }
     }
     if config.level == Level::O1 {
-        // Dynamic quantization's Finalize already froze the module.
-        if config.dtype != Dtype::Int8Dynamic {
+        // Quantization's Finalize already froze the module.
+        if !matches!(config.dtype, Dtype::Int8Dynamic | Dtype::Int8Static) {
             module = module
                 .freeze(method)
                 .map_err(|e| cannot("level", format!("freeze: {}", e.first_line())))?;
@@ -140,6 +196,9 @@ fn apply_to_module(mut module: Module, method: &str, config: &Config) -> anyhow:
                 }
             }
         }
+        // Frozen conv/linear weights are packed here or, with IPEX or a
+        // fuser, on the first run: either way, with this thread count.
+        threads::mark_packed()?;
     }
     Ok(Prepared {
         module,

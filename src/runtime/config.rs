@@ -155,9 +155,100 @@ impl Config {
     }
 }
 
+impl std::str::FromStr for Config {
+    type Err = String;
+
+    /// Parses a label as [`Config::label`] writes it, e.g.
+    /// `ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc`.
+    fn from_str(label: &str) -> Result<Config, String> {
+        let bad = |what: &str| {
+            format!(
+                "'{label}': {what}; expected BACKEND/LEVEL[+fold][+prepack][/FUSER]/DTYPE[/tN][/sN][/iN]/ALLOCATOR, \
+                 e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned"
+            )
+        };
+        let mut parts = label.trim().split('/').peekable();
+        let mut config = Config::stock();
+        config.backend = match parts.next() {
+            Some("stock") => Backend::Stock,
+            Some("ipex") => Backend::Ipex,
+            _ => return Err(bad("the backend is stock or ipex")),
+        };
+        let level = parts.next().ok_or_else(|| bad("missing the level"))?;
+        let mut pieces = level.split('+');
+        config.level = match pieces.next() {
+            Some("O0") => Level::O0,
+            Some("O1") => Level::O1,
+            _ => return Err(bad("the level is O0 or O1")),
+        };
+        for piece in pieces {
+            match piece {
+                "fold" => config.conv_bn_folding = true,
+                "prepack" => config.weights_prepack = true,
+                other => return Err(bad(&format!("unknown level option '{other}'"))),
+            }
+        }
+        if let Some(&fuser) = parts.peek() {
+            if fuser == "texpr" || fuser == "onednn" {
+                config.fuser = if fuser == "texpr" {
+                    Fuser::Texpr
+                } else {
+                    Fuser::Onednn
+                };
+                parts.next();
+            }
+        }
+        config.dtype = match parts.next() {
+            Some("fp32") => Dtype::Fp32,
+            Some("bf16") => Dtype::Bf16,
+            Some("int8-dyn") | Some("int8-dynamic") => Dtype::Int8Dynamic,
+            Some("int8-static") => Dtype::Int8Static,
+            _ => return Err(bad("the dtype is fp32, bf16, int8-dyn or int8-static")),
+        };
+        let rest: Vec<&str> = parts.collect();
+        let (allocator, counts) = rest
+            .split_last()
+            .ok_or_else(|| bad("missing the allocator"))?;
+        for count in counts {
+            let (kind, n) = count.split_at(1.min(count.len()));
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| bad(&format!("bad count '{count}'")))?;
+            match kind {
+                "t" => config.threads = Some(n),
+                "s" => config.streams = n,
+                "i" => config.instances = n,
+                _ => return Err(bad(&format!("unknown part '{count}'"))),
+            }
+        }
+        config.allocator = allocator.parse()?;
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_parse_back() {
+        for label in [
+            "stock/O0/fp32/glibc",
+            "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc",
+            "stock/O1+prepack/int8-static/t1/i2/tcmalloc",
+            "stock/O1/texpr/int8-dyn/t2/glibc-tuned",
+        ] {
+            assert_eq!(label.parse::<Config>().unwrap().label(), label);
+        }
+        assert!("stock/O2/fp32/glibc"
+            .parse::<Config>()
+            .unwrap_err()
+            .contains("O0 or O1"));
+        assert!("stock/O1/fp64/glibc".parse::<Config>().is_err());
+        assert!("stock/O1/fp32/x2/glibc".parse::<Config>().is_err());
+    }
 
     #[test]
     fn stock_label() {

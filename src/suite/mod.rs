@@ -315,6 +315,95 @@ impl Suite {
         Ok(())
     }
 
+    /// The generic suite: inputs built from the entry method's tensor
+    /// arguments and one shape per argument, e.g. `8x3x224x224` (floats) or
+    /// `8x128:int1000` (int64 ids below 1000). The first dimension is the batch.
+    pub fn generic(model: &ModelFacts, shapes: &[String]) -> Result<Suite, UserError> {
+        let entry = model
+            .methods
+            .iter()
+            .find(|m| m.name == model.method)
+            .expect("ModelFacts::read checked the method");
+        let args: Vec<&str> = entry
+            .arguments
+            .iter()
+            .filter(|a| !a.has_default)
+            .map(|a| a.name.as_str())
+            .collect();
+        if shapes.len() != args.len() {
+            return Err(UserError::BadValue(format!(
+                "--input-shape: `{}` takes {} argument(s) ({}); got {} shape(s)",
+                model.method,
+                args.len(),
+                args.join(", "),
+                shapes.len()
+            )));
+        }
+        let mut inputs = Vec::new();
+        let mut batch = None;
+        for (name, text) in args.iter().zip(shapes) {
+            let (dims, kind) = text.split_once(':').unwrap_or((text.as_str(), ""));
+            let sizes: Vec<i64> = dims
+                .split('x')
+                .map(|d| d.trim().parse::<i64>().ok().filter(|n| *n >= 1))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    UserError::BadValue(format!(
+                        "--input-shape '{text}': expected sizes joined by x, e.g. 8x3x224x224 or 8x128:int1000"
+                    ))
+                })?;
+            let (kind, high) = match kind {
+                "" | "float" => (InputKind::Normal, None),
+                k if k.starts_with("int") => {
+                    let high = k[3..].parse::<i64>().unwrap_or(100).max(1);
+                    (InputKind::Tokens, Some(high))
+                }
+                other => {
+                    return Err(UserError::BadValue(format!(
+                        "--input-shape '{text}': unknown kind '{other}'; expected float or intN"
+                    )))
+                }
+            };
+            batch.get_or_insert(sizes[0]);
+            let mut shape = vec![Dim::Named("batch".into())];
+            shape.extend(sizes[1..].iter().map(|&s| Dim::Fixed(s)));
+            inputs.push(InputSpec {
+                name: name.to_string(),
+                kind,
+                shape,
+                high,
+            });
+        }
+        let tolerance = |max_abs: f64, min_cosine: f64| Tolerance {
+            max_abs,
+            min_cosine,
+            min_top1: None,
+        };
+        Ok(Suite {
+            name: "generic".into(),
+            description: format!("inputs of `{}` shaped by --input-shape", model.method),
+            batch_sizes: vec![batch.unwrap_or(1)],
+            dims: BTreeMap::new(),
+            bags: None,
+            inputs,
+            accuracy: Accuracy {
+                metric: "cosine".into(),
+                tolerance: [
+                    ("fp32".to_string(), tolerance(1e-4, 0.99999)),
+                    ("bf16".to_string(), tolerance(5e-2, 0.999)),
+                    ("int8-dynamic".to_string(), tolerance(1e-1, 0.99)),
+                    ("int8-static".to_string(), tolerance(2e-1, 0.98)),
+                ]
+                .into(),
+            },
+            measure: Measure {
+                min_time_s: 1.0,
+                min_iters: 20,
+            },
+            seed: default_seed(),
+        })
+    }
+
     /// Whether inputs come in more than one shape.
     pub fn dynamic_shapes(&self) -> bool {
         let uses_dynamic_dim = self.inputs.iter().any(|i| {

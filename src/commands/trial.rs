@@ -1,0 +1,22 @@
+//! `ipex-tune trial --spec-file FILE` (hidden): the child side of a trial.
+use crate::cli::TrialArgs;
+use crate::error::{exit_code, UserError};
+use crate::runtime::trial::{run_child, TrialSpec};
+
+pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(&args.spec_file).map_err(|e| {
+        UserError::BadValue(format!(
+            "{}: cannot read the trial spec: {e}",
+            args.spec_file.display()
+        ))
+    })?;
+    let spec: TrialSpec = serde_json::from_str(&text).map_err(|e| {
+        UserError::BadValue(format!(
+            "{}: not a trial spec: {e}",
+            args.spec_file.display()
+        ))
+    })?;
+    let output = run_child(&spec)?;
+    println!("{}", serde_json::to_string(&output)?);
+    Ok(exit_code::OK)
+}

@@ -1,0 +1,199 @@
+//! The results file, schema `ipex-tune/results/v1` (documented in the
+//! README): written after every trial, atomically, so a run that is stopped
+//! at any moment leaves a valid file with every finished trial.
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::HostProfile;
+use crate::measure::accuracy::Accuracy;
+use crate::measure::stats::LatencyStats;
+use crate::model::ModelFacts;
+use crate::rules::condition::Observed;
+use crate::rules::engine::{Exclusion, Firing};
+use crate::rules::facts::{Facts, Value};
+use crate::runtime::apply::Step;
+use crate::runtime::config::Config;
+use crate::runtime::trial::Status;
+use crate::suite::Suite;
+
+pub const SCHEMA: &str = "ipex-tune/results/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// How the candidates were searched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Search {
+    /// "rules" (guided by the rules, knob group by knob group) or "grid"
+    /// (every coherent configuration).
+    pub mode: String,
+    pub budget_s: Option<f64>,
+    /// Candidates the search could consider (after the rules, for "rules").
+    pub space: usize,
+    pub wall_s: f64,
+}
+
+/// The rules' part of the results: what shaped the plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PlanRecord {
+    pub firings: Vec<FiringRecord>,
+    pub exclusions: Vec<ExclusionRecord>,
+    pub candidate_exclusions: BTreeMap<String, usize>,
+    pub options: BTreeMap<String, (Value, String)>,
+    pub conflicts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FiringRecord {
+    pub rule: String,
+    pub title: String,
+    pub severity: String,
+    pub facts: Vec<(String, Option<Value>)>,
+    pub actions: Vec<String>,
+    /// The rule's explanation, for reports.
+    pub explain: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExclusionRecord {
+    pub knob: String,
+    pub value: String,
+    pub how: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+impl FiringRecord {
+    pub fn from(f: &Firing, explain: &str) -> FiringRecord {
+        FiringRecord {
+            rule: f.rule.clone(),
+            title: f.title.clone(),
+            severity: f.severity.name().to_string(),
+            facts: f
+                .facts
+                .iter()
+                .map(|Observed { fact, value }| (fact.clone(), value.clone()))
+                .collect(),
+            actions: f.actions.clone(),
+            explain: explain.to_string(),
+        }
+    }
+}
+
+impl From<&Exclusion> for ExclusionRecord {
+    fn from(e: &Exclusion) -> Self {
+        ExclusionRecord {
+            knob: e.knob.clone(),
+            value: e.value.clone(),
+            how: e.how.clone(),
+            rule: e.rule.clone(),
+            reason: e.reason.clone(),
+        }
+    }
+}
+
+/// One measured (or failed) configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub id: usize,
+    pub label: String,
+    pub config: Config,
+    /// Knob -> where its value came from: "default", "rule:<id>" or "search".
+    pub provenance: BTreeMap<String, String>,
+    /// Why this candidate was tried.
+    pub why: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub stats: Option<LatencyStats>,
+    pub latencies_ms: Vec<f64>,
+    pub first_call_ms: Option<f64>,
+    pub warmup_iterations: Option<usize>,
+    pub peak_rss_bytes: u64,
+    pub wall_s: f64,
+    pub accuracy: Option<Accuracy>,
+    /// Whether the outputs are within the suite's tolerance for the dtype.
+    pub accurate: Option<bool>,
+    pub accuracy_problem: Option<String>,
+    /// samples/s over stock's.
+    pub speedup: Option<f64>,
+    pub steps: Vec<Step>,
+    pub threads: Option<usize>,
+    pub warnings: Vec<String>,
+}
+
+/// A candidate the search did not try, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Skipped {
+    pub label: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Winner {
+    pub trial: usize,
+    pub label: String,
+    pub config: Config,
+    pub samples_per_s: f64,
+    pub speedup: f64,
+}
+
+/// The whole results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    pub tool: Tool,
+    pub started_unix: u64,
+    pub command: Vec<String>,
+    /// False while the run goes on (or when it was killed).
+    pub complete: bool,
+    pub interrupted: bool,
+    pub host: Option<HostProfile>,
+    pub facts: Facts,
+    pub model: ModelFacts,
+    pub suite: Suite,
+    pub search: Search,
+    pub plan: PlanRecord,
+    pub trials: Vec<TrialRecord>,
+    pub skipped: Vec<Skipped>,
+    pub winner: Option<Winner>,
+    pub warnings: Vec<String>,
+}
+
+impl Results {
+    /// Writes the file atomically: a temporary file in the same folder,
+    /// flushed to disk, then renamed over the target.
+    pub fn write_atomic(&self, path: &Path) -> anyhow::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer_pretty(&mut tmp, self)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Reads and checks a results file.
+    pub fn read(path: &Path) -> Result<Results, crate::error::UserError> {
+        let bad =
+            |what: String| crate::error::UserError::BadValue(format!("{}: {what}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => return Err(bad(format!("schema '{other}', expected '{SCHEMA}'"))),
+            None => return Err(bad(format!("no `schema` field; expected '{SCHEMA}'"))),
+        }
+        serde_json::from_value(value).map_err(|e| bad(format!("not a valid {SCHEMA} file: {e}")))
+    }
+}

@@ -1,0 +1,162 @@
+//! Which candidates a run measures, in which order.
+//!
+//! `grid` measures every coherent configuration that uses all the cores.
+//! `rules` measures the rules' allowed space greedily, one group of related
+//! knobs at a time (allocator, graph passes and backend, fuser, dtype,
+//! parallel layout): starting from a strong default, each group's allowed
+//! alternatives are tried with everything else held at the best so far, and
+//! the best is kept. The knobs act mostly independently, so this finds the
+//! grid's best or close to it in a fraction of the trials.
+use std::collections::HashSet;
+
+use crate::rules::engine::{base_domains, enumerate, Candidate};
+use crate::runtime::config::{Allocator, Backend, Config, Dtype, Fuser, Level};
+
+/// Groups of knobs varied together (some combinations are only coherent together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Allocator,
+    Graph,
+    Fuser,
+    Dtype,
+    Layout,
+}
+
+/// The order groups are searched in: the graph passes first (largest
+/// effect), then the fuser and dtype, the parallel layout, the allocator.
+pub const ORDER: [Group; 5] = [
+    Group::Graph,
+    Group::Fuser,
+    Group::Dtype,
+    Group::Layout,
+    Group::Allocator,
+];
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Allocator => "allocator",
+            Group::Graph => "backend/level/folding/prepack",
+            Group::Fuser => "fuser",
+            Group::Dtype => "dtype",
+            Group::Layout => "threads/streams/instances",
+        }
+    }
+
+    /// Whether `a` and `b` agree on every knob outside this group.
+    fn same_outside(self, a: &Config, b: &Config) -> bool {
+        let graph = |c: &Config| (c.backend, c.level, c.conv_bn_folding, c.weights_prepack);
+        let layout = |c: &Config| (c.threads, c.streams, c.instances);
+        (self == Group::Allocator || a.allocator == b.allocator)
+            && (self == Group::Graph || graph(a) == graph(b))
+            && (self == Group::Fuser || a.fuser == b.fuser)
+            && (self == Group::Dtype || a.dtype == b.dtype)
+            && (self == Group::Layout || layout(a) == layout(b))
+    }
+}
+
+/// Whether a config keeps every usable core busy.
+pub fn uses_all_cores(config: &Config, usable: usize) -> bool {
+    config.threads.unwrap_or(usable) * config.streams * config.instances == usable
+}
+
+/// Whether a user-given config can run on `usable` cores.
+pub fn coherent_for(config: &Config, usable: usize) -> bool {
+    crate::rules::engine::coherent(config, usable)
+}
+
+/// The grid: every coherent config over every knob value, all cores used.
+pub fn grid(usable: usize) -> Vec<Config> {
+    enumerate(&base_domains(usable), usable)
+        .into_iter()
+        .filter(|c| uses_all_cores(c, usable))
+        .collect()
+}
+
+/// The starting point of the guided search: the allowed candidate closest
+/// to a strong default (frozen, folded, prepacked, no fuser, fp32, one
+/// stream on all cores), with the rules' preferences breaking ties.
+pub fn start(candidates: &[&Candidate], usable: usize) -> Option<Config> {
+    let ideal = Config {
+        backend: Backend::Stock,
+        level: Level::O1,
+        conv_bn_folding: true,
+        weights_prepack: true,
+        fuser: Fuser::None,
+        dtype: Dtype::Fp32,
+        threads: Some(usable),
+        streams: 1,
+        instances: 1,
+        allocator: Allocator::GlibcTuned,
+    };
+    let distance = |c: &Config| {
+        [
+            c.backend != ideal.backend,
+            c.level != ideal.level,
+            c.conv_bn_folding != ideal.conv_bn_folding,
+            c.weights_prepack != ideal.weights_prepack,
+            c.fuser != ideal.fuser,
+            c.dtype != ideal.dtype,
+            c.threads != ideal.threads || c.streams != 1 || c.instances != 1,
+        ]
+        .iter()
+        .filter(|d| **d)
+        .count()
+    };
+    candidates
+        .iter()
+        .min_by_key(|c| (distance(&c.config), std::cmp::Reverse(c.preferred_by.len())))
+        .map(|c| c.config.clone())
+}
+
+/// The candidates that differ from `best` only in `group`, not yet tried,
+/// in the rules' preference order.
+pub fn variants(
+    candidates: &[&Candidate],
+    best: &Config,
+    group: Group,
+    tried: &HashSet<Config>,
+) -> Vec<Config> {
+    candidates
+        .iter()
+        .filter(|c| group.same_outside(&c.config, best) && !tried.contains(&c.config))
+        .map(|c| c.config.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_keeps_all_cores_busy() {
+        let g = grid(2);
+        assert!(!g.is_empty());
+        assert!(g.iter().all(|c| uses_all_cores(c, 2)));
+        // every layout of 2 cores: 2 threads, 2 streams, 2 instances
+        assert!(g.iter().any(|c| c.streams == 2));
+        assert!(g.iter().any(|c| c.instances == 2));
+        assert!(g.iter().any(|c| c.threads == Some(2)));
+    }
+
+    #[test]
+    fn variants_change_one_group_only() {
+        let configs = grid(2);
+        let candidates: Vec<Candidate> = configs
+            .into_iter()
+            .map(|config| Candidate {
+                label: config.label(),
+                config,
+                preferred_by: Vec::new(),
+            })
+            .collect();
+        let refs: Vec<&Candidate> = candidates.iter().collect();
+        let best = start(&refs, 2).unwrap();
+        assert_eq!(best.level, Level::O1);
+        let fusers = variants(&refs, &best, Group::Fuser, &HashSet::from([best.clone()]));
+        assert_eq!(fusers.len(), 2, "texpr and onednn");
+        assert!(fusers
+            .iter()
+            .all(|c| c.dtype == best.dtype && c.allocator == best.allocator));
+    }
+}

@@ -1,0 +1,360 @@
+//! `ipex-tune run` on the real fixtures: every model with its suite, real
+//! crashes and an injected hang recorded as failed trials, a run killed
+//! mid-way keeping its finished trials, and no thread-count change after
+//! packing. Trial times are kept tiny: speed is the benchmarks' job.
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_one_line_user_error, fixture, ipex_tune};
+use serde_json::Value;
+
+const QUICK: [&str; 4] = ["--min-time", "0.05", "--min-iters", "3"];
+
+fn run(model: &str, args: &[&str]) -> (Value, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let output = ipex_tune()
+        .arg("run")
+        .arg(fixture(model))
+        .args(QUICK)
+        .args(args)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
+        panic!(
+            "no results file; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (serde_json::from_str(&text).expect("valid JSON"), output)
+}
+
+fn trial_by_label<'a>(results: &'a Value, label: &str) -> &'a Value {
+    results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == label)
+        .unwrap_or_else(|| panic!("no trial {label}"))
+}
+
+/// A complete, valid run: stock first, a winner that is accurate and at
+/// least as fast as stock.
+fn assert_good_run(results: &Value, output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(results["schema"], "ipex-tune/results/v1");
+    assert_eq!(results["complete"], true);
+    let trials = results["trials"].as_array().unwrap();
+    assert!(trials.len() >= 2, "stock and at least one candidate");
+    assert_eq!(trials[0]["label"], "stock/O0/fp32/glibc");
+    assert_eq!(trials[0]["status"], "ok");
+    let stock = trials[0]["stats"]["samples_per_s"].as_f64().unwrap();
+    let winner = &results["winner"];
+    assert!(winner["samples_per_s"].as_f64().unwrap() >= stock);
+    assert!(winner["speedup"].as_f64().unwrap() >= 1.0);
+    let won = &trials[winner["trial"].as_u64().unwrap() as usize];
+    assert_eq!(won["accurate"], true);
+    for t in trials.iter().skip(1).filter(|t| t["status"] == "ok") {
+        assert!(
+            t["accuracy"].is_object(),
+            "{} has an accuracy check",
+            t["label"]
+        );
+        assert!(!t["latencies_ms"].as_array().unwrap().is_empty());
+        assert!(t["peak_rss_bytes"].as_u64().unwrap() > 0);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("winner: #"), "{stdout}");
+}
+
+#[test]
+fn cnn_with_the_cv_suite() {
+    let (results, output) = run("cnn.pt", &["--suite", "cv", "--budget", "20s"]);
+    assert_good_run(&results, &output);
+    // Rule exclusions are recorded with their ids.
+    assert!(results["plan"]["exclusions"]
+        .to_string()
+        .contains("texpr-needs-llvm"));
+}
+
+#[test]
+fn mlp_with_the_generic_suite() {
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--budget",
+            "20s",
+        ],
+    );
+    assert_good_run(&results, &output);
+}
+
+#[test]
+fn encoder_with_the_nlp_suite() {
+    let (results, output) = run("encoder.pt", &["--suite", "nlp", "--budget", "20s"]);
+    assert_good_run(&results, &output);
+}
+
+#[test]
+fn recsys_with_the_recsys_suite() {
+    let (results, output) = run("recsys.pt", &["--suite", "recsys", "--budget", "20s"]);
+    assert_good_run(&results, &output);
+    for t in results["trials"].as_array().unwrap() {
+        assert_eq!(
+            t["config"]["streams"], 1,
+            "EmbeddingBag inputs are never split"
+        );
+    }
+}
+
+#[test]
+fn lstm_loop_with_the_speech_suite() {
+    let (results, output) = run("lstm_loop.pt", &["--suite", "speech", "--budget", "20s"]);
+    assert_good_run(&results, &output);
+}
+
+#[test]
+fn mlp_with_a_data_dependent_if() {
+    let (results, output) = run(
+        "mlp_if.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "8x64",
+            "--budget",
+            "20s",
+        ],
+    );
+    assert_good_run(&results, &output);
+}
+
+#[test]
+fn custom_entry_method() {
+    let (results, output) = run(
+        "custom_method.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x1x112x112",
+            "--method",
+            "inference",
+            "--budget",
+            "20s",
+        ],
+    );
+    assert_good_run(&results, &output);
+    let folded = results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["steps"].as_array().unwrap().iter())
+        .any(|s| s["pass"] == "fold_conv_bn" && s["changed"] == true);
+    assert!(folded, "conv-bn folded on the `inference` method");
+}
+
+#[test]
+fn real_crashes_and_failures_are_recorded_and_the_run_completes() {
+    // Graph-mode dynamic int8 segfaults inside libtorch on nn.TransformerEncoder;
+    // the oneDNN Graph fuser throws on it.
+    let (results, output) = run(
+        "encoder.pt",
+        &[
+            "--suite",
+            "nlp",
+            "--config",
+            "stock/O1/int8-dyn/t2/glibc",
+            "--config",
+            "stock/O1+fold/onednn/fp32/t2/glibc",
+            "--config",
+            "stock/O1+fold+prepack/fp32/t2/glibc",
+        ],
+    );
+    assert!(output.status.success());
+    assert_eq!(results["complete"], true);
+    let crashed = trial_by_label(&results, "stock/O1/int8-dyn/t2/glibc");
+    assert_eq!(crashed["status"], "crashed");
+    assert!(
+        crashed["reason"].as_str().unwrap().contains("SIGSEGV"),
+        "{crashed}"
+    );
+    let failed = trial_by_label(&results, "stock/O1+fold/onednn/fp32/t2/glibc");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        trial_by_label(&results, "stock/O1+fold+prepack/fp32/t2/glibc")["status"],
+        "ok"
+    );
+    assert!(results["winner"].is_object());
+}
+
+#[test]
+fn a_hanging_trial_times_out_and_the_run_completes() {
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "4x512",
+            "--config",
+            "stock/O1/fp32/t2/glibc",
+            "--config",
+            "stock/O1+prepack/fp32/t2/glibc",
+            "--inject-hang",
+            "stock/O1/fp32",
+            "--trial-timeout",
+            "20s",
+        ],
+    );
+    assert!(output.status.success());
+    let hung = trial_by_label(&results, "stock/O1/fp32/t2/glibc");
+    assert_eq!(hung["status"], "timeout");
+    assert_eq!(
+        trial_by_label(&results, "stock/O1+prepack/fp32/t2/glibc")["status"],
+        "ok"
+    );
+    assert_eq!(results["complete"], true);
+}
+
+#[test]
+fn threads_never_change_after_packing() {
+    // Two streams of one thread each on a module packed with one thread, and
+    // static int8 calibrated with all cores but converted with one thread.
+    let (results, output) = run(
+        "cnn.pt",
+        &[
+            "--suite",
+            "cv",
+            "--batch-size",
+            "2",
+            "--config",
+            "stock/O1+fold+prepack/fp32/t1/s2/glibc",
+            "--config",
+            "stock/O1+fold+prepack/int8-static/t1/glibc",
+        ],
+    );
+    assert!(output.status.success());
+    for label in [
+        "stock/O1+fold+prepack/fp32/t1/s2/glibc",
+        "stock/O1+fold+prepack/int8-static/t1/glibc",
+    ] {
+        let t = trial_by_label(&results, label);
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["threads"], 1, "{label}");
+    }
+}
+
+fn wait_for_trials(path: &Path, count: usize, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if v["trials"].as_array().map_or(0, |t| t.len()) >= count {
+                    return v;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no {count} trials within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_background_run(out: &Path) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"))
+        .arg("run")
+        .arg(fixture("mlp.pt"))
+        .args(["--suite", "generic", "--input-shape", "4x512", "--quiet"])
+        .args(QUICK)
+        .arg("--output")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_mid_run_leaves_a_valid_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let mut child = start_background_run(&out);
+    wait_for_trials(&out, 2, Duration::from_secs(120));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).expect("valid JSON");
+    assert_eq!(results["schema"], "ipex-tune/results/v1");
+    assert_eq!(results["complete"], false);
+    let trials = results["trials"].as_array().unwrap();
+    assert!(trials.len() >= 2);
+    assert!(
+        trials.iter().all(|t| t["status"].is_string()),
+        "every recorded trial is finished"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_keeps_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let mut child = start_background_run(&out);
+    wait_for_trials(&out, 2, Duration::from_secs(120));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(results["interrupted"], true);
+    assert!(results["trials"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn bad_config_label() {
+    let output = ipex_tune()
+        .arg("run")
+        .arg(fixture("cnn.pt"))
+        .args([
+            "--suite",
+            "cv",
+            "--config",
+            "stock/O2/fp32/glibc",
+            "--output",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&output, "'stock/O2/fp32/glibc': the level is O0 or O1");
+}
+
+#[test]
+fn generic_suite_needs_a_shape_per_argument() {
+    let output = ipex_tune()
+        .arg("run")
+        .arg(fixture("recsys.pt"))
+        .args(["--suite", "generic", "--input-shape", "8x13"])
+        .output()
+        .unwrap();
+    assert_one_line_user_error(
+        &output,
+        "`forward` takes 3 argument(s) (dense, indices, offsets); got 1 shape(s)",
+    );
+}
