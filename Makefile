@@ -24,6 +24,7 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 
 test: lint
+	scripts/bootstrap --browser
 	$(CARGO) test
 
 # The proof benchmark of the optimized runtime, with every allocator, and

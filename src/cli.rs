@@ -22,6 +22,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Measure stock and the candidates, check accuracy, pick the winner, write the results.
     Run(RunArgs),
+    /// Render a results file as HTML (with charts), PNG charts and Markdown.
+    Report(ReportArgs),
+    /// Compare a run with a baseline run: exit 1 on a regression beyond noise.
+    Gate(GateArgs),
     /// Measure one configuration in this process (used by `run`).
     #[command(hide = true)]
     Trial(TrialArgs),
@@ -226,6 +230,15 @@ pub struct RunArgs {
     /// No progress or summary on the terminal.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write report.html, report.md and the PNG charts into this folder at the end.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Gate the finished run against this baseline results file (exit 1 on a regression).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Regression threshold for --baseline (e.g. 5%).
+    #[arg(long, default_value = "5%", value_parser = parse_threshold)]
+    pub max_regression: f64,
     /// Make the first trial whose label contains this hang (tests only).
     #[arg(long, hide = true)]
     pub inject_hang: Option<String>,
@@ -262,4 +275,49 @@ pub struct BenchSearchArgs {
     /// Reuse results files already in --out instead of running again.
     #[arg(long)]
     pub reuse: bool,
+}
+
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    crate::commands::parse_threshold(text)
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The baseline results file (ipex-tune/results/v1).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The current results file.
+    #[arg(long)]
+    pub current: PathBuf,
+    /// Largest slowdown treated as noise (e.g. 5% or 0.05); a confident
+    /// slowdown beyond it fails.
+    #[arg(long, default_value = "5%", value_parser = parse_threshold)]
+    pub max_regression: f64,
+    /// Write JUnit XML (one test case per config) here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write the Markdown summary here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Compare runs from different hosts or torch/IPEX versions anyway.
+    #[arg(long)]
+    pub allow_host_change: bool,
+    /// Print the comparison as JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results file (ipex-tune/results/v1).
+    pub results: PathBuf,
+    /// Write the self-contained HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write one PNG per chart into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub png: Option<PathBuf>,
+    /// Write the Markdown summary here (printed when no output is given).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
 }

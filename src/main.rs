@@ -6,6 +6,7 @@ mod bundled;
 mod cli;
 mod commands;
 mod error;
+mod gate;
 mod host;
 mod measure;
 mod model;

@@ -3,12 +3,15 @@
 mod bench;
 mod bench_search;
 mod doctor;
+mod gate;
 mod inspect;
 mod plan;
+mod report;
 mod rules;
 mod run;
 mod trial;
 
+pub use gate::parse_threshold;
 pub use run::parse_duration;
 
 use crate::cli::{Cli, Command};
@@ -17,6 +20,8 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
+        Command::Gate(args) => gate::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Run(args) => run::run(&args),

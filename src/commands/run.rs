@@ -461,7 +461,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 let score = run.trial(first.clone(), "start: the allowed config closest to frozen+folded+prepacked fp32 on all cores".into())?;
                 best = Some((first, score.unwrap_or(0.0)));
             }
-            'groups: for group in search::ORDER {
+            let sweep = search::ORDER
+                .iter()
+                .cycle()
+                .take(search::ORDER.len() * search::PASSES);
+            'groups: for &group in sweep {
                 let Some((current, _)) = best.clone() else {
                     break;
                 };
@@ -495,7 +499,38 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         print!("{}", summary::render(&run.results));
         println!("results: {}", output.display());
     }
-    Ok(if interrupted { 130 } else { exit_code::OK })
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)?;
+        let written = crate::report::write_reports(
+            &run.results,
+            Some(&dir.join("report.html")),
+            Some(dir),
+            Some(&dir.join("report.md")),
+        )?;
+        if !args.quiet {
+            println!("reports: {}", written.join(", "));
+        }
+    }
+    if interrupted {
+        return Ok(130);
+    }
+    if let Some(baseline_path) = &args.baseline {
+        let baseline = Results::read(baseline_path)?;
+        let report = crate::gate::gate(&baseline, &run.results, args.max_regression);
+        if !report.host_differences.is_empty() {
+            return Err(UserError::BadValue(format!(
+                "refusing to gate against {}: different host or torch stack ({})",
+                baseline_path.display(),
+                report.host_differences.join("; ")
+            ))
+            .into());
+        }
+        print!("{}", crate::gate::format::markdown(&report));
+        if !report.passed {
+            return Ok(exit_code::VERDICT_FAILED);
+        }
+    }
+    Ok(exit_code::OK)
 }
 
 fn skip_rest(run: &mut Run, configs: &[Config], tried: &HashSet<Config>) {

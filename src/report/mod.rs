@@ -1,4 +1,40 @@
-//! The `report` stage: the results file (versioned JSON schema) and the
-//! terminal summary.
+//! The `report` stage: the results file (versioned JSON schema), the
+//! terminal summary, and the reports people read — HTML with charts, PNG
+//! charts, Markdown.
+pub mod charts;
+mod fonts;
+pub mod html;
+pub mod markdown;
 pub mod results;
 pub mod summary;
+
+use std::path::Path;
+
+use results::Results;
+
+/// Writes the HTML, PNG and Markdown reports asked for.
+pub fn write_reports(
+    results: &Results,
+    html: Option<&Path>,
+    png_dir: Option<&Path>,
+    markdown_path: Option<&Path>,
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    if let Some(path) = html {
+        std::fs::write(path, html::render(results)?)?;
+        written.push(path.display().to_string());
+    }
+    if let Some(dir) = png_dir {
+        std::fs::create_dir_all(dir)?;
+        for chart in charts::all() {
+            let path = dir.join(format!("{}.png", chart.name()));
+            chart.png(results, &path)?;
+            written.push(path.display().to_string());
+        }
+    }
+    if let Some(path) = markdown_path {
+        std::fs::write(path, markdown::render(results))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}

@@ -22,15 +22,20 @@ pub enum Group {
     Layout,
 }
 
-/// The order groups are searched in: the graph passes first (largest
-/// effect), then the fuser and dtype, the parallel layout, the allocator.
+/// The order groups are searched in: the knobs with the largest effects
+/// first (dtype, then the parallel layout), then the graph passes, the
+/// fuser and the allocator. The whole order is swept twice, so a group
+/// searched early is revisited once the others have moved.
 pub const ORDER: [Group; 5] = [
-    Group::Graph,
-    Group::Fuser,
     Group::Dtype,
     Group::Layout,
+    Group::Graph,
+    Group::Fuser,
     Group::Allocator,
 ];
+
+/// Sweeps over [`ORDER`].
+pub const PASSES: usize = 2;
 
 impl Group {
     pub fn name(self) -> &'static str {
@@ -43,15 +48,26 @@ impl Group {
         }
     }
 
-    /// Whether `a` and `b` agree on every knob outside this group.
-    fn same_outside(self, a: &Config, b: &Config) -> bool {
-        let graph = |c: &Config| (c.backend, c.level, c.conv_bn_folding, c.weights_prepack);
-        let layout = |c: &Config| (c.threads, c.streams, c.instances);
-        (self == Group::Allocator || a.allocator == b.allocator)
-            && (self == Group::Graph || graph(a) == graph(b))
-            && (self == Group::Fuser || a.fuser == b.fuser)
-            && (self == Group::Dtype || a.dtype == b.dtype)
-            && (self == Group::Layout || layout(a) == layout(b))
+    /// The knob groups on which `a` and `b` differ, other than this one.
+    fn differences_outside(self, a: &Config, b: &Config) -> usize {
+        ORDER
+            .iter()
+            .filter(|g| **g != self && g.key(a) != g.key(b))
+            .count()
+    }
+
+    /// The group's knob values, as a comparable key.
+    fn key(self, c: &Config) -> String {
+        match self {
+            Group::Allocator => c.allocator.to_string(),
+            Group::Graph => format!(
+                "{:?}/{:?}/{}/{}",
+                c.backend, c.level, c.conv_bn_folding, c.weights_prepack
+            ),
+            Group::Fuser => format!("{:?}", c.fuser),
+            Group::Dtype => format!("{:?}", c.dtype),
+            Group::Layout => format!("{:?}/{}/{}", c.threads, c.streams, c.instances),
+        }
     }
 }
 
@@ -109,18 +125,34 @@ pub fn start(candidates: &[&Candidate], usable: usize) -> Option<Config> {
         .map(|c| c.config.clone())
 }
 
-/// The candidates that differ from `best` only in `group`, not yet tried,
-/// in the rules' preference order.
+/// For every other value of `group` among the allowed candidates, the
+/// candidate closest to `best` outside the group (ideally identical; when a
+/// value only exists with other knobs changed too, e.g. int8 needs a frozen
+/// graph, the one that changes fewest), skipping those already tried; in the
+/// rules' preference order.
 pub fn variants(
     candidates: &[&Candidate],
     best: &Config,
     group: Group,
     tried: &HashSet<Config>,
 ) -> Vec<Config> {
-    candidates
-        .iter()
-        .filter(|c| group.same_outside(&c.config, best) && !tried.contains(&c.config))
-        .map(|c| c.config.clone())
+    let mut chosen: Vec<(String, usize, Config)> = Vec::new();
+    for c in candidates {
+        let key = group.key(&c.config);
+        if key == group.key(best) {
+            continue;
+        }
+        let distance = group.differences_outside(&c.config, best);
+        match chosen.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(entry) if distance < entry.1 => *entry = (key, distance, c.config.clone()),
+            Some(_) => {}
+            None => chosen.push((key, distance, c.config.clone())),
+        }
+    }
+    chosen
+        .into_iter()
+        .map(|(_, _, config)| config)
+        .filter(|c| !tried.contains(c))
         .collect()
 }
 

@@ -1,14 +1,16 @@
-//! The intra-op thread count, guarded: once weights have been packed in
-//! this process, the count may not change (Known Issues, Correctness: the
-//! oneDNN memory layout depends on the number of OpenMP threads, and a
-//! change gives wrong conv/linear results).
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+//! The intra-op thread count, guarded: once weights have been packed on a
+//! thread, that thread's count may not change (Known Issues, Correctness:
+//! the oneDNN memory layout depends on the number of OpenMP threads, and a
+//! change gives wrong conv/linear results). The guard is per thread because
+//! OpenMP's count is: every stream or instance thread sets its own, once.
+use std::cell::Cell;
 
 use crate::native;
 
-static PACKED: AtomicBool = AtomicBool::new(false);
-/// The count weights were packed with (0 before any packing).
-static PACKED_WITH: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// The count weights were packed with on this thread (None before any packing).
+    static PACKED_WITH: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("refusing to change intra-op threads from {packed_with} to {requested} after weights were packed (Known Issues, Correctness)")]
@@ -26,8 +28,7 @@ pub struct ThreadsAfterPacking {
 /// the set sticks.
 pub fn set(requested: usize) -> anyhow::Result<()> {
     let requested = requested.max(1);
-    if PACKED.load(Ordering::SeqCst) {
-        let packed_with = PACKED_WITH.load(Ordering::SeqCst);
+    if let Some(packed_with) = PACKED_WITH.with(Cell::get) {
         if packed_with != requested {
             return Err(ThreadsAfterPacking {
                 packed_with,
@@ -43,8 +44,8 @@ pub fn set(requested: usize) -> anyhow::Result<()> {
 
 /// Records that weights were packed with this thread's current count.
 pub fn mark_packed() -> anyhow::Result<()> {
-    PACKED_WITH.store(native::num_threads()?, Ordering::SeqCst);
-    PACKED.store(true, Ordering::SeqCst);
+    let count = native::num_threads()?;
+    PACKED_WITH.with(|p| p.set(Some(count)));
     Ok(())
 }
 

@@ -64,11 +64,28 @@ pub struct TrialSpec {
     pub fault: Option<Fault>,
 }
 
+/// At most this many raw latencies are kept per trial (evenly spaced in
+/// time): enough for the gate's bootstrap, and results files stay small
+/// when trials are fast. Statistics are computed from all of them.
+pub const MAX_RAW_LATENCIES: usize = 2000;
+
+/// Every `len / max`-th value, at most `max` of them, in order.
+pub fn thin(values: &[f64], max: usize) -> Vec<f64> {
+    if values.len() <= max {
+        return values.to_vec();
+    }
+    let step = values.len() as f64 / max as f64;
+    (0..max)
+        .map(|i| values[(i as f64 * step) as usize])
+        .collect()
+}
+
 /// What the child measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialOutput {
     pub stats: LatencyStats,
-    /// Per-iteration latencies in ms (all instances together).
+    /// Per-iteration latencies in ms (all instances together; at most
+    /// MAX_RAW_LATENCIES, evenly spaced).
     pub latencies_ms: Vec<f64>,
     pub first_call_ms: f64,
     pub warmup_iterations: usize,
@@ -338,7 +355,10 @@ fn run_streams(
     let accuracy = outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
     Ok(TrialOutput {
         stats: LatencyStats::from_latencies(&latencies, samples, elapsed),
-        latencies_ms: latencies.iter().map(|s| s * 1e3).collect(),
+        latencies_ms: thin(&latencies, MAX_RAW_LATENCIES)
+            .iter()
+            .map(|s| s * 1e3)
+            .collect(),
         first_call_ms,
         warmup_iterations,
         warmup_steady,
@@ -408,6 +428,9 @@ fn outputs_and_accuracy(
     Ok(Some(accuracy::worst(&all)))
 }
 
+/// Serializes module preparation across instance threads.
+static PREPARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// What one instance thread measured.
 struct InstanceRun {
     latencies: Vec<f64>,
@@ -442,30 +465,43 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
             .collect();
         handles.push(std::thread::spawn(
             move || -> anyhow::Result<InstanceRun> {
-                pin_current_thread(&group)?;
-                threads::set(threads_each)?;
-                let calibration = Calibration {
-                    observer: spec.options.observer,
-                    batches: &own,
-                    threads: spec.options.calibration_threads,
-                };
-                let calibration = (spec.config.dtype == Dtype::Int8Static).then_some(&calibration);
-                let prepared =
-                    apply::prepare(&spec.model, &spec.method, &spec.config, calibration)?;
-                let inputs: Vec<Vec<Tensor>> =
-                    own.iter().map(|b| prepared.convert_inputs(b)).collect();
-                let first = Instant::now();
-                prepared.run(&inputs[0])?;
-                let first_ms = first.elapsed().as_secs_f64() * 1e3;
-                let mut warm = 0;
-                let mut steady = true;
-                for batch in &inputs {
-                    let r =
-                        timing::warm_up(&WarmUp::default(), || prepared.run(batch).map(|_| ()))?;
-                    warm += r.latencies.len();
-                    steady &= r.steady;
-                }
+                // Every instance reaches the barrier, even after an error, so
+                // the others never wait forever.
+                let ready = (|| -> anyhow::Result<_> {
+                    pin_current_thread(&group)?;
+                    threads::set(threads_each)?;
+                    let calibration = Calibration {
+                        observer: spec.options.observer,
+                        batches: &own,
+                        threads: spec.options.calibration_threads,
+                    };
+                    let calibration =
+                        (spec.config.dtype == Dtype::Int8Static).then_some(&calibration);
+                    // Instances prepare one at a time: libtorch's graph passes and
+                    // quantization crashed (SIGSEGV/SIGABRT) now and then when two
+                    // threads ran them at once here. They measure concurrently.
+                    let prepared = {
+                        let _one_at_a_time = PREPARE.lock().unwrap_or_else(|e| e.into_inner());
+                        apply::prepare(&spec.model, &spec.method, &spec.config, calibration)?
+                    };
+                    let inputs: Vec<Vec<Tensor>> =
+                        own.iter().map(|b| prepared.convert_inputs(b)).collect();
+                    let first = Instant::now();
+                    prepared.run(&inputs[0])?;
+                    let first_ms = first.elapsed().as_secs_f64() * 1e3;
+                    let mut warm = 0;
+                    let mut steady = true;
+                    for batch in &inputs {
+                        let r = timing::warm_up(&WarmUp::default(), || {
+                            prepared.run(batch).map(|_| ())
+                        })?;
+                        warm += r.latencies.len();
+                        steady &= r.steady;
+                    }
+                    Ok((prepared, inputs, first_ms, warm, steady))
+                })();
                 barrier.wait();
+                let (prepared, inputs, first_ms, warm, steady) = ready?;
                 let start = Instant::now();
                 let mut latencies = Vec::new();
                 let mut samples = 0;
@@ -519,7 +555,10 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
     let accuracy = outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
     Ok(TrialOutput {
         stats: LatencyStats::from_latencies(&latencies, samples, (end - start).as_secs_f64()),
-        latencies_ms: latencies.iter().map(|s| s * 1e3).collect(),
+        latencies_ms: thin(&latencies, MAX_RAW_LATENCIES)
+            .iter()
+            .map(|s| s * 1e3)
+            .collect(),
         first_call_ms,
         warmup_iterations,
         warmup_steady,
@@ -528,4 +567,16 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
         threads: 0,
         shapes: batches.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_order_and_bounds() {
+        let v: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(thin(&v, 20), v);
+        assert_eq!(thin(&v, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+    }
 }

@@ -1,0 +1,23 @@
+//! `ipex-tune report RESULTS.json [--html FILE] [--png DIR] [--markdown FILE]`.
+use crate::cli::ReportArgs;
+use crate::error::{exit_code, UserError};
+use crate::report::{self, results::Results};
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
+    let results = Results::read(&args.results)?;
+    if args.html.is_none() && args.png.is_none() && args.markdown.is_none() {
+        print!("{}", report::markdown::render(&results));
+        return Ok(exit_code::OK);
+    }
+    let written = report::write_reports(
+        &results,
+        args.html.as_deref(),
+        args.png.as_deref(),
+        args.markdown.as_deref(),
+    )
+    .map_err(|e| UserError::BadValue(format!("cannot write the report: {e:#}")))?;
+    for path in written {
+        println!("wrote {path}");
+    }
+    Ok(exit_code::OK)
+}

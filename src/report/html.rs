@@ -1,0 +1,315 @@
+//! The HTML report: one self-contained file (no network, no scripts, no
+//! external fonts), readable on a laptop and printable. Every string that
+//! comes from a model, file name, rule or environment is escaped.
+use super::charts;
+use super::results::Results;
+use crate::runtime::trial::Status;
+
+const TEMPLATE: &str = include_str!("template.html");
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn card(title: &str, big: &str, class: &str, small: &str) -> String {
+    format!(
+        "<div class=\"card\"><div class=\"muted\">{}</div><div class=\"big {class}\">{}</div><div>{}</div></div>",
+        escape(title),
+        escape(big),
+        escape(small)
+    )
+}
+
+fn summary(results: &Results) -> String {
+    let mut cards = String::new();
+    match &results.winner {
+        Some(w) => {
+            cards += &card(
+                "winner",
+                &format!("{:.2}x stock", w.speedup),
+                "ok",
+                &w.label,
+            );
+            cards += &card(
+                "throughput",
+                &format!("{:.1}/s", w.samples_per_s),
+                "",
+                "samples per second",
+            );
+        }
+        None => cards += &card("winner", "none", "bad", "no accurate candidate finished"),
+    }
+    let out = results
+        .trials
+        .iter()
+        .filter(|t| t.accurate == Some(false))
+        .count();
+    let failed = results
+        .trials
+        .iter()
+        .filter(|t| t.status != Status::Ok)
+        .count();
+    cards += &card(
+        "accuracy",
+        if out == 0 {
+            "all within tolerance"
+        } else {
+            "some out of tolerance"
+        },
+        if out == 0 { "ok" } else { "bad" },
+        &format!("{out} candidate(s) outside the suite's tolerance; never chosen"),
+    );
+    cards += &card(
+        "trials",
+        &results.trials.len().to_string(),
+        "",
+        &format!(
+            "{failed} failed; search {} in {:.0}s",
+            results.search.mode, results.search.wall_s
+        ),
+    );
+    let mut html = format!("<div class=\"summary\">{cards}</div>");
+    for w in &results.warnings {
+        html += &format!("<p class=\"bad\">warning: {}</p>", escape(w));
+    }
+    if !results.complete {
+        html += "<p class=\"bad\">This run did not complete: the results hold the trials that finished.</p>";
+    }
+    html
+}
+
+fn trials_table(results: &Results) -> String {
+    let mut html = String::from(
+        "<table><tr><th>#</th><th>config</th><th>samples/s</th><th>p50 ms</th><th>p99 ms</th><th>median 95% CI</th>\
+         <th>peak RSS</th><th>accuracy</th><th>vs stock</th><th>status</th><th>why tried</th></tr>",
+    );
+    for t in &results.trials {
+        let s = t.stats.as_ref();
+        let winner = results.winner.as_ref().is_some_and(|w| w.trial == t.id);
+        let accuracy = match (t.accurate, &t.accuracy) {
+            (Some(true), Some(a)) => format!(
+                "<span class=\"ok\">ok</span> max|d| {:.1e}, cos {:.6}",
+                a.max_abs, a.cosine
+            ),
+            (Some(false), Some(a)) => format!(
+                "<span class=\"bad\">out</span> max|d| {:.1e}: {}",
+                a.max_abs,
+                escape(t.accuracy_problem.as_deref().unwrap_or(""))
+            ),
+            (Some(true), None) => "reference".into(),
+            _ => String::new(),
+        };
+        let status = match t.status {
+            Status::Ok => "<span class=\"ok\">ok</span>".to_string(),
+            other => format!(
+                "<span class=\"bad\">{}</span>: {}",
+                escape(
+                    &serde_json::to_value(other)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
+                escape(t.reason.as_deref().unwrap_or(""))
+            ),
+        };
+        html += &format!(
+            "<tr{}><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            if winner { " class=\"winner\"" } else { "" },
+            t.id,
+            escape(&t.label),
+            s.map(|s| format!("{:.1}", s.samples_per_s)).unwrap_or_default(),
+            s.map(|s| format!("{:.2}", s.median_ms)).unwrap_or_default(),
+            s.map(|s| format!("{:.2}", s.p99_ms)).unwrap_or_default(),
+            s.map(|s| format!("{:.2}..{:.2}", s.median_ci95_ms.0, s.median_ci95_ms.1)).unwrap_or_default(),
+            if t.peak_rss_bytes > 0 { format!("{} MiB", t.peak_rss_bytes >> 20) } else { String::new() },
+            accuracy,
+            t.speedup.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+            status,
+            escape(&t.why)
+        );
+    }
+    html += "</table>";
+    if !results.skipped.is_empty() {
+        html += &format!(
+            "<details><summary>{} candidate(s) not tried</summary><table><tr><th>config</th><th>why not</th></tr>",
+            results.skipped.len()
+        );
+        for s in &results.skipped {
+            html += &format!(
+                "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                escape(&s.label),
+                escape(&s.reason)
+            );
+        }
+        html += "</table></details>";
+    }
+    html
+}
+
+fn firings(results: &Results) -> String {
+    let mut html = String::new();
+    if !results.plan.exclusions.is_empty() {
+        html += "<table><tr><th>knob</th><th>value</th><th>excluded because</th><th>rule</th></tr>";
+        for e in &results.plan.exclusions {
+            html += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code> {}</td></tr>",
+                escape(&e.knob),
+                escape(&e.value),
+                escape(&e.how),
+                escape(&e.rule),
+                escape(&e.reason)
+            );
+        }
+        html += "</table>";
+    }
+    for f in &results.plan.firings {
+        let facts = f
+            .facts
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_ref()
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "unset".into())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        html += &format!(
+            "<details><summary><code>{}</code> ({}) {}</summary><p>{}</p><p class=\"muted\">facts: {}; actions: {}</p></details>",
+            escape(&f.rule),
+            escape(&f.severity),
+            escape(&f.title),
+            escape(&f.explain),
+            escape(&facts),
+            escape(&f.actions.join("; "))
+        );
+    }
+    if html.is_empty() {
+        html = "<p class=\"muted\">No rule fired.</p>".into();
+    }
+    html
+}
+
+fn host(results: &Results) -> String {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(h) = &results.host {
+        rows.push((
+            "CPU".into(),
+            format!("{} ({})", h.cpu.model_name, h.cpu.vendor),
+        ));
+        rows.push(("ISA level".into(), h.isa_level.clone()));
+        rows.push(("usable cores".into(), h.limits.usable_cores.to_string()));
+        rows.push((
+            "memory".into(),
+            format!("{} MiB", h.memory.total_bytes >> 20),
+        ));
+        rows.push(("libtorch".into(), h.torch.version.clone()));
+        rows.push((
+            "IPEX".into(),
+            h.ipex
+                .version
+                .clone()
+                .unwrap_or_else(|| h.ipex.problem.clone().unwrap_or_default()),
+        ));
+        for (k, v) in &h.env {
+            rows.push((format!("${k}"), v.clone()));
+        }
+    } else {
+        for (k, v) in results
+            .facts
+            .0
+            .iter()
+            .filter(|(k, _)| !k.starts_with("model.") && !k.starts_with("suite."))
+        {
+            rows.push((k.clone(), v.to_string()));
+        }
+    }
+    let mut html = String::from("<table>");
+    for (k, v) in rows {
+        html += &format!("<tr><th>{}</th><td>{}</td></tr>", escape(&k), escape(&v));
+    }
+    html + "</table>"
+}
+
+fn model(results: &Results) -> String {
+    let m = &results.model;
+    let groups = m
+        .op_groups
+        .iter()
+        .map(|(g, n)| format!("{g} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "<table><tr><th>file</th><td><code>{}</code></td></tr><tr><th>method</th><td><code>{}</code></td></tr>\
+         <tr><th>parameters</th><td>{} elements, {} KiB</td></tr><tr><th>op groups</th><td>{}</td></tr>\
+         <tr><th>control flow</th><td>{} if ({} data-dependent), {} loop</td></tr>\
+         <tr><th>suite</th><td>{}: {}</td></tr></table>",
+        escape(&m.path),
+        escape(&m.method),
+        m.parameters.count,
+        m.parameters.bytes >> 10,
+        escape(&groups),
+        m.control_flow.if_count,
+        m.control_flow.data_dependent_if,
+        m.control_flow.loop_count,
+        escape(&results.suite.name),
+        escape(&results.suite.description)
+    )
+}
+
+/// Renders the whole report.
+pub fn render(results: &Results) -> anyhow::Result<String> {
+    let mut chart_html = String::new();
+    for chart in charts::all() {
+        chart_html += &format!(
+            "<figure id=\"chart-{}\">{}</figure>\n",
+            chart.name(),
+            chart.svg(results)?
+        );
+    }
+    let title = format!("ipex-tune: {} ({})", results.model.path, results.suite.name);
+    let subtitle = format!(
+        "{} {}, search {}, {} trial(s)",
+        results.tool.name,
+        results.tool.version,
+        results.search.mode,
+        results.trials.len()
+    );
+    Ok(TEMPLATE
+        .replace("{{title}}", &escape(&title))
+        .replace("{{subtitle}}", &escape(&subtitle))
+        .replace("{{summary}}", &summary(results))
+        .replace("{{charts}}", &chart_html)
+        .replace("{{trials}}", &trials_table(results))
+        .replace("{{firings}}", &firings(results))
+        .replace("{{host}}", &host(results))
+        .replace("{{model}}", &model(results)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+}

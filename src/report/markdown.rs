@@ -1,0 +1,94 @@
+//! The run summary as Markdown, for a CI job summary or a pull-request comment.
+use super::results::Results;
+use crate::runtime::trial::Status;
+
+fn verdict(results: &Results) -> String {
+    let ok = results
+        .trials
+        .iter()
+        .filter(|t| t.status == Status::Ok)
+        .count();
+    let out_of_tolerance = results
+        .trials
+        .iter()
+        .filter(|t| t.accurate == Some(false))
+        .count();
+    let failed = results.trials.len() - ok;
+    format!(
+        "{} trial(s): {ok} measured, {out_of_tolerance} outside the accuracy tolerance, {failed} failed",
+        results.trials.len()
+    )
+}
+
+/// The Markdown summary of a results file.
+pub fn render(results: &Results) -> String {
+    let mut out = format!(
+        "## ipex-tune: `{}` with suite `{}`\n\n",
+        results.model.path, results.suite.name
+    );
+    match &results.winner {
+        Some(w) => {
+            out += &format!(
+                "**Winner:** `{}` — {:.1} samples/s, **{:.2}x** stock, accurate within the suite's tolerance.\n\n",
+                w.label, w.samples_per_s, w.speedup
+            )
+        }
+        None => out += "**No winner:** no accurate candidate finished.\n\n",
+    }
+    out += &format!("{}.", verdict(results));
+    if !results.complete {
+        out += " The run did not complete.";
+    }
+    out += "\n\n| # | config | samples/s | p50 ms | p99 ms | peak RSS MiB | accuracy | vs stock | status |\n|---|---|---|---|---|---|---|---|---|\n";
+    for t in &results.trials {
+        let s = t.stats.as_ref();
+        let accuracy = match (t.accurate, &t.accuracy) {
+            (Some(true), Some(a)) => format!("ok ({:.1e})", a.max_abs),
+            (Some(false), Some(a)) => format!("**out** ({:.1e})", a.max_abs),
+            (Some(true), None) => "reference".into(),
+            _ => "-".into(),
+        };
+        let status = match t.status {
+            Status::Ok => "ok".to_string(),
+            other => format!(
+                "{}: {}",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                t.reason.as_deref().unwrap_or("").replace('|', "\\|")
+            ),
+        };
+        out += &format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+            t.id,
+            t.label,
+            s.map(|s| format!("{:.1}", s.samples_per_s))
+                .unwrap_or_default(),
+            s.map(|s| format!("{:.2}", s.median_ms)).unwrap_or_default(),
+            s.map(|s| format!("{:.2}", s.p99_ms)).unwrap_or_default(),
+            if t.peak_rss_bytes > 0 {
+                (t.peak_rss_bytes >> 20).to_string()
+            } else {
+                String::new()
+            },
+            accuracy,
+            t.speedup.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+            status
+        );
+    }
+    if !results.plan.firings.is_empty() {
+        out += "\n<details><summary>Rules that shaped the plan</summary>\n\n";
+        for f in &results.plan.firings {
+            out += &format!(
+                "- `{}` ({}): {} — {}\n",
+                f.rule,
+                f.severity,
+                f.title,
+                f.actions.join("; ")
+            );
+        }
+        out += "\n</details>\n";
+    }
+    out
+}
