@@ -87,6 +87,54 @@ pub const STOCK: RGBColor = RGBColor(214, 96, 77);
 pub const CANDIDATE: RGBColor = RGBColor(67, 147, 195);
 pub const WINNER: RGBColor = RGBColor(27, 120, 55);
 
+/// A bar per trial (`(trial id, value)`), x labelled `#id`, coloured by
+/// [`colour`]: the shape of the throughput and memory charts.
+pub fn bars<DB: DrawingBackend>(
+    results: &Results,
+    root: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    bars: &[(usize, f64)],
+) -> anyhow::Result<()> {
+    plot(root.fill(&WHITE))?;
+    let max = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let mut chart = plot(
+        ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0..bars.len()).into_segmented(), 0.0..max),
+    )?;
+    plot(
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len().min(40))
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => bars
+                    .get(*i)
+                    .map(|b| format!("#{}", b.0))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .y_desc(y_desc)
+            .draw(),
+    )?;
+    plot(
+        chart.draw_series(bars.iter().enumerate().map(|(i, (id, v))| {
+            Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                colour(results, *id).filled(),
+            )
+        })),
+    )?;
+    Ok(())
+}
+
 /// The bar colour of a trial: stock, the winner, or another candidate.
 pub fn colour(results: &Results, id: usize) -> RGBColor {
     if id == 0 {
