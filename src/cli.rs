@@ -21,7 +21,7 @@ pub enum Command {
     /// The candidate configurations the rules allow for a model and suite, and why.
     Plan(PlanArgs),
     /// Measure stock and the candidates, check accuracy, pick the winner, write the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Render a results file as HTML (with charts), PNG charts and Markdown.
     Report(ReportArgs),
     /// Compare a run with a baseline run: exit 1 on a regression beyond noise.
@@ -109,16 +109,24 @@ pub struct DoctorArgs {
     pub host_facts: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub struct PlanArgs {
+/// What to tune and with which inputs: shared by `plan` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
     /// TorchScript file (torch.jit.save output).
     pub model: PathBuf,
-    /// Input suite: nlp, cv, recsys, speech, or one of --suites.
+    /// Input suite: nlp, cv, recsys, speech, generic (with --input-shape), or one of --suites.
     #[arg(long)]
     pub suite: String,
     /// The entry method.
     #[arg(long, default_value = "forward")]
     pub method: String,
+    /// For --suite generic: the shape of each tensor argument, in order
+    /// (e.g. 8x3x224x224; append :intN for int64 ids below N).
+    #[arg(long)]
+    pub input_shape: Vec<String>,
+    /// Replace the suite's batch sizes with this one.
+    #[arg(long)]
+    pub batch_size: Option<i64>,
     /// Cores the run may use (default: the usable cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -128,19 +136,18 @@ pub struct PlanArgs {
     /// Extra suite directories.
     #[arg(long = "suites", value_name = "DIR")]
     pub suites: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
     /// How many candidates to list in the table output.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// For --suite generic: the shape of each tensor argument, in order
-    /// (e.g. 8x3x224x224; append :int for int64 ids).
-    #[arg(long)]
-    pub input_shape: Vec<String>,
-    /// Replace the suite's batch sizes with this one.
-    #[arg(long)]
-    pub batch_size: Option<i64>,
     /// Use host/env/torch/ipex facts from this JSON file instead of profiling
     /// the host (for reproducible output in tests).
     #[arg(long, hide = true)]
@@ -180,24 +187,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// TorchScript file (torch.jit.save output).
-    pub model: PathBuf,
-    /// Input suite: nlp, cv, recsys, speech, generic (with --input-shape), or one of --suites.
-    #[arg(long)]
-    pub suite: String,
-    /// The entry method.
-    #[arg(long, default_value = "forward")]
-    pub method: String,
-    /// For --suite generic: the shape of each tensor argument, in order
-    /// (e.g. 8x3x224x224; append :int for int64 ids).
-    #[arg(long)]
-    pub input_shape: Vec<String>,
-    /// Replace the suite's batch sizes with this one.
-    #[arg(long)]
-    pub batch_size: Option<i64>,
-    /// Cores the run may use (default: the usable cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Stop starting new trials after this long (e.g. 90s, 5m, 1h).
     #[arg(long, value_parser = parse_duration)]
     pub budget: Option<std::time::Duration>,
@@ -221,12 +212,6 @@ pub struct RunArgs {
     /// Time limit of one trial (default: 120s + 20 x the minimum time).
     #[arg(long, value_parser = parse_duration)]
     pub trial_timeout: Option<std::time::Duration>,
-    /// Extra rule directories.
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
-    /// Extra suite directories.
-    #[arg(long = "suites", value_name = "DIR")]
-    pub suites: Vec<PathBuf>,
     /// No progress or summary on the terminal.
     #[arg(long, short)]
     pub quiet: bool,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
-use crate::cli::PlanArgs;
-use std::path::PathBuf;
+use crate::cli::{PlanArgs, TargetArgs};
+use std::path::{Path, PathBuf};
 
 use crate::error::{exit_code, UserError};
 use crate::host::HostProfile;
@@ -30,37 +30,6 @@ struct PlanReport<'a> {
     plan: &'a Plan,
 }
 
-/// What `plan` and `run` are asked for.
-pub struct PlanRequest {
-    pub model: PathBuf,
-    pub suite: String,
-    pub method: String,
-    pub threads: Option<usize>,
-    pub rules: Vec<PathBuf>,
-    pub suites: Vec<PathBuf>,
-    pub host_facts: Option<PathBuf>,
-    /// For the generic suite: one shape per tensor argument.
-    pub input_shapes: Vec<String>,
-    /// Replaces the suite's batch sizes.
-    pub batch_size: Option<i64>,
-}
-
-impl From<&PlanArgs> for PlanRequest {
-    fn from(args: &PlanArgs) -> PlanRequest {
-        PlanRequest {
-            model: args.model.clone(),
-            suite: args.suite.clone(),
-            method: args.method.clone(),
-            threads: args.threads,
-            rules: args.rules.clone(),
-            suites: args.suites.clone(),
-            host_facts: args.host_facts.clone(),
-            input_shapes: args.input_shape.clone(),
-            batch_size: args.batch_size,
-        }
-    }
-}
-
 /// Everything plan and run need: the facts and the plan.
 pub struct Planned {
     pub model_path: PathBuf,
@@ -76,15 +45,16 @@ pub struct Planned {
 
 /// Profiles the host, inspects the model, loads the suite and the rules,
 /// and evaluates them.
-pub fn make_plan(args: &PlanRequest) -> anyhow::Result<Planned> {
+/// `host_facts` replaces profiling the host (reproducible tests).
+pub fn make_plan(args: &TargetArgs, host_facts: Option<&Path>) -> anyhow::Result<Planned> {
     let rules = rules::load(&args.rules)?;
     let module = load_module(&args.model)?;
     let model = ModelFacts::read(&args.model, &module, &args.method)?;
     drop(module);
     let mut suite = if args.suite == "generic" {
-        Suite::generic(&model, &args.input_shapes)?
+        Suite::generic(&model, &args.input_shape)?
     } else {
-        if !args.input_shapes.is_empty() {
+        if !args.input_shape.is_empty() {
             return Err(UserError::BadValue("--input-shape is for --suite generic".into()).into());
         }
         Suite::find(&args.suite, &args.suites)?
@@ -98,7 +68,7 @@ pub fn make_plan(args: &PlanRequest) -> anyhow::Result<Planned> {
         suite.batch_sizes = vec![batch];
     }
     suite.check_fits(&model)?;
-    let (host, mut facts) = match &args.host_facts {
+    let (host, mut facts) = match host_facts {
         Some(path) => (None, Facts::from_json_file(path)?),
         None => {
             let host = HostProfile::detect(Duration::from_millis(200))?;
@@ -128,7 +98,7 @@ pub fn make_plan(args: &PlanRequest) -> anyhow::Result<Planned> {
 }
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
-    let planned = make_plan(&PlanRequest::from(args))?;
+    let planned = make_plan(&args.target, args.host_facts.as_deref())?;
     if args.json {
         let report = PlanReport {
             model: &planned.model.path,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::plan::{make_plan, PlanRequest, Planned};
+use super::plan::{make_plan, Planned};
 use crate::cli::RunArgs;
 use crate::error::{exit_code, UserError};
 use crate::measure::accuracy;
@@ -259,30 +259,19 @@ impl Run<'_> {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
-    let request = PlanRequest {
-        model: args.model.clone(),
-        suite: args.suite.clone(),
-        method: args.method.clone(),
-        threads: args.threads,
-        rules: args.rules.clone(),
-        suites: args.suites.clone(),
-        host_facts: None,
-        input_shapes: args.input_shape.clone(),
-        batch_size: args.batch_size,
-    };
     let explicit: Vec<Config> = args
         .configs
         .iter()
         .map(|l| l.parse::<Config>().map_err(UserError::BadValue))
         .collect::<Result<_, _>>()?;
-    let mut planned = make_plan(&request)?;
+    let mut planned = make_plan(&args.target, None)?;
     if let Some(min_time) = args.min_time {
         planned.suite.measure.min_time_s = min_time;
     }
     if let Some(min_iters) = args.min_iters {
         planned.suite.measure.min_iters = min_iters;
     }
-    let rules = rules::load(&args.rules)?;
+    let rules = rules::load(&args.target.rules)?;
     let usable = planned.usable;
     let cpus: Vec<u32> = planned
         .host
@@ -305,6 +294,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     };
     let output = args.output.clone().unwrap_or_else(|| {
         let stem = args
+            .target
             .model
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
