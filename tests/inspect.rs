@@ -180,3 +180,14 @@ fn unknown_method() {
         "has no method 'predict'; its methods are: forward, inference",
     );
 }
+
+#[test]
+fn help_snapshot() {
+    let output = ipex_tune()
+        .env_remove("COLUMNS")
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
