@@ -100,10 +100,20 @@ pub fn prepare(
     config: &Config,
     calibration: Option<&Calibration>,
 ) -> anyhow::Result<Prepared> {
-    let module = load_module(path)?;
-    let prepared = apply_to_module(module, method, config, calibration)?;
+    let prepared = prepare_module(path, method, config, calibration)?;
     enable_fuser(config)?;
     Ok(prepared)
+}
+
+/// [`prepare`] without enabling the fuser, for callers that prepare several
+/// modules first (the fuser's pass is process-wide and breaks calibration).
+pub fn prepare_module(
+    path: &Path,
+    method: &str,
+    config: &Config,
+    calibration: Option<&Calibration>,
+) -> anyhow::Result<Prepared> {
+    apply_to_module(load_module(path)?, method, config, calibration)
 }
 
 /// Static int8: observe, calibrate on the suite's inputs, convert. The

@@ -452,12 +452,14 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
     // Every instance loads, calibrates and prepares its own copy, pinned to
     // its cores, then all time together.
     let barrier = Arc::new(Barrier::new(instances));
+    let prepared_barrier = Arc::new(Barrier::new(instances));
     let min_time = Duration::from_secs_f64(spec.options.min_time_s);
     let min_iters = spec.options.min_iters;
     let mut handles = Vec::new();
     for (index, group) in groups.into_iter().enumerate() {
         let spec = spec.clone();
         let barrier = Arc::clone(&barrier);
+        let prepared_barrier = Arc::clone(&prepared_barrier);
         // Each instance gets its own deep copies of the inputs.
         let own: Vec<Vec<Tensor>> = batches
             .iter()
@@ -468,8 +470,11 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
                 // Every instance reaches the barrier, even after an error, so
                 // the others never wait forever.
                 let ready = (|| -> anyhow::Result<_> {
-                    pin_current_thread(&group)?;
-                    threads::set(threads_each)?;
+                    let setup = pin_current_thread(&group).and_then(|_| threads::set(threads_each));
+                    if let Err(e) = setup {
+                        prepared_barrier.wait();
+                        return Err(e);
+                    }
                     let calibration = Calibration {
                         observer: spec.options.observer,
                         batches: &own,
@@ -482,8 +487,13 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
                     // threads ran them at once here. They measure concurrently.
                     let prepared = {
                         let _one_at_a_time = PREPARE.lock().unwrap_or_else(|e| e.into_inner());
-                        apply::prepare(&spec.model, &spec.method, &spec.config, calibration)?
+                        apply::prepare_module(&spec.model, &spec.method, &spec.config, calibration)
                     };
+                    // The fuser is enabled (process-wide) only once every
+                    // instance has prepared: its pass breaks calibration.
+                    prepared_barrier.wait();
+                    let prepared = prepared?;
+                    apply::enable_fuser(&spec.config)?;
                     let inputs: Vec<Vec<Tensor>> =
                         own.iter().map(|b| prepared.convert_inputs(b)).collect();
                     let first = Instant::now();
