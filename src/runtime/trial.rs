@@ -98,6 +98,53 @@ pub struct TrialOutput {
     pub shapes: usize,
 }
 
+impl TrialOutput {
+    /// The output of `latencies` (seconds) that processed `samples` in
+    /// `elapsed_s`; `threads` is filled in by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        latencies: &[f64],
+        samples: u64,
+        elapsed_s: f64,
+        first_call_ms: f64,
+        (warmup_iterations, warmup_steady): (usize, bool),
+        accuracy: Option<Accuracy>,
+        steps: &[Step],
+        shapes: usize,
+    ) -> TrialOutput {
+        TrialOutput {
+            stats: LatencyStats::from_latencies(latencies, samples, elapsed_s),
+            latencies_ms: thin(latencies, MAX_RAW_LATENCIES)
+                .iter()
+                .map(|s| s * 1e3)
+                .collect(),
+            first_call_ms,
+            warmup_iterations,
+            warmup_steady,
+            accuracy,
+            steps: steps.to_vec(),
+            threads: 0,
+            shapes,
+        }
+    }
+}
+
+/// Warms up every distinct input shape (the JIT profiles and optimizes per
+/// shape); returns the warm-up calls made and whether all became steady.
+fn warm_up_every_shape(
+    inputs: &[Vec<Tensor>],
+    run: impl Fn(&[Tensor]) -> anyhow::Result<Vec<Tensor>>,
+) -> anyhow::Result<(usize, bool)> {
+    let mut iterations = 0;
+    let mut steady = true;
+    for batch in inputs {
+        let report = timing::warm_up(&WarmUp::default(), || run(batch).map(|_| ()))?;
+        iterations += report.latencies.len();
+        steady &= report.steady;
+    }
+    Ok((iterations, steady))
+}
+
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -343,30 +390,19 @@ fn run_streams(
     let first = Instant::now();
     executor.run(&inputs[0])?;
     let first_call_ms = first.elapsed().as_secs_f64() * 1e3;
-    // Every distinct shape goes through the JIT's profiling runs first.
-    let mut warmup_iterations = 0;
-    let mut warmup_steady = true;
-    for batch in &inputs {
-        let report = timing::warm_up(&WarmUp::default(), || executor.run(batch).map(|_| ()))?;
-        warmup_iterations += report.latencies.len();
-        warmup_steady &= report.steady;
-    }
+    let (warmup_iterations, warmup_steady) = warm_up_every_shape(&inputs, |b| executor.run(b))?;
     let (latencies, samples, elapsed) = timed_round_robin(&executor, &inputs, spec)?;
     let accuracy = outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
-    Ok(TrialOutput {
-        stats: LatencyStats::from_latencies(&latencies, samples, elapsed),
-        latencies_ms: thin(&latencies, MAX_RAW_LATENCIES)
-            .iter()
-            .map(|s| s * 1e3)
-            .collect(),
+    Ok(TrialOutput::new(
+        &latencies,
+        samples,
+        elapsed,
         first_call_ms,
-        warmup_iterations,
-        warmup_steady,
+        (warmup_iterations, warmup_steady),
         accuracy,
-        steps: executor.prepared().steps.clone(),
-        threads: 0,
-        shapes: inputs.len(),
-    })
+        &executor.prepared().steps,
+        inputs.len(),
+    ))
 }
 
 /// Times batches round-robin until both the minimum time and iterations are met.
@@ -499,15 +535,7 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
                     let first = Instant::now();
                     prepared.run(&inputs[0])?;
                     let first_ms = first.elapsed().as_secs_f64() * 1e3;
-                    let mut warm = 0;
-                    let mut steady = true;
-                    for batch in &inputs {
-                        let r = timing::warm_up(&WarmUp::default(), || {
-                            prepared.run(batch).map(|_| ())
-                        })?;
-                        warm += r.latencies.len();
-                        steady &= r.steady;
-                    }
+                    let (warm, steady) = warm_up_every_shape(&inputs, |b| prepared.run(b))?;
                     Ok((prepared, inputs, first_ms, warm, steady))
                 })();
                 barrier.wait();
@@ -563,20 +591,16 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
     let prepared = first_prepared.expect("at least one instance");
     let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
     let accuracy = outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
-    Ok(TrialOutput {
-        stats: LatencyStats::from_latencies(&latencies, samples, (end - start).as_secs_f64()),
-        latencies_ms: thin(&latencies, MAX_RAW_LATENCIES)
-            .iter()
-            .map(|s| s * 1e3)
-            .collect(),
+    Ok(TrialOutput::new(
+        &latencies,
+        samples,
+        (end - start).as_secs_f64(),
         first_call_ms,
-        warmup_iterations,
-        warmup_steady,
+        (warmup_iterations, warmup_steady),
         accuracy,
-        steps: prepared.steps.clone(),
-        threads: 0,
-        shapes: batches.len(),
-    })
+        &prepared.steps,
+        batches.len(),
+    ))
 }
 
 #[cfg(test)]
