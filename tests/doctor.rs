@@ -2,6 +2,7 @@
 //! (snapshots).
 mod common;
 
+use common::host::{affinity, cpuinfo_has, numa_nodes, usable_cores};
 use common::{fixture, ipex_tune};
 use serde_json::Value;
 
@@ -24,29 +25,39 @@ fn check<'a>(report: &'a Value, rule: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {rule}"))
 }
 
-fn cpuinfo_has(flag: &str) -> bool {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("flags"))
-        .is_some_and(|l| l.split_whitespace().any(|f| f == flag))
-}
-
 #[test]
 fn profiles_this_host_truthfully() {
     let (report, code) = doctor_json(&mut ipex_tune());
     assert_eq!(code, 0, "no FAIL on a provisioned host");
     let host = &report["host"];
-    // ISA as the kernel reports it (this machine kind has been seen with and without AVX-512).
-    assert_eq!(host["isa"]["avx512_bf16"], cpuinfo_has("avx512_bf16"));
-    assert_eq!(host["isa"]["avx2"], cpuinfo_has("avx2"));
+    // Every ISA fact as the kernel reports it: this machine kind has been an
+    // AVX2-only EPYC, an AVX-512 + AVX512_BF16 EPYC and an AMX Xeon.
+    for (fact, flag) in [
+        ("avx2", "avx2"),
+        ("avx512f", "avx512f"),
+        ("avx512_vnni", "avx512_vnni"),
+        ("avx512_bf16", "avx512_bf16"),
+        ("avx512_fp16", "avx512_fp16"),
+        ("amx_bf16", "amx_bf16"),
+        ("amx_int8", "amx_int8"),
+    ] {
+        assert_eq!(
+            host["isa"][fact],
+            cpuinfo_has(flag),
+            "host.isa.{fact} vs /proc/cpuinfo flag {flag}"
+        );
+    }
+    assert_eq!(host["limits"]["usable_cores"], usable_cores());
     assert_eq!(
-        host["isa"]["amx_bf16"], false,
-        "no AMX on this machine kind"
+        host["limits"]["affinity"],
+        serde_json::json!(affinity()),
+        "the affinity mask as /proc/self/status lists it"
     );
-    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
-    assert_eq!(host["limits"]["usable_cores"], cpus);
-    assert_eq!(host["topology"]["numa_nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        host["topology"]["numa_nodes"].as_array().unwrap().len(),
+        numa_nodes(),
+        "NUMA nodes as sysfs lists them"
+    );
     assert_eq!(host["torch"]["version"], "2.7.0");
     assert_eq!(
         host["torch"]["cuda_compiled"], true,
@@ -60,8 +71,10 @@ fn profiles_this_host_truthfully() {
 
 #[test]
 fn taskset_limits_the_usable_cores() {
+    // The first CPU this process may use (a container need not have CPU 0).
+    let cpu = affinity()[0];
     let output = std::process::Command::new("taskset")
-        .args(["-c", "0"])
+        .args(["-c", &cpu.to_string()])
         .arg(assert_cmd::cargo::cargo_bin("ipex-tune"))
         .args(["doctor", "--json", "--sample-ms", "50"])
         .env_remove("IPEX_TUNE_IPEX_LIBRARY")
@@ -69,7 +82,10 @@ fn taskset_limits_the_usable_cores() {
         .unwrap();
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["host"]["limits"]["usable_cores"], 1);
-    assert_eq!(report["host"]["limits"]["affinity"], serde_json::json!([0]));
+    assert_eq!(
+        report["host"]["limits"]["affinity"],
+        serde_json::json!([cpu])
+    );
 }
 
 #[test]
@@ -115,7 +131,7 @@ fn a_fail_makes_the_exit_code_one() {
 
 #[test]
 fn checks_snapshot_on_recorded_hosts() {
-    for host in ["epyc-avx2-2core", "epyc-avx512bf16-2core"] {
+    for host in ["epyc-avx2-2core", "epyc-avx512bf16-2core", "xeon-amx-2core"] {
         let output = ipex_tune()
             .args(["doctor", "--host-facts"])
             .arg(fixture(&format!("hosts/{host}.json")))

@@ -134,6 +134,32 @@ fn plan_snapshot() {
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
 }
 
+/// The plan for a CNN on the AMX Xeon this machine kind has been: bf16
+/// and int8 are in the space (AMX_BF16, AMX_INT8).
+#[test]
+fn plan_snapshot_on_an_amx_host() {
+    let output = ipex_tune()
+        .current_dir(common::fixtures())
+        .args([
+            "plan",
+            "cnn.pt",
+            "--suite",
+            "cv",
+            "--limit",
+            "8",
+            "--host-facts",
+            "hosts/xeon-amx-2core.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
 #[test]
 fn a_suite_that_does_not_fit_names_both_signatures() {
     let output = ipex_tune()

@@ -20,12 +20,29 @@ fn verdict(results: &Results) -> String {
     )
 }
 
+/// Which host the figures were measured on: every figure is only true there.
+fn host_line(results: &Results) -> String {
+    match &results.host {
+        Some(h) => format!(
+            "Host: {} ({}), ISA level {}, {} usable core(s), libtorch {}, IPEX {}.\n\n",
+            h.cpu.model_name,
+            h.cpu.vendor,
+            h.isa_level,
+            h.limits.usable_cores,
+            h.torch.version,
+            h.ipex.version.as_deref().unwrap_or("not loaded")
+        ),
+        None => String::new(),
+    }
+}
+
 /// The Markdown summary of a results file.
 pub fn render(results: &Results) -> String {
     let mut out = format!(
         "## ipex-tune: `{}` with suite `{}`\n\n",
         results.model.path, results.suite.name
     );
+    out += &host_line(results);
     match &results.winner {
         Some(w) => {
             out += &format!(

@@ -51,3 +51,85 @@ pub fn assert_one_line_user_error(output: &std::process::Output, needle: &str) {
             && !stderr.contains("Exception raised from")
     );
 }
+
+/// What the kernel says about this host. Tests that look at the real host
+/// compare with these, never with a remembered machine: this machine kind
+/// has been an AVX2-only EPYC, an AVX-512 + AVX512_BF16 EPYC and an AMX Xeon.
+pub mod host {
+    /// Whether the first processor's /proc/cpuinfo flags hold `flag`.
+    pub fn cpuinfo_has(flag: &str) -> bool {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|l| l.split_whitespace().any(|f| f == flag))
+    }
+
+    /// The CPUs of this process's affinity mask (/proc/self/status
+    /// `Cpus_allowed_list`, e.g. "0-3,8").
+    pub fn affinity() -> Vec<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        parse_cpu_list(&list)
+    }
+
+    /// "0-3,8" -> [0, 1, 2, 3, 8] (the kernel's cpulist format).
+    pub fn parse_cpu_list(list: &str) -> Vec<u64> {
+        list.split(',')
+            .filter(|p| !p.is_empty())
+            .flat_map(|part| match part.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<u64>>(),
+                None => vec![part.parse().unwrap()],
+            })
+            .collect()
+    }
+
+    /// The cgroup v2 CPU quota in CPUs (cpu.max), None when unlimited.
+    fn cgroup_cpu_quota() -> Option<f64> {
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let max = std::fs::read_to_string(
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(path.trim_start_matches('/'))
+                .join("cpu.max"),
+        )
+        .ok()?;
+        let mut parts = max.split_whitespace();
+        let quota = parts.next()?;
+        let period: f64 = parts.next()?.parse().ok()?;
+        (quota != "max").then(|| quota.parse::<f64>().ok().map(|q| q / period))?
+    }
+
+    /// Cores a benchmark may use: the affinity mask capped by the quota.
+    pub fn usable_cores() -> u64 {
+        let by_quota = cgroup_cpu_quota().map_or(u64::MAX, |q| q.floor().max(1.0) as u64);
+        (affinity().len() as u64).min(by_quota).max(1)
+    }
+
+    /// NUMA nodes the kernel lists under /sys/devices/system/node (1 when
+    /// the kernel has no NUMA support compiled in).
+    pub fn numa_nodes() -> usize {
+        std::fs::read_dir("/sys/devices/system/node")
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix("node")
+                            .is_some_and(|n| n.parse::<u32>().is_ok())
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    /// A thread-count label part that fits this host: `t{usable cores}`.
+    pub fn all_threads() -> String {
+        format!("t{}", usable_cores())
+    }
+}
