@@ -1,6 +1,7 @@
-//! `ipex-tune report` and `ipex-tune gate` on the committed sample results
-//! (a real run of the CNN fixture, reports/sample/results.json) and on
-//! copies of it changed the way a regression, noise, an accuracy drift or a
+//! `ipex-tune report` and `ipex-tune gate` on recorded results (a real run
+//! of the CNN fixture on an AVX2 EPYC, tests/fixtures/results/; kept apart
+//! from reports/sample/ so that the sample can be regenerated on any host
+//! without moving the snapshots) and on copies of it changed the way a regression, noise, an accuracy drift or a
 //! host change would change them.
 mod common;
 
@@ -10,7 +11,7 @@ use common::{assert_one_line_user_error, ipex_tune};
 use serde_json::Value;
 
 fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reports/sample/results.json")
+    common::fixture("results/cnn-cv-epyc-avx2.json")
 }
 
 fn load() -> Value {
@@ -253,5 +254,28 @@ fn report_renders_in_headless_chromium() {
     assert!(
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "a real screenshot"
+    );
+}
+
+#[test]
+fn the_committed_sample_renders_and_names_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("report.md");
+    let output = ipex_tune()
+        .arg("report")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reports/sample/results.json"))
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(md).unwrap();
+    assert!(
+        text.contains("Host: ") && text.contains("ISA level"),
+        "{text}"
     );
 }
