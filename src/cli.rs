@@ -1,6 +1,8 @@
 //! The command line: subcommands and their flags (clap derive).
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Find the fastest configuration for a TorchScript model on this CPU host
@@ -37,9 +39,6 @@ pub enum Command {
     /// Compare the rules-guided search with the grid on fixture models:
     /// speedup over stock, the grid's best, and the wall time of each.
     BenchSearch(BenchSearchArgs),
-    /// Run one benchmark mode in this process and print a JSON result (used by `bench`).
-    #[command(hide = true)]
-    BenchChild(BenchChildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,8 +61,9 @@ pub struct BenchArgs {
     /// Fixture models to measure (file names under --fixtures, without .pt).
     #[arg(long, value_delimiter = ',', default_value = "cnn,mlp,encoder")]
     pub models: Vec<String>,
-    /// Folder with the fixture models.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
+    /// Folder with the fixture models (relative to the working directory:
+    /// run from the repository, or point it at a copy).
+    #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
     /// Minimum timed duration per mode, in seconds.
     #[arg(long, default_value_t = 2.0)]
@@ -83,13 +83,6 @@ pub struct BenchArgs {
     /// Print the optimized graph each mode executed (after warm-up).
     #[arg(long)]
     pub explain: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchChildArgs {
-    /// The mode, as JSON (see commands::bench::ChildSpec).
-    #[arg(long)]
-    pub spec: String,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +131,22 @@ pub struct TargetArgs {
     pub suites: Vec<PathBuf>,
 }
 
+impl TargetArgs {
+    /// The target as the tuning stage takes it.
+    pub fn target(&self) -> crate::tune::Target {
+        crate::tune::Target {
+            model: self.model.clone(),
+            suite: self.suite.clone(),
+            method: self.method.clone(),
+            input_shapes: self.input_shape.clone(),
+            batch_size: self.batch_size,
+            threads: self.threads,
+            rule_dirs: self.rules.clone(),
+            suite_dirs: self.suites.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -181,8 +190,48 @@ pub enum RulesCommand {
     Facts,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::commands::parse_duration(text)
+/// Parses a duration such as `90s`, `5m`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; expected e.g. 90s, 5m or 1h"))?;
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}'; expected s, m or h"
+            ))
+        }
+    };
+    if value <= 0.0 {
+        return Err(format!("'{text}': a duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// Parses "5%", "5" (percent) or "0.05".
+pub fn parse_threshold(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let value = if let Some(p) = t.strip_suffix('%') {
+        p.trim().parse::<f64>().map(|v| v / 100.0)
+    } else {
+        t.parse::<f64>()
+            .map(|v| if v >= 1.0 { v / 100.0 } else { v })
+    }
+    .map_err(|_| format!("'{text}' is not a threshold; expected e.g. 5% or 0.05"))?;
+    if !(0.0..1.0).contains(&value) {
+        return Err(format!(
+            "'{text}': expected a threshold between 0% and 100%"
+        ));
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +240,7 @@ pub struct RunArgs {
     pub target: TargetArgs,
     /// Stop starting new trials after this long (e.g. 90s, 5m, 1h).
     #[arg(long, value_parser = parse_duration)]
-    pub budget: Option<std::time::Duration>,
+    pub budget: Option<Duration>,
     /// Measure exactly these configurations after stock (labels as the
     /// results show them, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned),
     /// instead of searching.
@@ -211,7 +260,10 @@ pub struct RunArgs {
     pub min_iters: Option<usize>,
     /// Time limit of one trial (default: 120s + 20 x the minimum time).
     #[arg(long, value_parser = parse_duration)]
-    pub trial_timeout: Option<std::time::Duration>,
+    pub trial_timeout: Option<Duration>,
+    /// Record the optimized graph each trial executed in the results file.
+    #[arg(long)]
+    pub record_graphs: bool,
     /// No progress or summary on the terminal.
     #[arg(long, short)]
     pub quiet: bool,
@@ -231,7 +283,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct TrialArgs {
-    /// The trial spec (JSON, see runtime::trial::TrialSpec).
+    /// The trial spec (JSON, see trial::spec::TrialSpec).
     #[arg(long)]
     pub spec_file: PathBuf,
 }
@@ -245,8 +297,9 @@ pub struct BenchSearchArgs {
         default_value = "mlp:generic=64x512,cnn:cv"
     )]
     pub models: Vec<String>,
-    /// Folder with the fixture models.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
+    /// Folder with the fixture models (relative to the working directory:
+    /// run from the repository, or point it at a copy).
+    #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
     /// Minimum timed seconds per trial (both searches).
     #[arg(long, default_value_t = 0.3)]
@@ -260,10 +313,6 @@ pub struct BenchSearchArgs {
     /// Reuse results files already in --out instead of running again.
     #[arg(long)]
     pub reuse: bool,
-}
-
-fn parse_threshold(text: &str) -> Result<f64, String> {
-    crate::commands::parse_threshold(text)
 }
 
 #[derive(Debug, Args)]
@@ -305,4 +354,28 @@ pub struct ReportArgs {
     /// Write the Markdown summary here (printed when no output is given).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(parse_threshold("5%"), Ok(0.05));
+        assert_eq!(parse_threshold("0.05"), Ok(0.05));
+        assert_eq!(parse_threshold("5"), Ok(0.05));
+        assert!(parse_threshold("lots").is_err());
+        assert!(parse_threshold("150%").is_err());
+    }
 }

@@ -2,19 +2,26 @@
 //! for a TorchScript model.
 #![deny(unsafe_code)]
 
+// In pipeline order (ARCHITECTURE.md): each module uses only modules
+// above it in this list.
 mod bundled;
+mod error;
+mod native;
+mod config;
+mod host;
+mod model;
+mod suite;
+mod rules;
+mod search;
+mod measure;
+mod record;
+mod trial;
+mod runtime;
+mod tune;
+mod report;
+mod gate;
 mod cli;
 mod commands;
-mod error;
-mod gate;
-mod host;
-mod measure;
-mod model;
-mod native;
-mod report;
-mod rules;
-mod runtime;
-mod suite;
 
 use clap::Parser;
 

@@ -64,26 +64,33 @@ fn dynamic_length_encoder_gets_no_static_int8_and_no_texpr() {
     );
 }
 
+fn fired(plan: &Value, rule: &str) -> bool {
+    plan["plan"]["firings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == rule)
+}
+
 #[test]
 fn embedding_bag_model_runs_one_stream() {
     let p = plan("recsys.pt", "recsys", &[]);
     assert_eq!(domain(&p, "streams"), vec!["1"]);
     assert!(excluded_by(&p, "streams", "2").contains(&"streams-off-for-embedding-bag".to_string()));
-    let options = &p["plan"]["options"];
-    assert_eq!(
-        options["quantization.skip_embedding_bag"][1],
-        "int8-skip-embedding-bag"
-    );
+    assert!(fired(&p, "int8-skip-embedding-bag"));
 }
 
 #[test]
 fn custom_entry_method_is_preserved() {
     let p = plan("custom_method.pt", "cv", &["--method", "inference"]);
     assert_eq!(p["method"], "inference");
-    assert_eq!(
-        p["plan"]["options"]["freeze.preserve_method"][1],
-        "custom-method-freeze-and-fold"
-    );
+    assert!(fired(&p, "custom-method-freeze-and-fold"));
+    // No rule option claims an effect that nothing reads.
+    assert!(p["plan"]["options"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|o| o.starts_with("calibration.")));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use crate::cli::BenchSearchArgs;
 use crate::error::{exit_code, UserError};
-use crate::report::results::Results;
+use crate::record::Results;
 
 fn run_one(
     args: &BenchSearchArgs,

@@ -113,13 +113,27 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
-/// The host profile as a two-column table.
-pub fn render_host(host: &HostProfile) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_header(vec!["host", ""]);
+type Rows = Vec<(String, String)>;
+
+/// CPU, ISA level, every ISA extension, and what the OS disabled.
+fn isa_rows(host: &HostProfile) -> Rows {
     let isa = &host.isa;
-    let mut rows: Vec<(String, String)> = vec![
+    let extensions = [
+        ("SSE4.2", isa.sse4_2),
+        ("AVX2", isa.avx2),
+        ("AVX512F", isa.avx512f),
+        ("AVX512BW", isa.avx512bw),
+        ("AVX512VL", isa.avx512vl),
+        ("AVX512DQ", isa.avx512dq),
+        ("AVX512_VNNI", isa.avx512_vnni),
+        ("AVX512_BF16", isa.avx512_bf16),
+        ("AVX512_FP16", isa.avx512_fp16),
+        ("AVX_VNNI", isa.avx_vnni),
+        ("AMX_TILE", isa.amx_tile),
+        ("AMX_BF16", isa.amx_bf16),
+        ("AMX_INT8", isa.amx_int8),
+    ];
+    let mut rows: Rows = vec![
         (
             "CPU".into(),
             format!(
@@ -130,134 +144,144 @@ pub fn render_host(host: &HostProfile) -> String {
         ("ISA level".into(), host.isa_level.clone()),
         (
             "ISA".into(),
-            [
-                ("SSE4.2", isa.sse4_2),
-                ("AVX2", isa.avx2),
-                ("AVX512F", isa.avx512f),
-                ("AVX512BW", isa.avx512bw),
-                ("AVX512VL", isa.avx512vl),
-                ("AVX512DQ", isa.avx512dq),
-                ("AVX512_VNNI", isa.avx512_vnni),
-                ("AVX512_BF16", isa.avx512_bf16),
-                ("AVX512_FP16", isa.avx512_fp16),
-                ("AVX_VNNI", isa.avx_vnni),
-                ("AMX_TILE", isa.amx_tile),
-                ("AMX_BF16", isa.amx_bf16),
-                ("AMX_INT8", isa.amx_int8),
-            ]
-            .iter()
-            .map(|(name, on)| format!("{name} {}", if *on { "yes" } else { "no" }))
-            .collect::<Vec<_>>()
-            .join(", "),
+            extensions
+                .iter()
+                .map(|(name, on)| format!("{name} {}", yes(*on)))
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
         ("bf16 for oneDNN".into(), yes(host.onednn_bf16).into()),
     ];
     if !isa.disabled_by_os.is_empty() {
         rows.push(("disabled by the OS".into(), isa.disabled_by_os.join(", ")));
     }
-    if let Some(topo) = &host.topology {
-        rows.push((
-            "topology".into(),
-            format!(
-                "{} package(s), {} NUMA node(s), {} physical / {} logical cores",
-                topo.packages,
-                topo.numa_nodes.len().max(1),
-                topo.cores_physical,
-                topo.cores_logical
-            ),
-        ));
-        for node in &topo.numa_nodes {
-            rows.push((
-                format!("NUMA node {}", node.id),
-                format!("CPUs {:?}, {}", node.cpus, gib(node.memory_bytes)),
-            ));
-        }
-        rows.push((
-            "caches".into(),
-            format!(
-                "L1d {}, L2 {}, L3 {}",
-                kib(topo.caches.l1d),
-                kib(topo.caches.l2),
-                kib(topo.caches.l3)
-            ),
-        ));
-    } else {
-        rows.push((
+    rows
+}
+
+/// Packages, NUMA nodes with their CPUs and memory, caches.
+fn topology_rows(host: &HostProfile) -> Rows {
+    let Some(topo) = &host.topology else {
+        return vec![(
             "topology".into(),
             "unavailable (hwloc could not load it)".into(),
+        )];
+    };
+    let mut rows: Rows = vec![(
+        "topology".into(),
+        format!(
+            "{} package(s), {} NUMA node(s), {} physical / {} logical cores",
+            topo.packages,
+            topo.numa_nodes.len().max(1),
+            topo.cores_physical,
+            topo.cores_logical
+        ),
+    )];
+    for node in &topo.numa_nodes {
+        rows.push((
+            format!("NUMA node {}", node.id),
+            format!("CPUs {:?}, {}", node.cpus, gib(node.memory_bytes)),
         ));
     }
     rows.push((
-        "memory".into(),
+        "caches".into(),
         format!(
-            "{} total, {} available, transparent huge pages {}",
-            gib(host.memory.total_bytes),
-            gib(host.memory.available_bytes),
-            host.memory
-                .transparent_hugepages
-                .as_deref()
-                .unwrap_or("unknown")
+            "L1d {}, L2 {}, L3 {}",
+            kib(topo.caches.l1d),
+            kib(topo.caches.l2),
+            kib(topo.caches.l3)
         ),
     ));
+    rows
+}
+
+/// Memory, what this process may use, and how busy the host is.
+fn resource_rows(host: &HostProfile) -> Rows {
     let l = &host.limits;
-    rows.push((
-        "usable".into(),
-        format!(
-            "{} core(s): affinity {:?}, CPU quota {}, memory limit {}",
-            l.usable_cores,
-            l.affinity,
-            l.cgroup_cpu_quota
-                .map(|q| format!("{q:.2}"))
-                .unwrap_or_else(|| "none".into()),
-            l.cgroup_memory_limit
-                .map(gib)
-                .unwrap_or_else(|| "none".into())
-        ),
-    ));
-    rows.push((
-        "quietness".into(),
-        format!(
-            "load {:.2} (1m), others used {:.1}% of a CPU over {} ms",
-            host.quietness.load_1m, host.quietness.others_cpu_percent, host.quietness.sample_ms
-        ),
-    ));
-    let torch = &host.torch;
-    rows.push((
-        "libtorch".into(),
-        format!(
-            "{} ({} build), MKLDNN {}, OpenMP {}, LLVM {}, {} threads by default",
-            torch.version,
-            if torch.cuda_compiled { "CUDA" } else { "CPU" },
-            yes(torch.mkldnn),
-            yes(torch.openmp),
-            yes(torch.llvm),
-            torch.num_threads
-        ),
-    ));
-    rows.push((
-        "IPEX".into(),
-        match (&host.ipex.version, host.ipex.compatible) {
-            (Some(v), true) => format!(
-                "{v}, compatible ({})",
-                host.ipex.library.as_deref().unwrap_or("")
+    vec![
+        (
+            "memory".into(),
+            format!(
+                "{} total, {} available, transparent huge pages {}",
+                gib(host.memory.total_bytes),
+                gib(host.memory.available_bytes),
+                host.memory
+                    .transparent_hugepages
+                    .as_deref()
+                    .unwrap_or("unknown")
             ),
-            _ => host
-                .ipex
-                .problem
-                .clone()
-                .unwrap_or_else(|| "unavailable".into()),
-        },
-    ));
+        ),
+        (
+            "usable".into(),
+            format!(
+                "{} core(s): affinity {:?}, CPU quota {}, memory limit {}",
+                l.usable_cores,
+                l.affinity,
+                l.cgroup_cpu_quota
+                    .map(|q| format!("{q:.2}"))
+                    .unwrap_or_else(|| "none".into()),
+                l.cgroup_memory_limit
+                    .map(gib)
+                    .unwrap_or_else(|| "none".into())
+            ),
+        ),
+        (
+            "quietness".into(),
+            format!(
+                "load {:.2} (1m), others used {:.1}% of a CPU over {} ms",
+                host.quietness.load_1m, host.quietness.others_cpu_percent, host.quietness.sample_ms
+            ),
+        ),
+    ]
+}
+
+/// libtorch, IPEX and the environment variables that matter.
+fn stack_rows(host: &HostProfile) -> Rows {
+    let torch = &host.torch;
+    let mut rows: Rows = vec![
+        (
+            "libtorch".into(),
+            format!(
+                "{} ({} build), MKLDNN {}, OpenMP {}, LLVM {}, {} threads by default",
+                torch.version,
+                if torch.cuda_compiled { "CUDA" } else { "CPU" },
+                yes(torch.mkldnn),
+                yes(torch.openmp),
+                yes(torch.llvm),
+                torch.num_threads
+            ),
+        ),
+        (
+            "IPEX".into(),
+            match (&host.ipex.version, host.ipex.compatible) {
+                (Some(v), true) => format!(
+                    "{v}, compatible ({})",
+                    host.ipex.library.as_deref().unwrap_or("")
+                ),
+                _ => host
+                    .ipex
+                    .problem
+                    .clone()
+                    .unwrap_or_else(|| "unavailable".into()),
+            },
+        ),
+    ];
     if host.env.is_empty() {
         rows.push((
             "environment".into(),
             "none of the variables that matter is set".into(),
         ));
     }
-    for (k, v) in &host.env {
-        rows.push((format!("${k}"), v.clone()));
-    }
-    for (k, v) in rows {
+    rows.extend(host.env.iter().map(|(k, v)| (format!("${k}"), v.clone())));
+    rows
+}
+
+/// The host profile as a two-column table.
+pub fn render_host(host: &HostProfile) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(vec!["host", ""]);
+    let sections = [isa_rows, topology_rows, resource_rows, stack_rows];
+    for (k, v) in sections.iter().flat_map(|rows| rows(host)) {
         t.add_row(vec![Cell::new(k), Cell::new(v)]);
     }
     format!("{t}\n")

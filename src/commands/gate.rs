@@ -7,25 +7,7 @@
 use crate::cli::GateArgs;
 use crate::error::{exit_code, UserError};
 use crate::gate::{self, format};
-use crate::report::results::Results;
-
-/// Parses "5%", "5" (percent) or "0.05".
-pub fn parse_threshold(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let value = if let Some(p) = t.strip_suffix('%') {
-        p.trim().parse::<f64>().map(|v| v / 100.0)
-    } else {
-        t.parse::<f64>()
-            .map(|v| if v >= 1.0 { v / 100.0 } else { v })
-    }
-    .map_err(|_| format!("'{text}' is not a threshold; expected e.g. 5% or 0.05"))?;
-    if !(0.0..1.0).contains(&value) {
-        return Err(format!(
-            "'{text}': expected a threshold between 0% and 100%"
-        ));
-    }
-    Ok(value)
-}
+use crate::record::Results;
 
 pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
     let baseline = Results::read(&args.baseline)?;
@@ -57,18 +39,4 @@ pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
     } else {
         exit_code::VERDICT_FAILED
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thresholds() {
-        assert_eq!(parse_threshold("5%"), Ok(0.05));
-        assert_eq!(parse_threshold("0.05"), Ok(0.05));
-        assert_eq!(parse_threshold("5"), Ok(0.05));
-        assert!(parse_threshold("lots").is_err());
-        assert!(parse_threshold("150%").is_err());
-    }
 }

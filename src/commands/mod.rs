@@ -11,9 +11,6 @@ mod rules;
 mod run;
 mod trial;
 
-pub use gate::parse_threshold;
-pub use run::parse_duration;
-
 use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; returns the process exit code.
@@ -29,6 +26,5 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rules(args) => rules::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchSearch(args) => bench_search::run(&args),
-        Command::BenchChild(args) => bench::run_child(&args),
     }
 }

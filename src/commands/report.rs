@@ -1,7 +1,8 @@
 //! `ipex-tune report RESULTS.json [--html FILE] [--png DIR] [--markdown FILE]`.
 use crate::cli::ReportArgs;
 use crate::error::{exit_code, UserError};
-use crate::report::{self, results::Results};
+use crate::record::Results;
+use crate::report;
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
     let results = Results::read(&args.results)?;

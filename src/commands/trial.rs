@@ -1,7 +1,8 @@
 //! `ipex-tune trial --spec-file FILE` (hidden): the child side of a trial.
 use crate::cli::TrialArgs;
 use crate::error::{exit_code, UserError};
-use crate::runtime::trial::{run_child, TrialSpec};
+use crate::runtime::child::run_child;
+use crate::trial::TrialSpec;
 
 pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(&args.spec_file).map_err(|e| {

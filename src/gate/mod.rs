@@ -8,9 +8,8 @@ use serde::Serialize;
 
 pub mod format;
 
-use crate::measure::stats::{quantile, sorted, SplitMix64};
-use crate::report::results::{Results, TrialRecord};
-use crate::runtime::trial::Status;
+use crate::measure::stats::{bootstrap_ratio_ci, quantile, sorted};
+use crate::record::{Results, Status, TrialRecord};
 
 /// Verdict of one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -110,22 +109,14 @@ pub fn ratio_ci(
     resamples: usize,
     seed: u64,
 ) -> (f64, f64) {
-    let mut rng = SplitMix64::new(seed);
-    let mut a = vec![0.0; baseline.len()];
-    let mut b = vec![0.0; current.len()];
-    let mut ratios: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for x in a.iter_mut() {
-                *x = baseline[rng.below(baseline.len())];
-            }
-            for x in b.iter_mut() {
-                *x = current[rng.below(current.len())];
-            }
-            quantile(&sorted(&b), q) / quantile(&sorted(&a), q)
-        })
-        .collect();
-    ratios.sort_by(|x, y| x.total_cmp(y));
-    (quantile(&ratios, 0.025), quantile(&ratios, 0.975))
+    bootstrap_ratio_ci(
+        baseline,
+        current,
+        |s| quantile(&sorted(s), q),
+        0.95,
+        resamples,
+        seed,
+    )
 }
 
 /// Compares one latency quantile. Regressed when the whole interval lies
@@ -249,6 +240,7 @@ pub fn gate(baseline: &Results, current: &Results, threshold: f64) -> GateReport
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::stats::SplitMix64;
 
     fn noisy(center: f64, n: usize, seed: u64) -> Vec<f64> {
         let mut rng = SplitMix64::new(seed);

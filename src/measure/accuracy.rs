@@ -20,14 +20,21 @@ pub struct Accuracy {
     pub outputs_compared: usize,
 }
 
+/// Outputs that cannot be compared with stock's.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("output shape {got:?} differs from stock's {want:?}")]
+pub struct ShapeMismatch {
+    pub got: Vec<i64>,
+    pub want: Vec<i64>,
+}
+
 /// Compares one output tensor with its reference.
-pub fn compare(got: &Tensor, want: &Tensor) -> Result<Accuracy, String> {
+pub fn compare(got: &Tensor, want: &Tensor) -> Result<Accuracy, ShapeMismatch> {
     if got.size() != want.size() {
-        return Err(format!(
-            "output shape {:?} differs from stock's {:?}",
-            got.size(),
-            want.size()
-        ));
+        return Err(ShapeMismatch {
+            got: got.size(),
+            want: want.size(),
+        });
     }
     let a = got.to_kind(Kind::Double).flatten(0, -1);
     let b = want.to_kind(Kind::Double).flatten(0, -1);

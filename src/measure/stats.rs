@@ -50,19 +50,28 @@ pub fn mad(values: &[f64]) -> f64 {
 /// Indexes of outliers by the modified z-score of Iglewicz and Hoaglin
 /// (1993): M = 0.6745 (x - median) / MAD, an outlier when |M| > 3.5.
 /// Robust where mean/stddev are not: the outliers do not hide themselves.
+/// When more than half the values are equal the MAD is 0; the score then
+/// uses the mean absolute deviation, M = (x - median) / (1.253314 MeanAD)
+/// (the usual substitute; 1.253314 = sqrt(pi/2) makes both estimate sigma
+/// for normal data), so a lone far value among identical ones is still found.
 pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
     if values.len() < 3 {
         return Vec::new();
     }
     let m = median(values);
     let d = mad(values);
-    if d == 0.0 {
+    let scale = if d > 0.0 {
+        d / 0.6745
+    } else {
+        1.253314 * mean(&values.iter().map(|x| (x - m).abs()).collect::<Vec<_>>())
+    };
+    if scale == 0.0 {
         return Vec::new();
     }
     values
         .iter()
         .enumerate()
-        .filter(|(_, x)| (0.6745 * (*x - m) / d).abs() > 3.5)
+        .filter(|(_, x)| ((*x - m) / scale).abs() > 3.5)
         .map(|(i, _)| i)
         .collect()
 }
@@ -90,6 +99,21 @@ impl SplitMix64 {
     }
 }
 
+fn resample(rng: &mut SplitMix64, values: &[f64], into: &mut [f64]) {
+    for slot in into.iter_mut() {
+        *slot = values[rng.below(values.len())];
+    }
+}
+
+/// The (1-level)/2 and (1+level)/2 quantiles of bootstrap estimates.
+fn percentile_interval(mut estimates: Vec<f64>, level: f64) -> (f64, f64) {
+    estimates.sort_by(|a, b| a.total_cmp(b));
+    (
+        quantile(&estimates, (1.0 - level) / 2.0),
+        quantile(&estimates, (1.0 + level) / 2.0),
+    )
+}
+
 /// Percentile bootstrap confidence interval of `statistic` (Efron 1979):
 /// resample `values` with replacement `resamples` times, and take the
 /// (1-level)/2 and (1+level)/2 quantiles of the statistic over resamples.
@@ -102,19 +126,37 @@ pub fn bootstrap_ci(
 ) -> (f64, f64) {
     let mut rng = SplitMix64::new(seed);
     let mut sample = vec![0.0; values.len()];
-    let mut estimates: Vec<f64> = (0..resamples)
+    let estimates = (0..resamples)
         .map(|_| {
-            for slot in sample.iter_mut() {
-                *slot = values[rng.below(values.len())];
-            }
+            resample(&mut rng, values, &mut sample);
             statistic(&sample)
         })
         .collect();
-    estimates.sort_by(|a, b| a.total_cmp(b));
-    (
-        quantile(&estimates, (1.0 - level) / 2.0),
-        quantile(&estimates, (1.0 + level) / 2.0),
-    )
+    percentile_interval(estimates, level)
+}
+
+/// Percentile bootstrap interval of statistic(current) / statistic(baseline)
+/// for two independent samples: each resample draws from both, baseline
+/// first, with one reproducible generator.
+pub fn bootstrap_ratio_ci(
+    baseline: &[f64],
+    current: &[f64],
+    statistic: impl Fn(&[f64]) -> f64,
+    level: f64,
+    resamples: usize,
+    seed: u64,
+) -> (f64, f64) {
+    let mut rng = SplitMix64::new(seed);
+    let mut a = vec![0.0; baseline.len()];
+    let mut b = vec![0.0; current.len()];
+    let estimates = (0..resamples)
+        .map(|_| {
+            resample(&mut rng, baseline, &mut a);
+            resample(&mut rng, current, &mut b);
+            statistic(&b) / statistic(&a)
+        })
+        .collect();
+    percentile_interval(estimates, level)
 }
 
 /// Latency statistics of a trial, in milliseconds, and its throughput.
@@ -202,6 +244,24 @@ mod tests {
         // median 4.5; |x - 4.5| = 2.5,.5,.5,.5,.5,.5,2.5,4.5 -> median 0.5
         assert_eq!(mad(&v), 0.5);
         assert_eq!(stddev(&[1.0]), 0.0);
+    }
+
+    #[test]
+    fn a_zero_mad_still_finds_a_lone_far_value() {
+        // More than half the values equal: MAD = 0, the mean absolute
+        // deviation stands in (hyperfine tests the same case).
+        let values = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 50.0];
+        assert_eq!(mad(&values), 0.0);
+        assert_eq!(mad_outliers(&values), vec![7]);
+        assert!(mad_outliers(&[2.0, 2.0, 2.0, 2.0]).is_empty());
+    }
+
+    #[test]
+    fn a_ratio_interval_brackets_the_true_ratio() {
+        let a: Vec<f64> = (0..200).map(|i| 10.0 + (i % 7) as f64 * 0.1).collect();
+        let b: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
+        let (lo, hi) = bootstrap_ratio_ci(&a, &b, median, 0.95, 500, 3);
+        assert!(lo <= 2.0 && 2.0 <= hi && hi - lo < 0.2, "{lo}..{hi}");
     }
 
     #[test]

@@ -62,21 +62,36 @@ pub fn warm_up(
     }
 }
 
-/// Times `step` until both `min_time` has passed and `min_iters` calls were
-/// made. Returns every call's latency in seconds.
+/// A timed window: every call's latency in seconds, the samples the calls
+/// processed, and the window's wall time.
+#[derive(Debug, Clone, Default)]
+pub struct Timed {
+    pub latencies_s: Vec<f64>,
+    pub samples: u64,
+    pub elapsed_s: f64,
+}
+
+/// Times `step(i)` for i = 0, 1, ... until both `min_time` has passed and
+/// `min_iters` calls were made; each call returns the samples it processed.
+/// The one timed loop: trials of every layout use it.
 pub fn timed_loop(
     min_time: Duration,
     min_iters: usize,
-    mut step: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<f64>> {
+    mut step: impl FnMut(usize) -> anyhow::Result<u64>,
+) -> anyhow::Result<Timed> {
     let start = Instant::now();
-    let mut latencies = Vec::with_capacity(min_iters.max(16));
-    while latencies.len() < min_iters || start.elapsed() < min_time {
+    let mut latencies_s = Vec::with_capacity(min_iters.max(16));
+    let mut samples = 0;
+    while latencies_s.len() < min_iters || start.elapsed() < min_time {
         let t = Instant::now();
-        step()?;
-        latencies.push(t.elapsed().as_secs_f64());
+        samples += step(latencies_s.len())?;
+        latencies_s.push(t.elapsed().as_secs_f64());
     }
-    Ok(latencies)
+    Ok(Timed {
+        latencies_s,
+        samples,
+        elapsed_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
@@ -104,7 +119,8 @@ mod tests {
 
     #[test]
     fn timed_loop_meets_the_iteration_minimum() {
-        let latencies = timed_loop(Duration::ZERO, 7, || Ok(())).unwrap();
-        assert_eq!(latencies.len(), 7);
+        let timed = timed_loop(Duration::ZERO, 7, |i| Ok(i as u64)).unwrap();
+        assert_eq!(timed.latencies_s.len(), 7);
+        assert_eq!(timed.samples, (0..7).sum::<u64>());
     }
 }

@@ -2,12 +2,27 @@
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
+/// A libc call that failed, with what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OsError {
+    #[error("cannot load {path}: {reason}")]
+    Dlopen { path: String, reason: String },
+    #[error("mallopt({param}, {value}) failed")]
+    Mallopt { param: &'static str, value: i32 },
+    #[error("sched_setaffinity({cpus:?}) failed: {reason}")]
+    Affinity { cpus: Vec<u32>, reason: String },
+}
+
 /// Loads a shared library for the life of the process (it is never closed:
 /// libraries such as IPEX register JIT passes and operators that must outlive
 /// every module using them).
-pub fn dlopen_forever(path: &Path) -> Result<(), String> {
+pub fn dlopen_forever(path: &Path) -> Result<(), OsError> {
+    let failed = |reason: String| OsError::Dlopen {
+        path: path.display().to_string(),
+        reason,
+    };
     let c_path = CString::new(path.to_string_lossy().as_bytes())
-        .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
+        .map_err(|_| failed("the path contains a NUL byte".into()))?;
     // SAFETY: valid C string; the handle is intentionally leaked.
     let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if handle.is_null() {
@@ -20,7 +35,7 @@ pub fn dlopen_forever(path: &Path) -> Result<(), String> {
                 CStr::from_ptr(e).to_string_lossy().into_owned()
             }
         };
-        return Err(message);
+        return Err(failed(message));
     }
     Ok(())
 }
@@ -32,7 +47,7 @@ pub fn dlopen_forever(path: &Path) -> Result<(), String> {
 /// glibc's maximum and keeping freed memory (trim threshold, top pad) makes
 /// steady-state iterations reuse it. Must run before the allocations it
 /// should affect.
-pub fn tune_glibc_malloc() -> Result<(), String> {
+pub fn tune_glibc_malloc() -> Result<(), OsError> {
     // 32 MiB is glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit.
     const MMAP_THRESHOLD: i32 = 32 * 1024 * 1024;
     const TRIM_THRESHOLD: i32 = 1024 * 1024 * 1024;
@@ -44,7 +59,7 @@ pub fn tune_glibc_malloc() -> Result<(), String> {
     ] {
         // SAFETY: mallopt only changes allocator parameters.
         if unsafe { libc::mallopt(param, value) } != 1 {
-            return Err(format!("mallopt({name}, {value}) failed"));
+            return Err(OsError::Mallopt { param: name, value });
         }
     }
     Ok(())
@@ -166,7 +181,7 @@ pub fn spawn_dying_with_parent(
 }
 
 /// Restricts this process (and the threads it starts later) to `cpus`.
-pub fn set_process_affinity(cpus: &[u32]) -> Result<(), String> {
+pub fn set_process_affinity(cpus: &[u32]) -> Result<(), OsError> {
     if cpus.is_empty() {
         return Ok(());
     }
@@ -181,10 +196,10 @@ pub fn set_process_affinity(cpus: &[u32]) -> Result<(), String> {
     // SAFETY: pid 0 is this process; the size matches the set.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc != 0 {
-        return Err(format!(
-            "sched_setaffinity({cpus:?}) failed: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(OsError::Affinity {
+            cpus: cpus.to_vec(),
+            reason: std::io::Error::last_os_error().to_string(),
+        });
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! external fonts), readable on a laptop and printable. Every string that
 //! comes from a model, file name, rule or environment is escaped.
 use super::charts;
-use super::results::Results;
-use crate::runtime::trial::Status;
+use crate::record::Results;
+use crate::record::Status;
 
 const TEMPLATE: &str = include_str!("template.html");
 

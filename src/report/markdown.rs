@@ -1,6 +1,6 @@
 //! The run summary as Markdown, for a CI job summary or a pull-request comment.
-use super::results::Results;
-use crate::runtime::trial::Status;
+use crate::record::Results;
+use crate::record::Status;
 
 fn verdict(results: &Results) -> String {
     let ok = results

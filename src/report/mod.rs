@@ -1,16 +1,14 @@
-//! The `report` stage: the results file (versioned JSON schema), the
-//! terminal summary, and the reports people read — HTML with charts, PNG
+//! The `report` stage: the terminal summary of a results file, and the reports people read — HTML with charts, PNG
 //! charts, Markdown.
 pub mod charts;
 mod fonts;
 pub mod html;
 pub mod markdown;
-pub mod results;
 pub mod summary;
 
 use std::path::Path;
 
-use results::Results;
+use crate::record::Results;
 
 /// Writes the HTML, PNG and Markdown reports asked for.
 pub fn write_reports(

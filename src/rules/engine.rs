@@ -1,14 +1,17 @@
-//! Evaluating rules: which fire (and on which facts), what candidate space
-//! they leave, which options they set, and where they contradict each other.
+//! Evaluating rules: which fire (and on which facts), which knob values
+//! they leave in the space, which options they set, and where they
+//! contradict each other; then, per candidate config, whether a rule over
+//! candidate knobs excludes it and which rules prefer it. The space itself
+//! (which configs exist) is the search's: the engine only filters.
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::condition::Observed;
 use super::facts::{Facts, Value};
-use super::knobs::{config_facts, Knob, ValueSpec, ALL_KNOBS};
+use super::knobs::{config_facts, ValueSpec};
 use super::rule::{Action, Rule, Severity};
-use crate::runtime::config::{Allocator, Backend, Config, Dtype, Fuser, Level};
+use crate::config::{Config, Knob, KnobValue};
 
 /// A rule that fired, with the facts it looked at.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +21,18 @@ pub struct Firing {
     pub severity: Severity,
     pub facts: Vec<Observed>,
     pub actions: Vec<String>,
+}
+
+impl Firing {
+    fn of(rule: &Rule, observed: Vec<Observed>) -> Firing {
+        Firing {
+            rule: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            facts: dedup(observed),
+            actions: rule.actions.iter().map(|a| a.to_string()).collect(),
+        }
+    }
 }
 
 /// A knob value taken out of the space (or the only one left) by a rule.
@@ -31,52 +46,38 @@ pub struct Exclusion {
     pub reason: String,
 }
 
-/// A candidate configuration that the rules allow.
-#[derive(Debug, Clone, Serialize)]
-pub struct Candidate {
-    pub label: String,
-    pub config: Config,
-    /// Rules whose `prefer` matched this candidate (tried first).
-    pub preferred_by: Vec<String>,
+/// What the rules say of one candidate config.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    /// A rule over candidate knobs excludes it.
+    Excluded { rule: String },
+    /// Allowed; the rules whose `prefer` matches it (tried first).
+    Allowed { preferred_by: Vec<String> },
 }
 
-/// What evaluation produced.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+/// The rules evaluated over the facts of a host, model, suite and run.
+#[derive(Debug, Clone)]
+pub struct Evaluation<'r> {
+    rules: &'r [Rule],
+    facts: Facts,
+    batch_sizes: Vec<usize>,
+    usable_cores: usize,
+    /// Rules fired on the facts alone, in rule order.
+    fired: Vec<&'r Rule>,
+    /// The rules fired on the facts alone, in rule order.
     pub firings: Vec<Firing>,
+    /// Each rule over candidate knobs that fired on at least one judged
+    /// candidate, by id.
+    pub candidate_firings: BTreeMap<String, Firing>,
     /// The values each knob may take after the rules.
-    pub domains: BTreeMap<String, Vec<String>>,
+    pub domains: BTreeMap<Knob, Vec<KnobValue>>,
     pub exclusions: Vec<Exclusion>,
     /// Candidates excluded by rules over candidate knobs: rule id -> count.
     pub candidate_exclusions: BTreeMap<String, usize>,
-    pub candidates: Vec<Candidate>,
     /// Options rules set: option -> (value, rule id).
     pub options: BTreeMap<String, (Value, String)>,
     /// Contradictions between rules, reported rather than silently resolved.
     pub conflicts: Vec<String>,
-}
-
-/// The knob values the search may consider before any rule: every value,
-/// with threads/streams/instances up to the usable cores.
-pub fn base_domains(usable_cores: usize) -> BTreeMap<Knob, Vec<Value>> {
-    let counts: Vec<Value> = (1..=usable_cores.max(1)).map(Value::from).collect();
-    ALL_KNOBS
-        .iter()
-        .map(|&knob| {
-            let values = match knob.choices() {
-                Some(choices) => choices
-                    .iter()
-                    .map(|c| match *c {
-                        "true" => Value::Bool(true),
-                        "false" => Value::Bool(false),
-                        other => Value::from(other),
-                    })
-                    .collect(),
-                None => counts.clone(),
-            };
-            (knob, values)
-        })
-        .collect()
 }
 
 /// Evaluates rules whose condition does not depend on candidate knobs.
@@ -87,18 +88,9 @@ pub fn fire<'r>(rules: &'r [Rule], facts: &Facts) -> Vec<(&'r Rule, Firing)> {
         .filter(|r| !r.per_candidate())
         .filter_map(|rule| {
             let mut observed = Vec::new();
-            rule.when.eval(facts, &mut observed).then(|| {
-                (
-                    rule,
-                    Firing {
-                        rule: rule.id.clone(),
-                        title: rule.title.clone(),
-                        severity: rule.severity,
-                        facts: dedup(observed),
-                        actions: rule.actions.iter().map(|a| a.to_string()).collect(),
-                    },
-                )
-            })
+            rule.when
+                .eval(facts, &mut observed)
+                .then(|| (rule, Firing::of(rule, observed)))
         })
         .collect()
 }
@@ -113,268 +105,210 @@ fn dedup(observed: Vec<Observed>) -> Vec<Observed> {
     out
 }
 
-/// Whether a config is coherent regardless of rules: O0 runs the module as
-/// loaded (no folding, prepacking or IPEX rewrites, which need a frozen
-/// graph; no int8, whose conversion freezes); IPEX always prepacks frozen
-/// weights in its own passes; streams and instances do not combine; the
-/// cores used fit the usable cores.
-pub fn coherent(config: &Config, usable_cores: usize) -> bool {
-    let threads = config.threads.unwrap_or(1);
-    let o0_ok = config.level == Level::O1
-        || (!config.conv_bn_folding
-            && !config.weights_prepack
-            && config.backend == Backend::Stock
-            && matches!(config.dtype, Dtype::Fp32 | Dtype::Bf16));
-    let ipex_ok = config.backend == Backend::Stock || config.weights_prepack;
-    let parallel_ok = config.streams == 1 || config.instances == 1;
-    o0_ok
-        && ipex_ok
-        && parallel_ok
-        && threads * config.streams * config.instances <= usable_cores.max(1)
-}
-
-fn knob_value_to_config(config: &mut Config, knob: Knob, value: &Value) {
-    let s = value.to_string();
-    let n = value.as_num().unwrap_or(1.0) as usize;
-    match knob {
-        Knob::Backend => {
-            config.backend = if s == "ipex" {
-                Backend::Ipex
-            } else {
-                Backend::Stock
-            }
-        }
-        Knob::Level => config.level = if s == "O1" { Level::O1 } else { Level::O0 },
-        Knob::ConvBnFolding => config.conv_bn_folding = s == "true",
-        Knob::WeightsPrepack => config.weights_prepack = s == "true",
-        Knob::Fuser => {
-            config.fuser = match s.as_str() {
-                "texpr" => Fuser::Texpr,
-                "onednn" => Fuser::Onednn,
-                _ => Fuser::None,
-            }
-        }
-        Knob::Dtype => {
-            config.dtype = match s.as_str() {
-                "bf16" => Dtype::Bf16,
-                "int8-dynamic" => Dtype::Int8Dynamic,
-                "int8-static" => Dtype::Int8Static,
-                _ => Dtype::Fp32,
-            }
-        }
-        Knob::Threads => config.threads = Some(n),
-        Knob::Streams => config.streams = n,
-        Knob::Instances => config.instances = n,
-        Knob::Allocator => config.allocator = s.parse().unwrap_or(Allocator::Glibc),
-    }
-}
-
-/// Every coherent config over `domains`.
-pub fn enumerate(domains: &BTreeMap<Knob, Vec<Value>>, usable_cores: usize) -> Vec<Config> {
-    let mut configs = vec![Config::stock()];
-    for knob in ALL_KNOBS {
-        let values = &domains[&knob];
-        configs = configs
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    knob_value_to_config(&mut c, knob, v);
-                    c
-                })
-            })
-            .collect();
-    }
-    configs.retain(|c| coherent(c, usable_cores));
-    configs
-}
-
-/// Evaluates `rules` over `facts` and the candidate space.
-pub fn plan(rules: &[Rule], facts: &Facts, usable_cores: usize, batch_sizes: &[usize]) -> Plan {
-    let mut domains = base_domains(usable_cores);
-    let mut exclusions = Vec::new();
-    let mut conflicts = Vec::new();
-    let mut options: BTreeMap<String, (Value, String)> = BTreeMap::new();
-    let mut requires: BTreeMap<Knob, (ValueSpec, String)> = BTreeMap::new();
+/// Evaluates `rules` over `facts`, narrowing `base` (every value the search
+/// may consider per knob). `batch_sizes` and `usable_cores` are what
+/// candidates' derived facts are computed from.
+pub fn evaluate<'r>(
+    rules: &'r [Rule],
+    facts: &Facts,
+    base: BTreeMap<Knob, Vec<KnobValue>>,
+    batch_sizes: &[usize],
+    usable_cores: usize,
+) -> Evaluation<'r> {
     let fired = fire(rules, facts);
-
+    let mut evaluation = Evaluation {
+        rules,
+        facts: facts.clone(),
+        batch_sizes: batch_sizes.to_vec(),
+        usable_cores,
+        fired: fired.iter().map(|(r, _)| *r).collect(),
+        firings: fired.iter().map(|(_, f)| f.clone()).collect(),
+        candidate_firings: BTreeMap::new(),
+        domains: base,
+        exclusions: Vec::new(),
+        candidate_exclusions: BTreeMap::new(),
+        options: BTreeMap::new(),
+        conflicts: Vec::new(),
+    };
+    let mut requires: BTreeMap<Knob, (ValueSpec, String)> = BTreeMap::new();
     for (rule, _) in &fired {
         for action in &rule.actions {
             match action {
                 Action::Forbid { knob, values } => {
-                    let domain = domains.get_mut(knob).unwrap();
-                    domain.retain(|v| {
-                        let hit = values.iter().any(|spec| spec.matches(v));
-                        if hit {
-                            exclusions.push(Exclusion {
-                                knob: knob.to_string(),
-                                value: v.to_string(),
-                                how: "forbidden".into(),
-                                rule: rule.id.clone(),
-                                reason: rule.title.clone(),
-                            });
-                        }
-                        !hit
-                    });
-                    if let Some((spec, other)) = requires.get(knob) {
-                        if values.contains(spec) {
-                            conflicts.push(format!(
-                                "{other} requires {knob} = {spec}, but {} forbids it",
-                                rule.id
-                            ));
-                        }
-                    }
+                    evaluation.forbid(rule, *knob, values, &requires)
                 }
                 Action::Require { knob, value } => {
-                    if let Some((spec, other)) = requires.get(knob) {
-                        if spec != value {
-                            conflicts.push(format!(
-                                "{other} requires {knob} = {spec}, but {} requires {knob} = {value}",
-                                rule.id
-                            ));
-                        }
-                    }
-                    let forbidden_by = exclusions.iter().find(|e| {
-                        e.knob == knob.name()
-                            && e.how == "forbidden"
-                            && value.matches(&Value::from(e.value.as_str()))
-                    });
-                    if let Some(e) = forbidden_by {
-                        conflicts.push(format!(
-                            "{} requires {knob} = {value}, but {} forbids it",
-                            rule.id, e.rule
-                        ));
-                    }
-                    requires.insert(*knob, (value.clone(), rule.id.clone()));
-                    let domain = domains.get_mut(knob).unwrap();
-                    domain.retain(|v| {
-                        let keep = value.matches(v);
-                        if !keep {
-                            exclusions.push(Exclusion {
-                                knob: knob.to_string(),
-                                value: v.to_string(),
-                                how: format!("required {value}"),
-                                rule: rule.id.clone(),
-                                reason: rule.title.clone(),
-                            });
-                        }
-                        keep
-                    });
+                    evaluation.require(rule, *knob, value, &mut requires)
                 }
+                Action::Set { option, value } => evaluation.set(rule, option, value),
                 Action::Prefer { .. } | Action::Diagnose(_) => {}
-                Action::Set { option, value } => {
-                    if let Some((existing, other)) = options.get(option) {
-                        if existing != value {
-                            conflicts.push(format!(
-                                "{other} sets {option} = {existing}, but {} sets {option} = {value}",
-                                rule.id
-                            ));
-                            continue;
-                        }
-                    }
-                    options.insert(option.clone(), (value.clone(), rule.id.clone()));
-                }
             }
         }
     }
-    for (knob, values) in &domains {
+    for (knob, values) in &evaluation.domains {
         if values.is_empty() {
-            conflicts.push(format!("rules leave no value for {knob}"));
+            evaluation
+                .conflicts
+                .push(format!("rules leave no value for {knob}"));
+        }
+    }
+    evaluation
+}
+
+impl Evaluation<'_> {
+    fn exclude(&mut self, knob: Knob, value: KnobValue, how: String, rule: &Rule) {
+        self.exclusions.push(Exclusion {
+            knob: knob.to_string(),
+            value: value.to_string(),
+            how,
+            rule: rule.id.clone(),
+            reason: rule.title.clone(),
+        });
+    }
+
+    fn forbid(
+        &mut self,
+        rule: &Rule,
+        knob: Knob,
+        values: &[ValueSpec],
+        requires: &BTreeMap<Knob, (ValueSpec, String)>,
+    ) {
+        let domain = self.domains.remove(&knob).unwrap_or_default();
+        let (hit, kept): (Vec<KnobValue>, Vec<KnobValue>) = domain
+            .into_iter()
+            .partition(|v| values.iter().any(|spec| spec.matches(*v)));
+        for v in hit {
+            self.exclude(knob, v, "forbidden".into(), rule);
+        }
+        self.domains.insert(knob, kept);
+        if let Some((spec, other)) = requires.get(&knob) {
+            if values.contains(spec) {
+                self.conflicts.push(format!(
+                    "{other} requires {knob} = {spec}, but {} forbids it",
+                    rule.id
+                ));
+            }
         }
     }
 
-    // Rules over candidate knobs, then preferences.
-    let per_candidate: Vec<&Rule> = rules.iter().filter(|r| r.per_candidate()).collect();
-    let mut candidate_exclusions: BTreeMap<String, usize> = BTreeMap::new();
-    let mut firings: Vec<Firing> = fired.into_iter().map(|(_, f)| f).collect();
-    let mut candidate_firings: BTreeMap<String, Firing> = BTreeMap::new();
-    let mut candidates = Vec::new();
-    for config in enumerate(&domains, usable_cores) {
-        let mut all = facts.clone();
-        all.extend(&config_facts(&config, batch_sizes));
-        let mut excluded = false;
-        for rule in &per_candidate {
+    fn require(
+        &mut self,
+        rule: &Rule,
+        knob: Knob,
+        value: &ValueSpec,
+        requires: &mut BTreeMap<Knob, (ValueSpec, String)>,
+    ) {
+        if let Some((spec, other)) = requires.get(&knob) {
+            if spec != value {
+                self.conflicts.push(format!(
+                    "{other} requires {knob} = {spec}, but {} requires {knob} = {value}",
+                    rule.id
+                ));
+            }
+        }
+        let forbidden_by = self
+            .exclusions
+            .iter()
+            .find(|e| {
+                e.knob == knob.name()
+                    && e.how == "forbidden"
+                    && knob.parse_value(&e.value).is_ok_and(|v| value.matches(v))
+            })
+            .map(|e| e.rule.clone());
+        if let Some(other) = forbidden_by {
+            self.conflicts.push(format!(
+                "{} requires {knob} = {value}, but {other} forbids it",
+                rule.id
+            ));
+        }
+        requires.insert(knob, (value.clone(), rule.id.clone()));
+        let domain = self.domains.remove(&knob).unwrap_or_default();
+        let (kept, dropped): (Vec<KnobValue>, Vec<KnobValue>) =
+            domain.into_iter().partition(|v| value.matches(*v));
+        for v in dropped {
+            self.exclude(knob, v, format!("required {value}"), rule);
+        }
+        self.domains.insert(knob, kept);
+    }
+
+    fn set(&mut self, rule: &Rule, option: &str, value: &Value) {
+        if let Some((existing, other)) = self.options.get(option) {
+            if existing != value {
+                self.conflicts.push(format!(
+                    "{other} sets {option} = {existing}, but {} sets {option} = {value}",
+                    rule.id
+                ));
+            }
+            return;
+        }
+        self.options
+            .insert(option.to_string(), (value.clone(), rule.id.clone()));
+    }
+
+    /// Judges one candidate: the first rule over candidate knobs that
+    /// excludes it, or the rules that prefer it. Records each such rule's
+    /// firing (once) and exclusion count, and the options it sets.
+    pub fn judge(&mut self, config: &Config) -> Judgement {
+        let mut all = self.facts.clone();
+        all.extend(&config_facts(config, &self.batch_sizes, self.usable_cores));
+        let rules = self.rules;
+        for rule in rules.iter().filter(|r| r.per_candidate()) {
             let mut observed = Vec::new();
             if !rule.when.eval(&all, &mut observed) {
                 continue;
             }
-            let forbids = rule.actions.iter().any(|a| match a {
-                Action::Forbid { knob, values } => {
-                    values.iter().any(|s| s.matches(&knob.value_of(&config)))
-                }
-                Action::Require { knob, value } => !value.matches(&knob.value_of(&config)),
-                _ => false,
-            });
-            candidate_firings
+            self.candidate_firings
                 .entry(rule.id.clone())
-                .or_insert_with(|| Firing {
-                    rule: rule.id.clone(),
-                    title: rule.title.clone(),
-                    severity: rule.severity,
-                    facts: dedup(
-                        observed
-                            .into_iter()
-                            .filter(|o| !o.fact.starts_with("config."))
-                            .collect(),
-                    ),
-                    actions: rule.actions.iter().map(|a| a.to_string()).collect(),
+                .or_insert_with(|| {
+                    let facts = observed
+                        .into_iter()
+                        .filter(|o| !o.fact.starts_with("config."))
+                        .collect();
+                    Firing::of(rule, facts)
                 });
             for action in &rule.actions {
                 if let Action::Set { option, value } = action {
-                    options
+                    self.options
                         .entry(option.clone())
                         .or_insert((value.clone(), rule.id.clone()));
                 }
             }
-            if forbids {
-                *candidate_exclusions.entry(rule.id.clone()).or_default() += 1;
-                excluded = true;
-                break;
+            if excludes(rule, config) {
+                *self
+                    .candidate_exclusions
+                    .entry(rule.id.clone())
+                    .or_default() += 1;
+                return Judgement::Excluded {
+                    rule: rule.id.clone(),
+                };
             }
         }
-        if excluded {
-            continue;
+        Judgement::Allowed {
+            preferred_by: self
+                .fired
+                .iter()
+                .filter(|rule| prefers(rule, config))
+                .map(|rule| rule.id.clone())
+                .collect(),
         }
-        let mut preferred_by = Vec::new();
-        for firing in &firings {
-            let rule = rules.iter().find(|r| r.id == firing.rule).unwrap();
-            let prefers = rule.actions.iter().any(|a| match a {
-                Action::Prefer { knob, values } => {
-                    values.iter().any(|s| s.matches(&knob.value_of(&config)))
-                }
-                _ => false,
-            });
-            if prefers {
-                preferred_by.push(rule.id.clone());
-            }
-        }
-        candidates.push(Candidate {
-            label: config.label(),
-            config,
-            preferred_by,
-        });
     }
-    // Stable: preferred candidates first, otherwise enumeration order.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.preferred_by.len()));
-    firings.extend(candidate_firings.into_values());
+}
 
-    Plan {
-        firings,
-        domains: domains
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.name().to_string(),
-                    v.iter().map(|x| x.to_string()).collect(),
-                )
-            })
-            .collect(),
-        exclusions,
-        candidate_exclusions,
-        candidates,
-        options,
-        conflicts,
-    }
+/// Whether a rule's forbid/require actions rule `config` out.
+fn excludes(rule: &Rule, config: &Config) -> bool {
+    rule.actions.iter().any(|a| match a {
+        Action::Forbid { knob, values } => values.iter().any(|s| s.matches(knob.value_of(config))),
+        Action::Require { knob, value } => !value.matches(knob.value_of(config)),
+        _ => false,
+    })
+}
+
+/// Whether a rule's prefer actions match `config`.
+fn prefers(rule: &Rule, config: &Config) -> bool {
+    rule.actions.iter().any(|a| match a {
+        Action::Prefer { knob, values } => values.iter().any(|s| s.matches(knob.value_of(config))),
+        _ => false,
+    })
 }
 
 /// Checks a rule's own examples: it must fire on `fires` and not on `holds`.
@@ -398,33 +332,55 @@ pub fn check_examples(rule: &Rule, base: &Facts) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    #[test]
-    fn coherent_configs_only() {
-        let mut c = Config::stock();
-        assert!(coherent(&c, 2));
-        c.conv_bn_folding = true;
-        assert!(!coherent(&c, 2), "folding needs O1");
-        c.level = Level::O1;
-        assert!(coherent(&c, 2));
-        c.backend = Backend::Ipex;
-        assert!(!coherent(&c, 2), "IPEX always prepacks");
-        c.weights_prepack = true;
-        assert!(coherent(&c, 2));
-        c.threads = Some(2);
-        c.streams = 2;
-        assert!(!coherent(&c, 2), "2 streams x 2 threads do not fit 2 cores");
+    fn rules(text: &str) -> Vec<Rule> {
+        let (rules, problems) = super::super::load::parse_file(Path::new("t.yaml"), text);
+        assert!(problems.is_empty(), "{problems:?}");
+        rules
     }
 
+    const TWO_STREAMS_FORBIDDEN: &str = r#"
+rules:
+  - id: no-streams
+    title: no streams
+    source: {section: t, releases: "0", text: t}
+    severity: info
+    when: [config.streams > 1]
+    then: {forbid: {streams: ">1"}}
+    explain: x
+    examples: {fires: {config.streams: 2}, holds: {config.streams: 1}}
+  - id: likes-jemalloc
+    title: jemalloc first
+    source: {section: t, releases: "0", text: t}
+    severity: info
+    when: [host.isa.avx2 == true]
+    then: {prefer: {allocator: jemalloc}}
+    explain: x
+    examples: {fires: {host.isa.avx2: true}, holds: {host.isa.avx2: false}}
+"#;
+
     #[test]
-    fn enumeration_covers_the_space() {
-        let configs = enumerate(&base_domains(1), 1);
-        assert!(configs.iter().all(|c| coherent(c, 1)));
-        assert!(configs.contains(&Config {
-            threads: Some(1),
-            ..Config::stock()
-        }));
-        // 1 core: no streams or instances beyond 1
-        assert!(configs.iter().all(|c| c.streams == 1 && c.instances == 1));
+    fn candidates_are_judged_by_rules_over_their_knobs() {
+        let rules = rules(TWO_STREAMS_FORBIDDEN);
+        let mut facts = Facts::new();
+        facts.set("host.isa.avx2", true);
+        let mut evaluation = evaluate(&rules, &facts, BTreeMap::new(), &[8], 2);
+        let streams: Config = "stock/O1/fp32/t1/s2/jemalloc".parse().unwrap();
+        assert_eq!(
+            evaluation.judge(&streams),
+            Judgement::Excluded {
+                rule: "no-streams".into()
+            }
+        );
+        let one: Config = "stock/O1/fp32/t2/jemalloc".parse().unwrap();
+        assert_eq!(
+            evaluation.judge(&one),
+            Judgement::Allowed {
+                preferred_by: vec!["likes-jemalloc".into()]
+            }
+        );
+        assert_eq!(evaluation.candidate_exclusions["no-streams"], 1);
+        assert!(evaluation.candidate_firings.contains_key("no-streams"));
     }
 }

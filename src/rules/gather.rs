@@ -7,7 +7,8 @@ use crate::suite::{InputKind, Suite};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// host.*, env.*, torch.*, ipex.* facts.
+/// host.*, env.*, torch.*, ipex.* facts. Long on purpose: one flat list,
+/// one line per fact, so `rules facts` and this function read alike.
 pub fn host_facts(host: &HostProfile) -> Facts {
     let mut f = Facts::new();
     let isa = &host.isa;

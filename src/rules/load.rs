@@ -13,8 +13,9 @@ use marked_yaml::Node;
 
 use super::condition::{parse_comparison, Condition};
 use super::facts::{self, Facts, Kind, Value};
-use super::knobs::{parse_value_spec, Knob, ValueSpec};
+use super::knobs::{parse_value_spec, ValueSpec};
 use super::rule::{Action, Examples, Rule, Severity, Source, OPTIONS};
+use crate::config::Knob;
 
 /// One mistake in a rule file.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +163,95 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// `diagnose: MESSAGE`.
+    fn diagnose(&mut self, body: &Node, rule: &str) -> Option<Action> {
+        match body.as_scalar() {
+            Some(text) if !text.as_str().trim().is_empty() => {
+                Some(Action::Diagnose(text.as_str().trim().to_string()))
+            }
+            _ => {
+                self.problem(
+                    line_of(body),
+                    format!("{rule}: `diagnose` expects a message"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One `set: {OPTION: VALUE}` entry, checked against [`OPTIONS`].
+    fn set_option(&mut self, name: &str, value: &Node, rule: &str) -> Option<Action> {
+        let line = line_of(value);
+        let Some((_, allowed)) = OPTIONS.iter().find(|(o, _)| *o == name) else {
+            let known: Vec<&str> = OPTIONS.iter().map(|(o, _)| *o).collect();
+            self.problem(
+                line,
+                format!(
+                    "{rule}: unknown option '{name}'; expected one of {}",
+                    known.join(", ")
+                ),
+            );
+            return None;
+        };
+        let text = value.as_scalar().map(|s| s.as_str()).unwrap_or("");
+        let numeric_threads = name == "calibration.threads" && text.parse::<u32>().is_ok();
+        if !(allowed.contains(&text) || numeric_threads) {
+            self.problem(
+                line,
+                format!(
+                    "{rule}: bad value '{text}' for {name}; expected one of {}",
+                    allowed.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(Action::Set {
+            option: name.to_string(),
+            value: typed_value(Kind::Any, text),
+        })
+    }
+
+    /// One `forbid|require|prefer: {KNOB: VALUES}` entry.
+    fn knob_action(
+        &mut self,
+        (verb, verb_line): (&str, usize),
+        name: &str,
+        value: &Node,
+        rule: &str,
+    ) -> Option<Action> {
+        let line = line_of(value);
+        let knob = match Knob::parse(name) {
+            Ok(knob) => knob,
+            Err(e) => {
+                self.problem(line, format!("{rule}: {e}"));
+                return None;
+            }
+        };
+        let values = self.knob_values(knob, value, rule);
+        if values.is_empty() {
+            return None;
+        }
+        match verb {
+            "forbid" => Some(Action::Forbid { knob, values }),
+            "prefer" => Some(Action::Prefer { knob, values }),
+            "require" if values.len() == 1 => Some(Action::Require {
+                knob,
+                value: values.into_iter().next().expect("one value"),
+            }),
+            "require" => {
+                self.problem(line, format!("{rule}: require takes one value for {knob}"));
+                None
+            }
+            other => {
+                self.problem(
+                    verb_line,
+                    format!("{rule}: unknown action '{other}'; expected forbid, require, prefer, set or diagnose"),
+                );
+                None
+            }
+        }
+    }
+
     fn actions(&mut self, node: &Node, rule: &str) -> Vec<Action> {
         let Node::Mapping(map) = node else {
             self.problem(
@@ -173,15 +263,7 @@ impl Ctx<'_> {
         let mut actions = Vec::new();
         for (verb, body) in map.iter() {
             if verb.as_str() == "diagnose" {
-                match body.as_scalar() {
-                    Some(text) if !text.as_str().trim().is_empty() => {
-                        actions.push(Action::Diagnose(text.as_str().trim().to_string()))
-                    }
-                    _ => self.problem(
-                        line_of(body),
-                        format!("{rule}: `diagnose` expects a message"),
-                    ),
-                }
+                actions.extend(self.diagnose(body, rule));
                 continue;
             }
             let Node::Mapping(entries) = body else {
@@ -195,71 +277,12 @@ impl Ctx<'_> {
                 continue;
             };
             for (name, value) in entries.iter() {
-                let line = line_of(value);
-                if verb.as_str() == "set" {
-                    let Some((_, allowed)) = OPTIONS.iter().find(|(o, _)| *o == name.as_str())
-                    else {
-                        let known: Vec<&str> = OPTIONS.iter().map(|(o, _)| *o).collect();
-                        self.problem(
-                            line,
-                            format!(
-                                "{rule}: unknown option '{}'; expected one of {}",
-                                name.as_str(),
-                                known.join(", ")
-                            ),
-                        );
-                        continue;
-                    };
-                    let text = value.as_scalar().map(|s| s.as_str()).unwrap_or("");
-                    let numeric_threads =
-                        name.as_str() == "calibration.threads" && text.parse::<u32>().is_ok();
-                    if !(allowed.contains(&text) || numeric_threads) {
-                        self.problem(
-                            line,
-                            format!(
-                                "{rule}: bad value '{text}' for {}; expected one of {}",
-                                name.as_str(),
-                                allowed.join(", ")
-                            ),
-                        );
-                        continue;
-                    }
-                    actions.push(Action::Set {
-                        option: name.as_str().to_string(),
-                        value: typed_value(Kind::Any, text),
-                    });
-                    continue;
-                }
-                let Some(knob) = Knob::parse(name.as_str()) else {
-                    let known: Vec<&str> =
-                        super::knobs::ALL_KNOBS.iter().map(|k| k.name()).collect();
-                    self.problem(
-                        line,
-                        format!(
-                            "{rule}: unknown knob '{}'; expected one of {}",
-                            name.as_str(),
-                            known.join(", ")
-                        ),
-                    );
-                    continue;
+                let action = if verb.as_str() == "set" {
+                    self.set_option(name.as_str(), value, rule)
+                } else {
+                    self.knob_action((verb.as_str(), line_of(body)), name.as_str(), value, rule)
                 };
-                let values = self.knob_values(knob, value, rule);
-                if values.is_empty() {
-                    continue;
-                }
-                match verb.as_str() {
-                    "forbid" => actions.push(Action::Forbid { knob, values }),
-                    "prefer" => actions.push(Action::Prefer { knob, values }),
-                    "require" if values.len() == 1 => actions.push(Action::Require {
-                        knob,
-                        value: values.into_iter().next().unwrap(),
-                    }),
-                    "require" => self.problem(line, format!("{rule}: require takes one value for {knob}")),
-                    other => self.problem(
-                        line_of(body),
-                        format!("{rule}: unknown action '{other}'; expected forbid, require, prefer, set or diagnose"),
-                    ),
-                }
+                actions.extend(action);
             }
         }
         if actions.is_empty() && self.problems.is_empty() {
@@ -341,13 +364,8 @@ const RULE_FIELDS: &[&str] = &[
     "id", "title", "source", "severity", "when", "then", "explain", "examples",
 ];
 
-fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
-    let Node::Mapping(map) = node else {
-        ctx.problem(line_of(node), "a rule must be a mapping with id, title, source, severity, when, then, explain, examples");
-        return None;
-    };
-    let line = map_line(map);
-    let before = ctx.problems.len();
+/// Reports every key of a rule that is not a rule field.
+fn unknown_fields(ctx: &mut Ctx, map: &MarkedMappingNode, line: usize) {
     for key in map.keys() {
         if !RULE_FIELDS.contains(&key.as_str()) {
             ctx.problem(
@@ -360,7 +378,11 @@ fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
             );
         }
     }
-    let id = match ctx.scalar(map, "id", "rule") {
+}
+
+/// The rule's id (checked kebab-case), or a stand-in naming its line.
+fn rule_id(ctx: &mut Ctx, map: &MarkedMappingNode, line: usize) -> String {
+    match ctx.scalar(map, "id", "rule") {
         Some((id, id_line)) => {
             if !is_kebab_case(id) {
                 ctx.problem(
@@ -371,33 +393,20 @@ fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
             id.to_string()
         }
         None => format!("rule at line {line}"),
-    };
-    let title = ctx.scalar(map, "title", &id).map(|(s, _)| s.to_string());
-    let explain = ctx
-        .scalar(map, "explain", &id)
-        .map(|(s, _)| s.trim().to_string());
-    let severity = ctx.scalar(map, "severity", &id).and_then(|(s, l)| {
-        Severity::parse(s).or_else(|| {
-            ctx.problem(
-                l,
-                format!("{id}: bad severity '{s}'; expected info, warn or fail"),
-            );
-            None
-        })
-    });
-    let source = match map.get("source") {
+    }
+}
+
+fn source(ctx: &mut Ctx, map: &MarkedMappingNode, id: &str, line: usize) -> Option<Source> {
+    match map.get("source") {
         Some(Node::Mapping(src)) => {
-            let section = ctx.scalar(src, "section", &id).map(|(s, _)| s.to_string());
-            let releases = ctx.scalar(src, "releases", &id).map(|(s, _)| s.to_string());
-            let text = ctx.scalar(src, "text", &id).map(|(s, _)| s.to_string());
-            match (section, releases, text) {
-                (Some(section), Some(releases), Some(text)) => Some(Source {
-                    section,
-                    releases,
-                    text,
-                }),
-                _ => None,
-            }
+            let section = ctx.scalar(src, "section", id).map(|(s, _)| s.to_string());
+            let releases = ctx.scalar(src, "releases", id).map(|(s, _)| s.to_string());
+            let text = ctx.scalar(src, "text", id).map(|(s, _)| s.to_string());
+            Some(Source {
+                section: section?,
+                releases: releases?,
+                text: text?,
+            })
         }
         Some(other) => {
             ctx.problem(
@@ -413,7 +422,53 @@ fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
             );
             None
         }
+    }
+}
+
+fn examples(ctx: &mut Ctx, map: &MarkedMappingNode, id: &str, line: usize) -> Examples {
+    match map.get("examples") {
+        Some(Node::Mapping(ex)) => {
+            let ex_line = map_line(ex);
+            Examples {
+                fires: ctx.facts(ex.get("fires"), id, "fires", ex_line),
+                holds: ctx.facts(ex.get("holds"), id, "holds", ex_line),
+            }
+        }
+        _ => {
+            ctx.problem(
+                line,
+                format!("{id}: missing `examples` (fires: facts, holds: facts)"),
+            );
+            Examples::default()
+        }
+    }
+}
+
+/// Parses one rule, reporting every problem with its line; None when it
+/// has any.
+fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
+    let Node::Mapping(map) = node else {
+        ctx.problem(line_of(node), "a rule must be a mapping with id, title, source, severity, when, then, explain, examples");
+        return None;
     };
+    let line = map_line(map);
+    let before = ctx.problems.len();
+    unknown_fields(ctx, map, line);
+    let id = rule_id(ctx, map, line);
+    let title = ctx.scalar(map, "title", &id).map(|(s, _)| s.to_string());
+    let explain = ctx
+        .scalar(map, "explain", &id)
+        .map(|(s, _)| s.trim().to_string());
+    let severity = ctx.scalar(map, "severity", &id).and_then(|(s, l)| {
+        Severity::parse(s).or_else(|| {
+            ctx.problem(
+                l,
+                format!("{id}: bad severity '{s}'; expected info, warn or fail"),
+            );
+            None
+        })
+    });
+    let source = source(ctx, map, &id, line);
     let when = match map.get("when") {
         Some(node) => ctx.condition(node, &id),
         None => {
@@ -428,22 +483,7 @@ fn parse_rule(ctx: &mut Ctx, node: &Node) -> Option<Rule> {
             Vec::new()
         }
     };
-    let examples = match map.get("examples") {
-        Some(Node::Mapping(ex)) => {
-            let ex_line = map_line(ex);
-            Examples {
-                fires: ctx.facts(ex.get("fires"), &id, "fires", ex_line),
-                holds: ctx.facts(ex.get("holds"), &id, "holds", ex_line),
-            }
-        }
-        _ => {
-            ctx.problem(
-                line,
-                format!("{id}: missing `examples` (fires: facts, holds: facts)"),
-            );
-            Examples::default()
-        }
-    };
+    let examples = examples(ctx, map, &id, line);
     if ctx.problems.len() > before {
         return None;
     }
@@ -586,7 +626,7 @@ rules:
         - suite.dynamic_shapes == true
     then:
       forbid: {fuser: texpr}
-      set: {measure.warmup_every_shape: true}
+      set: {calibration.observer: minmax}
     explain: Turn the fuser off.
     examples:
       fires: {suite.dynamic_shapes: true}

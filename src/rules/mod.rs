@@ -1,7 +1,8 @@
 //! The `rules` stage: rules as data (`rules/*.yaml`) derived from IPEX's
 //! Known Issues, loaded with located validation, evaluated over one flat fact
-//! namespace into a [`Plan`]: the candidate configurations allowed, every
-//! firing with the facts behind it, options, and contradictions.
+//! namespace into an [`Evaluation`]: the knob values left, every firing with
+//! the facts behind it, options, contradictions, and a judgement of any
+//! candidate config. The rules filter; the search owns the space.
 pub mod condition;
 pub mod engine;
 pub mod facts;
@@ -12,7 +13,7 @@ pub mod rule;
 
 use std::path::{Path, PathBuf};
 
-pub use engine::{plan, Plan};
+pub use engine::{evaluate, Evaluation, Judgement};
 pub use facts::Facts;
 pub use rule::{Rule, Severity};
 
@@ -118,7 +119,14 @@ rules:
         assert!(problems.is_empty(), "{problems:?}");
         let mut facts = Facts::new();
         facts.set("host.isa.avx2", true);
-        let plan = plan(&rules, &facts, 2, &[8]);
+        let base = std::collections::BTreeMap::from([(
+            crate::config::Knob::Streams,
+            vec![
+                crate::config::KnobValue::Count(1),
+                crate::config::KnobValue::Count(2),
+            ],
+        )]);
+        let plan = evaluate(&rules, &facts, base, &[8], 2);
         assert!(
             plan.conflicts.iter().any(|c| c.contains(
                 "wants-two-streams requires streams = 2, but wants-one-stream requires streams = 1"

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::condition::Condition;
 use super::facts::{self, Facts, Scope, Value};
-use super::knobs::{Knob, ValueSpec};
+use super::knobs::ValueSpec;
+use crate::config::Knob;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,15 +51,12 @@ pub struct Source {
     pub text: String,
 }
 
-/// Options a rule may set for calibration and measurement, with their values.
+/// Options a rule may set, with their values. Each is read by the tuning
+/// session and changes what the trial child does (tune::session); what
+/// ipex-tune always does is no option, and rules say it with `diagnose`.
 pub const OPTIONS: &[(&str, &[&str])] = &[
     ("calibration.observer", &["minmax", "histogram"]),
     ("calibration.threads", &["usable"]),
-    ("measure.warmup_every_shape", &["true", "false"]),
-    ("measure.threads_fixed_per_process", &["true", "false"]),
-    ("freeze.preserve_method", &["true", "false"]),
-    ("quantization.skip_embedding_bag", &["true", "false"]),
-    ("accuracy.required", &["true", "false"]),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

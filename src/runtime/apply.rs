@@ -2,15 +2,15 @@
 //! fusers, IPEX), then the module passes.
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::config::{Backend, Config, Dtype, Fuser, Level};
 use super::ipex;
-use super::quant::Observer;
 use super::threads;
+use crate::config::{Backend, Config, Dtype, Fuser, Level};
 use crate::model::load_module;
 use crate::native::{self, Module, ModuleDtype, Outputs};
+use crate::record::Step;
+use crate::trial::Observer;
 
 /// A knob value that cannot be applied to this model or host.
 #[derive(Debug, thiserror::Error)]
@@ -26,22 +26,6 @@ fn cannot(knob: &'static str, reason: impl Into<String>) -> anyhow::Error {
         reason: reason.into(),
     }
     .into()
-}
-
-/// One pass that was run, and whether it changed the graph.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Step {
-    pub pass: String,
-    pub changed: bool,
-}
-
-impl Step {
-    fn new(pass: &str, changed: bool) -> Step {
-        Step {
-            pass: pass.to_string(),
-            changed,
-        }
-    }
 }
 
 /// A module with a config applied, ready to run.
@@ -129,6 +113,8 @@ fn quantize_static(
     let observed = module
         .quantize_static_prepare(method, &activation, &weight)
         .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.first_line())))?;
+    // Unset threads are libtorch's default here, which num_threads reports
+    // (the reading of Config::threads_per_worker in this worker's thread).
     let run_threads = config.threads.unwrap_or(native::num_threads()?);
     if let Some(n) = calibration.threads.filter(|_| run_threads == 1) {
         threads::set(n)?;

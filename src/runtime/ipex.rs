@@ -20,7 +20,7 @@ pub fn load() -> Result<String, IpexError> {
             let torch = TorchBuild::read().map_err(|e| IpexError::Torch(e.to_string()))?;
             let (library, version) = check(&torch)?;
             native::os::dlopen_forever(&library)
-                .map_err(|e| IpexError::Load(library.display().to_string(), e))?;
+                .map_err(|e| IpexError::Load(library.display().to_string(), e.to_string()))?;
             Ok(version)
         })
         .clone()

@@ -1,11 +1,11 @@
-//! The `runtime` stage: the torch stack this process runs on (libtorch build,
-//! IPEX), and applying a configuration's knobs to a module.
+//! The `runtime` stage: the child's side of a trial. Applying a config's
+//! knobs to a module (graph passes, IPEX, quantization, dtype), thread
+//! counts, streams and instances, the allocator tuned in-process, and the
+//! trial loop itself ([`child`]).
 pub mod allocator;
 pub mod apply;
-pub mod config;
+pub mod child;
 pub mod ipex;
 pub mod parallel;
 pub mod quant;
-pub mod search;
 pub mod threads;
-pub mod trial;

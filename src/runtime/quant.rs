@@ -4,22 +4,13 @@
 //! scripts them at run time in `script_qconfig`); ipex-tune carries them as
 //! TorchScript archives made by tests/fixtures/generate.py.
 use crate::native::Module;
+use crate::trial::Observer;
 
 const DYNAMIC_ACTIVATION: &[u8] = include_bytes!("../../assets/quant/dynamic_activation.pt");
 const WEIGHT_MINMAX: &[u8] = include_bytes!("../../assets/quant/weight_minmax.pt");
 const WEIGHT_PER_CHANNEL: &[u8] = include_bytes!("../../assets/quant/weight_per_channel.pt");
 const ACTIVATION_MINMAX: &[u8] = include_bytes!("../../assets/quant/activation_minmax.pt");
 const ACTIVATION_HISTOGRAM: &[u8] = include_bytes!("../../assets/quant/activation_histogram.pt");
-
-/// Activation observer for static calibration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Observer {
-    /// Running min/max (robust to huge values: Known Issues' overflow workaround).
-    Minmax,
-    /// Histogram with L2-optimal range (IPEX's default; better accuracy).
-    Histogram,
-}
 
 /// (activation, weight) observers for static quantization: per-channel
 /// symmetric weights, as PyTorch's default fbgemm qconfig.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use inputs::batches;
 
+use crate::config::Dtype;
 use crate::error::UserError;
 use crate::model::ModelFacts;
 
@@ -101,11 +102,11 @@ pub struct Tolerance {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Accuracy {
+pub struct AccuracyPolicy {
     /// The metric that decides: max_abs, cosine or top1.
     pub metric: String,
-    /// dtype (fp32, bf16, int8-dynamic, int8-static) -> tolerance.
-    pub tolerance: BTreeMap<String, Tolerance>,
+    /// dtype -> tolerance.
+    pub tolerance: BTreeMap<Dtype, Tolerance>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,7 +129,7 @@ pub struct Suite {
     #[serde(default)]
     pub bags: Option<Bags>,
     pub inputs: Vec<InputSpec>,
-    pub accuracy: Accuracy,
+    pub accuracy: AccuracyPolicy,
     pub measure: Measure,
     #[serde(default = "default_seed")]
     pub seed: i64,
@@ -136,6 +137,42 @@ pub struct Suite {
 
 fn default_seed() -> i64 {
     20261128
+}
+
+/// One `--input-shape` of the generic suite: `8x3x224x224` (floats) or
+/// `8x128:int1000` (int64 ids below 1000); the first size is the batch.
+fn parse_input_shape(name: &str, text: &str) -> Result<(InputSpec, i64), UserError> {
+    let (dims, kind) = text.split_once(':').unwrap_or((text, ""));
+    let sizes: Vec<i64> = dims
+        .split('x')
+        .map(|d| d.trim().parse::<i64>().ok().filter(|n| *n >= 1))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            UserError::BadValue(format!(
+                "--input-shape '{text}': expected sizes joined by x, e.g. 8x3x224x224 or 8x128:int1000"
+            ))
+        })?;
+    let (kind, high) = match kind {
+        "" | "float" => (InputKind::Normal, None),
+        k if k.starts_with("int") => {
+            let high = k[3..].parse::<i64>().unwrap_or(100).max(1);
+            (InputKind::Tokens, Some(high))
+        }
+        other => {
+            return Err(UserError::BadValue(format!(
+                "--input-shape '{text}': unknown kind '{other}'; expected float or intN"
+            )))
+        }
+    };
+    let mut shape = vec![Dim::Named("batch".into())];
+    shape.extend(sizes[1..].iter().map(|&s| Dim::Fixed(s)));
+    let input = InputSpec {
+        name: name.to_string(),
+        kind,
+        shape,
+        high,
+    };
+    Ok((input, sizes[0]))
 }
 
 /// Names of the bundled suites (embedded in the binary).
@@ -305,13 +342,6 @@ impl Suite {
                 self.accuracy.metric
             ));
         }
-        for dtype in self.accuracy.tolerance.keys() {
-            if !["fp32", "bf16", "int8-dynamic", "int8-static"].contains(&dtype.as_str()) {
-                return Err(format!(
-                    "accuracy.tolerance: '{dtype}' is not a dtype; expected fp32, bf16, int8-dynamic, int8-static"
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -342,37 +372,9 @@ impl Suite {
         let mut inputs = Vec::new();
         let mut batch = None;
         for (name, text) in args.iter().zip(shapes) {
-            let (dims, kind) = text.split_once(':').unwrap_or((text.as_str(), ""));
-            let sizes: Vec<i64> = dims
-                .split('x')
-                .map(|d| d.trim().parse::<i64>().ok().filter(|n| *n >= 1))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    UserError::BadValue(format!(
-                        "--input-shape '{text}': expected sizes joined by x, e.g. 8x3x224x224 or 8x128:int1000"
-                    ))
-                })?;
-            let (kind, high) = match kind {
-                "" | "float" => (InputKind::Normal, None),
-                k if k.starts_with("int") => {
-                    let high = k[3..].parse::<i64>().unwrap_or(100).max(1);
-                    (InputKind::Tokens, Some(high))
-                }
-                other => {
-                    return Err(UserError::BadValue(format!(
-                        "--input-shape '{text}': unknown kind '{other}'; expected float or intN"
-                    )))
-                }
-            };
-            batch.get_or_insert(sizes[0]);
-            let mut shape = vec![Dim::Named("batch".into())];
-            shape.extend(sizes[1..].iter().map(|&s| Dim::Fixed(s)));
-            inputs.push(InputSpec {
-                name: name.to_string(),
-                kind,
-                shape,
-                high,
-            });
+            let (input, batch_size) = parse_input_shape(name, text)?;
+            batch.get_or_insert(batch_size);
+            inputs.push(input);
         }
         let tolerance = |max_abs: f64, min_cosine: f64| Tolerance {
             max_abs,
@@ -386,13 +388,13 @@ impl Suite {
             dims: BTreeMap::new(),
             bags: None,
             inputs,
-            accuracy: Accuracy {
+            accuracy: AccuracyPolicy {
                 metric: "cosine".into(),
                 tolerance: [
-                    ("fp32".to_string(), tolerance(1e-4, 0.99999)),
-                    ("bf16".to_string(), tolerance(5e-2, 0.999)),
-                    ("int8-dynamic".to_string(), tolerance(1e-1, 0.99)),
-                    ("int8-static".to_string(), tolerance(2e-1, 0.98)),
+                    (Dtype::Fp32, tolerance(1e-4, 0.99999)),
+                    (Dtype::Bf16, tolerance(5e-2, 0.999)),
+                    (Dtype::Int8Dynamic, tolerance(1e-1, 0.99)),
+                    (Dtype::Int8Static, tolerance(2e-1, 0.98)),
                 ]
                 .into(),
             },

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{measured, plot, Draw, CANDIDATE, STOCK, WINNER};
-use crate::report::results::Results;
+use crate::record::Results;
 
 pub struct AccuracySpeedup;
 

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{colour, measured, plot, Draw};
-use crate::report::results::Results;
+use crate::record::Results;
 
 pub struct Latency;
 

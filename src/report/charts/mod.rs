@@ -11,7 +11,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::results::Results;
+use crate::record::Results;
 
 pub const SIZE: (u32, u32) = (900, 420);
 
@@ -75,7 +75,7 @@ pub fn plot<T, E: std::fmt::Debug>(result: Result<T, E>) -> anyhow::Result<T> {
 }
 
 /// Trials that produced statistics, with their index labels ("#3").
-pub fn measured(results: &Results) -> Vec<&crate::report::results::TrialRecord> {
+pub fn measured(results: &Results) -> Vec<&crate::record::TrialRecord> {
     results
         .trials
         .iter()

@@ -3,7 +3,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{bars, measured, Draw};
-use crate::report::results::Results;
+use crate::record::Results;
 
 pub struct Throughput;
 

@@ -1,12 +1,14 @@
-//! The results file, schema `ipex-tune/results/v1` (documented in the
-//! README): written after every trial, atomically, so a run that is stopped
-//! at any moment leaves a valid file with every finished trial.
+//! The `record` stage: the results file, schema `ipex-tune/results/v1`
+//! (documented in the README), which `report` and `gate` read. The tuning
+//! session writes it after every trial, atomically, so a run that is
+//! stopped at any moment leaves a valid file with every finished trial.
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::host::HostProfile;
 use crate::measure::accuracy::Accuracy;
 use crate::measure::stats::LatencyStats;
@@ -14,12 +16,40 @@ use crate::model::ModelFacts;
 use crate::rules::condition::Observed;
 use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::{Facts, Value};
-use crate::runtime::apply::Step;
-use crate::runtime::config::Config;
-use crate::runtime::trial::Status;
 use crate::suite::Suite;
 
 pub const SCHEMA: &str = "ipex-tune/results/v1";
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Ok,
+    /// The config could not be applied or run (an error, exit code != 0).
+    Failed,
+    /// Killed by a signal (segfault, abort).
+    Crashed,
+    Timeout,
+    OutOfMemory,
+    /// Stopped by Ctrl-C.
+    Interrupted,
+}
+
+/// One graph pass the trial ran, and whether it changed the graph.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    pub pass: String,
+    pub changed: bool,
+}
+
+impl Step {
+    pub fn new(pass: &str, changed: bool) -> Step {
+        Step {
+            pass: pass.to_string(),
+            changed,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
@@ -124,6 +154,9 @@ pub struct TrialRecord {
     pub speedup: Option<f64>,
     pub steps: Vec<Step>,
     pub threads: Option<usize>,
+    /// The optimized graph the trial executed (`run --record-graphs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_graph: Option<String>,
     pub warnings: Vec<String>,
 }
 

@@ -1,7 +1,6 @@
-//! Which candidates a run measures, in which order.
+//! The rules-guided search: which candidates a run measures, in which order.
 //!
-//! `grid` measures every coherent configuration that uses all the cores.
-//! `rules` measures the rules' allowed space greedily, one group of related
+//! It measures the rules' allowed space greedily, one group of related
 //! knobs at a time (allocator, graph passes and backend, fuser, dtype,
 //! parallel layout): starting from a strong default, each group's allowed
 //! alternatives are tried with everything else held at the best so far, and
@@ -9,8 +8,8 @@
 //! grid's best or close to it in a fraction of the trials.
 use std::collections::HashSet;
 
-use crate::rules::engine::{base_domains, enumerate, Candidate};
-use crate::runtime::config::{Allocator, Backend, Config, Dtype, Fuser, Level};
+use super::space::Candidate;
+use crate::config::{Allocator, Backend, Config, Dtype, Fuser, Level};
 
 /// Groups of knobs varied together (some combinations are only coherent together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,24 +68,6 @@ impl Group {
             Group::Layout => format!("{:?}/{}/{}", c.threads, c.streams, c.instances),
         }
     }
-}
-
-/// Whether a config keeps every usable core busy.
-pub fn uses_all_cores(config: &Config, usable: usize) -> bool {
-    config.threads.unwrap_or(usable) * config.streams * config.instances == usable
-}
-
-/// Whether a user-given config can run on `usable` cores.
-pub fn coherent_for(config: &Config, usable: usize) -> bool {
-    crate::rules::engine::coherent(config, usable)
-}
-
-/// The grid: every coherent config over every knob value, all cores used.
-pub fn grid(usable: usize) -> Vec<Config> {
-    enumerate(&base_domains(usable), usable)
-        .into_iter()
-        .filter(|c| uses_all_cores(c, usable))
-        .collect()
 }
 
 /// The starting point of the guided search: the allowed candidate closest
@@ -161,19 +142,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grid_keeps_all_cores_busy() {
-        let g = grid(2);
-        assert!(!g.is_empty());
-        assert!(g.iter().all(|c| uses_all_cores(c, 2)));
-        // every layout of 2 cores: 2 threads, 2 streams, 2 instances
-        assert!(g.iter().any(|c| c.streams == 2));
-        assert!(g.iter().any(|c| c.instances == 2));
-        assert!(g.iter().any(|c| c.threads == Some(2)));
-    }
-
-    #[test]
     fn variants_change_one_group_only() {
-        let configs = grid(2);
+        let configs = super::super::space::grid(2);
         let candidates: Vec<Candidate> = configs
             .into_iter()
             .map(|config| Candidate {

@@ -1,0 +1,234 @@
+//! A `Config`: one value for every knob (ARCHITECTURE.md, "The knobs").
+//!
+//! This is the vocabulary every stage shares: the CLI parses labels into
+//! it, the rules judge it, the search enumerates it, the trial child applies
+//! it, results and reports print it. Each knob value is spelled once, in
+//! [`values`]; [`knob`] is the table of knobs the rules and search use.
+pub mod knob;
+pub mod values;
+
+use serde::{Deserialize, Serialize};
+
+pub use knob::{Knob, KnobValue, ALL_KNOBS};
+pub use values::{Allocator, Backend, Dtype, Fuser, Level, ValueError};
+
+/// One candidate configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    pub backend: Backend,
+    pub level: Level,
+    pub conv_bn_folding: bool,
+    pub weights_prepack: bool,
+    pub fuser: Fuser,
+    pub dtype: Dtype,
+    /// Intra-op threads of each worker (stream or instance). None leaves it
+    /// to libtorch, whose default is every usable core; with several
+    /// workers that default means an even split ([`Config::threads_per_worker`]).
+    pub threads: Option<usize>,
+    pub streams: usize,
+    pub instances: usize,
+    pub allocator: Allocator,
+}
+
+/// A config label that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{label}': {problem}; expected BACKEND/LEVEL[+fold][+prepack][/FUSER]/DTYPE[/tN][/sN][/iN]/ALLOCATOR, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned")]
+pub struct LabelError {
+    pub label: String,
+    pub problem: String,
+}
+
+impl Config {
+    /// What a user gets with no tuning: the module as loaded, default threads,
+    /// glibc's default malloc.
+    pub fn stock() -> Config {
+        Config {
+            backend: Backend::Stock,
+            level: Level::O0,
+            conv_bn_folding: false,
+            weights_prepack: false,
+            fuser: Fuser::None,
+            dtype: Dtype::Fp32,
+            threads: None,
+            streams: 1,
+            instances: 1,
+            allocator: Allocator::Glibc,
+        }
+    }
+
+    /// Streams x instances: the workers that share the cores.
+    pub fn workers(&self) -> usize {
+        self.streams.max(1) * self.instances.max(1)
+    }
+
+    /// Intra-op threads of each worker on a process with `usable` cores:
+    /// the set count, or libtorch's default (all usable cores) split evenly
+    /// among the workers. The one reading of `threads` every stage uses.
+    pub fn threads_per_worker(&self, usable: usize) -> usize {
+        self.threads
+            .unwrap_or_else(|| (usable / self.workers()).max(1))
+    }
+
+    /// Cores the config keeps busy on a process with `usable` cores.
+    pub fn cores_used(&self, usable: usize) -> usize {
+        self.threads_per_worker(usable) * self.workers()
+    }
+
+    /// A short, stable label, e.g. `ipex/O1+fold/onednn/bf16/t2/glibc-tuned`.
+    pub fn label(&self) -> String {
+        let mut level = self.level.label().to_string();
+        if self.conv_bn_folding {
+            level += "+fold";
+        }
+        if self.weights_prepack {
+            level += "+prepack";
+        }
+        let mut parts = vec![self.backend.label().to_string(), level];
+        if self.fuser != Fuser::None {
+            parts.push(self.fuser.label().into());
+        }
+        parts.push(self.dtype.label().into());
+        if let Some(t) = self.threads {
+            parts.push(format!("t{t}"));
+        }
+        if self.streams > 1 {
+            parts.push(format!("s{}", self.streams));
+        }
+        if self.instances > 1 {
+            parts.push(format!("i{}", self.instances));
+        }
+        parts.push(self.allocator.label().into());
+        parts.join("/")
+    }
+}
+
+impl std::str::FromStr for Config {
+    type Err = LabelError;
+
+    /// Parses a label as [`Config::label`] writes it, e.g.
+    /// `ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc`.
+    fn from_str(label: &str) -> Result<Config, LabelError> {
+        let bad = |problem: String| LabelError {
+            label: label.to_string(),
+            problem,
+        };
+        let mut parts = label.trim().split('/').peekable();
+        let mut config = Config::stock();
+        config.backend = parts
+            .next()
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| bad("the backend is stock or ipex".into()))?;
+        let level = parts
+            .next()
+            .ok_or_else(|| bad("missing the level".into()))?;
+        let mut pieces = level.split('+');
+        config.level = pieces
+            .next()
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| bad("the level is O0 or O1".into()))?;
+        for piece in pieces {
+            match piece {
+                "fold" => config.conv_bn_folding = true,
+                "prepack" => config.weights_prepack = true,
+                other => return Err(bad(format!("unknown level option '{other}'"))),
+            }
+        }
+        // The fuser part is optional: present when it names a fuser.
+        if let Some(fuser) = parts.peek().and_then(|p| p.parse::<Fuser>().ok()) {
+            config.fuser = fuser;
+            parts.next();
+        }
+        config.dtype = parts.next().unwrap_or("").parse().map_err(|_| {
+            let spellings: Vec<&str> = Dtype::ALL.iter().map(|d| d.label()).collect();
+            bad(format!("the dtype is {}", spellings.join(", ")))
+        })?;
+        let rest: Vec<&str> = parts.collect();
+        let (allocator, counts) = rest
+            .split_last()
+            .ok_or_else(|| bad("missing the allocator".into()))?;
+        for count in counts {
+            let (kind, n) = count.split_at(1.min(count.len()));
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| bad(format!("bad count '{count}'")))?;
+            match kind {
+                "t" => config.threads = Some(n),
+                "s" => config.streams = n,
+                "i" => config.instances = n,
+                _ => return Err(bad(format!("unknown part '{count}'"))),
+            }
+        }
+        config.allocator = allocator
+            .parse()
+            .map_err(|e: ValueError| bad(e.to_string()))?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse_back() {
+        for label in [
+            "stock/O0/fp32/glibc",
+            "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc",
+            "stock/O1+prepack/int8-static/t1/i2/tcmalloc",
+            "stock/O1/texpr/int8-dyn/t2/glibc-tuned",
+        ] {
+            assert_eq!(label.parse::<Config>().unwrap().label(), label);
+        }
+        assert!("stock/O2/fp32/glibc"
+            .parse::<Config>()
+            .unwrap_err()
+            .to_string()
+            .contains("O0 or O1"));
+        assert!("stock/O1/fp64/glibc".parse::<Config>().is_err());
+        assert!("stock/O1/fp32/x2/glibc".parse::<Config>().is_err());
+    }
+
+    #[test]
+    fn stock_label() {
+        assert_eq!(Config::stock().label(), "stock/O0/fp32/glibc");
+    }
+
+    #[test]
+    fn full_label() {
+        let c = Config {
+            backend: Backend::Ipex,
+            level: Level::O1,
+            conv_bn_folding: true,
+            weights_prepack: true,
+            fuser: Fuser::Onednn,
+            dtype: Dtype::Bf16,
+            threads: Some(2),
+            streams: 2,
+            instances: 1,
+            allocator: Allocator::Jemalloc,
+        };
+        assert_eq!(c.label(), "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc");
+    }
+
+    #[test]
+    fn unset_threads_mean_an_even_split_of_the_usable_cores() {
+        let stock = Config::stock();
+        assert_eq!(stock.threads_per_worker(8), 8);
+        let two_streams = Config {
+            streams: 2,
+            ..Config::stock()
+        };
+        assert_eq!(two_streams.threads_per_worker(8), 4);
+        assert_eq!(two_streams.cores_used(8), 8);
+        assert_eq!(two_streams.threads_per_worker(1), 1);
+        let fixed = Config {
+            threads: Some(3),
+            ..Config::stock()
+        };
+        assert_eq!(fixed.threads_per_worker(8), 3);
+    }
+}

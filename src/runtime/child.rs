@@ -1,0 +1,358 @@
+//! The child's side of a trial (`ipex-tune trial`): apply the config, warm
+//! up every input shape, time a loop over the suite's batches, compare the
+//! outputs with stock's, and return what was measured. The parent's side
+//! and the protocol are `trial`.
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use tch::Tensor;
+
+use super::allocator;
+use super::apply::{self, Calibration, Prepared};
+use super::parallel::{pin_current_thread, split_cores, Streams};
+use super::threads;
+use crate::config::Dtype;
+use crate::measure::accuracy::{self, Accuracy};
+use crate::measure::timing::{self, Timed, WarmUp};
+use crate::native;
+use crate::suite::batches;
+use crate::trial::spec::{FuserState, WarmedUp};
+use crate::trial::{Fault, TrialOutput, TrialSpec};
+
+/// Measures `spec` in this process.
+pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
+    allocator::apply_in_process(spec.config.allocator)?;
+    if spec.fault == Some(Fault::Hang) {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    native::os::set_process_affinity(&spec.options.cpus)?;
+    apply::apply_process_settings(&spec.config)?;
+    let batches: Vec<Vec<Tensor>> = batches(&spec.suite)
+        .into_iter()
+        .map(|b| b.tensors)
+        .collect();
+    let mut output = if spec.config.instances > 1 {
+        run_instances(spec, &batches)?
+    } else {
+        run_streams(spec, &batches)?
+    };
+    output.threads = native::num_threads()?;
+    output.fusers = FuserState {
+        texpr: native::texpr_fuser_enabled()?,
+        cpu_fusion: native::can_fuse_on_cpu()?,
+        onednn_graph: native::onednn_fuser_enabled()?,
+    };
+    Ok(output)
+}
+
+/// The calibration of a static int8 config, on the suite's batches.
+fn calibration<'a>(spec: &TrialSpec, batches: &'a [Vec<Tensor>]) -> Option<Calibration<'a>> {
+    (spec.config.dtype == Dtype::Int8Static).then_some(Calibration {
+        observer: spec.options.observer,
+        batches,
+        threads: spec.options.calibration_threads,
+    })
+}
+
+/// A prepared module behind one stream or several.
+enum Executor {
+    Direct(Arc<Prepared>),
+    Streams(Arc<Prepared>, Streams),
+}
+
+impl Executor {
+    fn prepared(&self) -> &Prepared {
+        match self {
+            Executor::Direct(p) | Executor::Streams(p, _) => p,
+        }
+    }
+
+    fn run(&self, inputs: &[Tensor]) -> anyhow::Result<Vec<Tensor>> {
+        match self {
+            Executor::Direct(p) => p.run(inputs),
+            Executor::Streams(_, s) => s.run(inputs),
+        }
+    }
+}
+
+fn samples_in(batch: &[Tensor]) -> u64 {
+    batch
+        .first()
+        .map(|t| t.size().first().copied().unwrap_or(1) as u64)
+        .unwrap_or(1)
+}
+
+/// Times the first call, then warms up every distinct input shape (the JIT
+/// profiles and optimizes per shape).
+fn warm_up(
+    inputs: &[Vec<Tensor>],
+    run: impl Fn(&[Tensor]) -> anyhow::Result<Vec<Tensor>>,
+) -> anyhow::Result<WarmedUp> {
+    let first = Instant::now();
+    run(&inputs[0])?;
+    let mut warm = WarmedUp {
+        iterations: 0,
+        steady: true,
+        first_call_ms: first.elapsed().as_secs_f64() * 1e3,
+    };
+    for batch in inputs {
+        let report = timing::warm_up(&WarmUp::default(), || run(batch).map(|_| ()))?;
+        warm.iterations += report.latencies.len();
+        warm.steady &= report.steady;
+    }
+    Ok(warm)
+}
+
+/// Times batches round-robin from `offset` until the minimums are met.
+fn time_round_robin(
+    spec: &TrialSpec,
+    inputs: &[Vec<Tensor>],
+    offset: usize,
+    run: impl Fn(&[Tensor]) -> anyhow::Result<Vec<Tensor>>,
+) -> anyhow::Result<Timed> {
+    timing::timed_loop(
+        Duration::from_secs_f64(spec.options.min_time_s),
+        spec.options.min_iters,
+        |i| {
+            let batch = &inputs[(offset + i) % inputs.len()];
+            run(batch)?;
+            Ok(samples_in(batch))
+        },
+    )
+}
+
+/// One module, run directly or split across streams.
+fn run_streams(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<TrialOutput> {
+    let prepared = Arc::new(apply::prepare(
+        &spec.model,
+        &spec.method,
+        &spec.config,
+        calibration(spec, batches).as_ref(),
+    )?);
+    let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+    let executor = if spec.config.streams > 1 {
+        let cores = split_cores(&spec.options.cpus, spec.config.streams);
+        let threads = spec.config.threads_per_worker(spec.options.cpus.len());
+        Executor::Streams(
+            Arc::clone(&prepared),
+            Streams::start(Arc::clone(&prepared), cores, threads)?,
+        )
+    } else {
+        Executor::Direct(Arc::clone(&prepared))
+    };
+    let warm = warm_up(&inputs, |b| executor.run(b))?;
+    let timed = time_round_robin(spec, &inputs, 0, |b| executor.run(b))?;
+    let accuracy = outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
+    let mut output = TrialOutput::new(
+        &timed,
+        warm,
+        accuracy,
+        &executor.prepared().steps,
+        inputs.len(),
+    );
+    describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
+    Ok(output)
+}
+
+/// Calls the module once more on this thread and records how its outputs
+/// nest and, when asked, the optimized graph that call executed. libtorch
+/// keeps that graph per thread behind a weak pointer: it must be read while
+/// the module is alive.
+fn describe_last_call(
+    output: &mut TrialOutput,
+    prepared: &Prepared,
+    inputs: &[Tensor],
+    spec: &TrialSpec,
+) -> anyhow::Result<()> {
+    output.output_structure = prepared.run_raw(inputs)?.structure;
+    if spec.options.record_graph {
+        // A module run as loaded (O0, stock) may have no optimized graph.
+        output.executed_graph = native::last_executed_graph().ok();
+    }
+    Ok(())
+}
+
+/// Runs every batch once more, saves the outputs (stock) or compares them
+/// with stock's.
+fn outputs_and_accuracy(
+    spec: &TrialSpec,
+    count: usize,
+    mut run: impl FnMut(usize) -> anyhow::Result<Vec<Tensor>>,
+) -> anyhow::Result<Option<Accuracy>> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for i in 0..count {
+        for (j, t) in run(i)?.into_iter().enumerate() {
+            named.push((format!("b{i}_o{j}"), t));
+        }
+    }
+    if let Some(path) = &spec.save_outputs {
+        Tensor::save_multi(&named, path)?;
+    }
+    let Some(reference) = &spec.reference else {
+        return Ok(None);
+    };
+    let expected = Tensor::load_multi(reference)?;
+    anyhow::ensure!(
+        expected.len() == named.len(),
+        "{} outputs, stock had {}",
+        named.len(),
+        expected.len()
+    );
+    let mut all = Vec::new();
+    for ((name, got), (ref_name, want)) in named.iter().zip(expected.iter()) {
+        anyhow::ensure!(
+            name == ref_name,
+            "output {name} does not match stock's {ref_name}"
+        );
+        all.push(accuracy::compare(got, want)?);
+    }
+    Ok(Some(accuracy::worst(&all)))
+}
+
+/// Serializes module preparation and graph compilation across instance threads.
+static PREPARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What one instance thread measured.
+struct InstanceRun {
+    timed: Timed,
+    start: Instant,
+    end: Instant,
+    warm: WarmedUp,
+    prepared: Prepared,
+}
+
+/// The barriers the instance threads meet at: all prepared (then the
+/// fuser may be enabled), all warmed up (then timing starts together).
+struct Rendezvous {
+    prepared: Barrier,
+    warmed: Barrier,
+}
+
+/// One instance: pinned to `cores`, prepares its own copy (one instance at
+/// a time), warms up, then times with the others. Every instance reaches
+/// both barriers even after an error, so the others never wait forever.
+fn instance(
+    spec: &TrialSpec,
+    index: usize,
+    cores: &[u32],
+    own: &[Vec<Tensor>],
+    meet: &Rendezvous,
+) -> anyhow::Result<InstanceRun> {
+    let ready = (|| -> anyhow::Result<_> {
+        let threads_each = spec.config.threads_per_worker(spec.options.cpus.len());
+        let setup = pin_current_thread(cores).and_then(|_| threads::set(threads_each));
+        if let Err(e) = setup {
+            meet.prepared.wait();
+            return Err(e);
+        }
+        // Instances prepare one at a time: libtorch's graph passes and
+        // quantization crashed (SIGSEGV/SIGABRT) now and then when two
+        // threads ran them at once here. They measure concurrently.
+        let prepared = {
+            let _one_at_a_time = PREPARE.lock().unwrap_or_else(|e| e.into_inner());
+            apply::prepare_module(
+                &spec.model,
+                &spec.method,
+                &spec.config,
+                calibration(spec, own).as_ref(),
+            )
+        };
+        // The fuser is enabled (process-wide) only once every instance has
+        // prepared: its pass broke the others' calibration (regression test
+        // `instances_enable_the_fuser_only_after_every_instance_has_prepared`).
+        meet.prepared.wait();
+        let prepared = prepared?;
+        // Enabling the fuser registers a process-wide graph pass, and
+        // warm-up compiles the optimized graph (profiling executor, fuser
+        // partitions): both one instance at a time, so no instance compiles
+        // while another registers the pass or compiles. Done concurrently,
+        // they crashed (SIGSEGV) or failed ("Node prim::oneDNNFusionGroup
+        // does not belong to any LLGA partition") now and then (regression
+        // test `instances_compile_their_graphs_one_at_a_time`).
+        let _one_at_a_time = PREPARE.lock().unwrap_or_else(|e| e.into_inner());
+        apply::enable_fuser(&spec.config)?;
+        let inputs: Vec<Vec<Tensor>> = own.iter().map(|b| prepared.convert_inputs(b)).collect();
+        let warm = warm_up(&inputs, |b| prepared.run(b))?;
+        Ok((prepared, inputs, warm))
+    })();
+    meet.warmed.wait();
+    let (prepared, inputs, warm) = ready?;
+    let start = Instant::now();
+    let timed = time_round_robin(spec, &inputs, index, |b| prepared.run(b))?;
+    Ok(InstanceRun {
+        timed,
+        start,
+        end: Instant::now(),
+        warm,
+        prepared,
+    })
+}
+
+/// Throughput mode: independent copies of the model, one per core group,
+/// each running whole batches; aggregate throughput over a common window.
+fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<TrialOutput> {
+    let instances = spec.config.instances;
+    let meet = Arc::new(Rendezvous {
+        prepared: Barrier::new(instances),
+        warmed: Barrier::new(instances),
+    });
+    let handles: Vec<_> = split_cores(&spec.options.cpus, instances)
+        .into_iter()
+        .enumerate()
+        .map(|(index, cores)| {
+            let spec = spec.clone();
+            let meet = Arc::clone(&meet);
+            // Each instance gets its own deep copies of the inputs.
+            let own: Vec<Vec<Tensor>> = batches
+                .iter()
+                .map(|b| b.iter().map(|t| t.copy()).collect())
+                .collect();
+            std::thread::spawn(move || instance(&spec, index, &cores, &own, &meet))
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for handle in handles {
+        runs.push(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("an instance thread panicked"))??,
+        );
+    }
+    merge_instances(spec, batches, runs)
+}
+
+/// The instances' latencies and samples over their common window; the
+/// outputs of the first instance's module for the accuracy check.
+fn merge_instances(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    runs: Vec<InstanceRun>,
+) -> anyhow::Result<TrialOutput> {
+    let start = runs.iter().map(|r| r.start).min().expect("an instance");
+    let end = runs.iter().map(|r| r.end).max().expect("an instance");
+    let mut timed = Timed {
+        elapsed_s: (end - start).as_secs_f64(),
+        ..Timed::default()
+    };
+    let mut warm = WarmedUp {
+        steady: true,
+        ..WarmedUp::default()
+    };
+    let mut first = None;
+    for run in runs {
+        timed.latencies_s.extend(run.timed.latencies_s);
+        timed.samples += run.timed.samples;
+        warm.iterations += run.warm.iterations;
+        warm.steady &= run.warm.steady;
+        warm.first_call_ms = warm.first_call_ms.max(run.warm.first_call_ms);
+        first.get_or_insert(run.prepared);
+    }
+    let prepared = first.expect("an instance");
+    let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+    let accuracy = outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
+    let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, batches.len());
+    describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
+    Ok(output)
+}

@@ -1,0 +1,7 @@
+//! The `search` stage: the candidate space on this host ([`space`]) and the
+//! strategies that walk it ([`guided`] by knob groups within the rules'
+//! space; the grid of every coherent config is [`space::grid`]).
+pub mod guided;
+pub mod space;
+
+pub use space::Candidate;

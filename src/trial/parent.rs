@@ -1,0 +1,242 @@
+//! The parent's side of a trial: start `ipex-tune trial` as a child with
+//! the config's allocator, drain its pipes, enforce the time limit, read
+//! its peak RSS from wait4, and turn crashes, timeouts and out-of-memory
+//! kills into a failed trial instead of a failed run.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::preload;
+use super::spec::{TrialOutput, TrialSpec};
+use crate::native::{self, os::Exit as ChildExit};
+use crate::record::Status;
+
+/// The parent's record of a child.
+#[derive(Debug, Clone)]
+pub struct ChildOutcome {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub output: Option<TrialOutput>,
+    pub peak_rss_bytes: u64,
+    pub wall_s: f64,
+}
+
+/// Set by the run's Ctrl-C handler: the current child is stopped and the run ends.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Why the parent ended a child itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    No,
+    Interrupted,
+    TimedOut,
+}
+
+/// A started child and the threads reading its pipes.
+struct Running {
+    child: Child,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+}
+
+/// Runs `spec` in a child process and waits for it (at most `limit`).
+pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome {
+    let start = Instant::now();
+    let fail = |reason: String| ChildOutcome {
+        status: Status::Failed,
+        reason: Some(reason),
+        output: None,
+        peak_rss_bytes: 0,
+        wall_s: start.elapsed().as_secs_f64(),
+    };
+    let spec_path = match write_spec(spec, scratch) {
+        Ok(path) => path,
+        Err(e) => return fail(format!("cannot write the trial spec: {e}")),
+    };
+    let running = match start_child(spec, &spec_path) {
+        Ok(running) => running,
+        Err(e) => return fail(format!("{e:#}")),
+    };
+    let (exit, stopped, stdout, stderr) = wait(running, start, limit);
+    let _ = std::fs::remove_file(&spec_path);
+    let (status, reason, output) = classify(&exit, stopped, limit, &stdout, &stderr);
+    ChildOutcome {
+        status,
+        reason,
+        output,
+        peak_rss_bytes: exit.max_rss_bytes,
+        wall_s: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn write_spec(spec: &TrialSpec, scratch: &Path) -> anyhow::Result<PathBuf> {
+    let path = scratch.join(format!("trial-{}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_vec(spec)?)?;
+    Ok(path)
+}
+
+fn start_child(spec: &TrialSpec, spec_path: &Path) -> anyhow::Result<Running> {
+    let exe = std::env::current_exe().context("cannot find ipex-tune itself")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("trial")
+        .arg("--spec-file")
+        .arg(spec_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    preload::configure_child(&mut command, spec.config.allocator)?;
+    let mut child =
+        native::os::spawn_dying_with_parent(&mut command).context("cannot start the trial")?;
+    // Drain the pipes while waiting, so a chatty child cannot block.
+    let stdout = drain(child.stdout.take().expect("piped"));
+    let stderr = drain(child.stderr.take().expect("piped"));
+    Ok(Running {
+        child,
+        stdout,
+        stderr,
+    })
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Waits for the child, killing it on Ctrl-C or past the limit.
+fn wait(
+    mut running: Running,
+    start: Instant,
+    limit: Duration,
+) -> (ChildExit, Stopped, String, String) {
+    let pid = running.child.id() as i32;
+    let mut stopped = Stopped::No;
+    let exit = loop {
+        if let Some(exit) = native::os::wait4_nohang(pid) {
+            break exit;
+        }
+        if stopped == Stopped::No {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                stopped = Stopped::Interrupted;
+                let _ = running.child.kill();
+            } else if start.elapsed() > limit {
+                stopped = Stopped::TimedOut;
+                let _ = running.child.kill();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = running.stdout.join().unwrap_or_default();
+    let stderr = running.stderr.join().unwrap_or_default();
+    (exit, stopped, stdout, stderr)
+}
+
+/// The line of a failed child's stderr that says what failed: the error
+/// line ipex-tune printed (libtorch's messages end in a C++ backtrace whose
+/// last line names only a dispatcher registration), else the last line.
+pub fn error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("ipex-tune: error: "))
+        .or_else(|| lines.last().copied())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn classify(
+    exit: &ChildExit,
+    stopped: Stopped,
+    limit: Duration,
+    stdout: &str,
+    stderr: &str,
+) -> (Status, Option<String>, Option<TrialOutput>) {
+    let oom_message = stderr.contains("not enough memory") || stderr.contains("std::bad_alloc");
+    match (stopped, exit.signal, exit.code) {
+        (Stopped::Interrupted, _, _) => (
+            Status::Interrupted,
+            Some("interrupted (Ctrl-C)".into()),
+            None,
+        ),
+        (Stopped::TimedOut, _, _) => (
+            Status::Timeout,
+            Some(format!(
+                "no result within the time limit of {}s",
+                limit.as_secs()
+            )),
+            None,
+        ),
+        (_, Some(9), _) => (
+            Status::OutOfMemory,
+            Some(format!(
+                "killed by SIGKILL (the kernel's out-of-memory killer?) at {} MiB",
+                exit.max_rss_bytes >> 20
+            )),
+            None,
+        ),
+        (_, Some(sig), _) => (
+            Status::Crashed,
+            Some(format!("signal {sig} ({})", native::os::signal_name(sig))),
+            None,
+        ),
+        (_, None, Some(0)) => {
+            let line = stdout
+                .lines()
+                .rev()
+                .find(|l| l.starts_with('{'))
+                .unwrap_or("");
+            match serde_json::from_str::<TrialOutput>(line) {
+                Ok(output) => (Status::Ok, None, Some(output)),
+                Err(e) => (
+                    Status::Failed,
+                    Some(format!("unreadable trial result ({e})")),
+                    None,
+                ),
+            }
+        }
+        (_, None, code) => (
+            if oom_message {
+                Status::OutOfMemory
+            } else {
+                Status::Failed
+            },
+            Some(format!(
+                "exit {}: {}",
+                code.unwrap_or(-1),
+                error_line(stderr)
+            )),
+            None,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_line_is_ipex_tunes_not_the_backtrace_tail() {
+        let stderr = "ipex-tune: error: RuntimeError: Expected tensor for argument #1 'indices'\n\
+                      Exception raised from checkScalarTypes at aten/src/ATen/TensorUtils.cpp:206\n\
+                      PythonDispatcher: registered at PythonFallbackKernel.cpp:198 [backend fallback]\n";
+        assert_eq!(
+            error_line(stderr),
+            "RuntimeError: Expected tensor for argument #1 'indices'"
+        );
+        assert_eq!(error_line("plain failure\n\n"), "plain failure");
+        assert_eq!(error_line(""), "");
+    }
+}

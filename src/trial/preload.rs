@@ -1,0 +1,60 @@
+//! The parent's side of the allocator knob: the library a child is started
+//! with (LD_PRELOAD). glibc-tuned is applied by the child itself
+//! (runtime::allocator).
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::config::Allocator;
+
+/// Library directories searched for preloadable allocators (Debian multiarch first).
+const LIB_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// An allocator the config asks for that is not installed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{allocator} not found (looked for {names} in {dirs}); run scripts/bootstrap")]
+pub struct MissingAllocator {
+    pub allocator: Allocator,
+    pub names: String,
+    pub dirs: String,
+}
+
+/// The shared library to LD_PRELOAD for an allocator, if it needs one.
+pub fn preload_library(allocator: Allocator) -> Result<Option<PathBuf>, MissingAllocator> {
+    let names: &[&str] = match allocator {
+        Allocator::Glibc | Allocator::GlibcTuned => return Ok(None),
+        Allocator::Jemalloc => &["libjemalloc.so.2", "libjemalloc.so"],
+        Allocator::Tcmalloc => &[
+            "libtcmalloc_minimal.so.4",
+            "libtcmalloc.so.4",
+            "libtcmalloc_minimal.so",
+        ],
+    };
+    LIB_DIRS
+        .iter()
+        .flat_map(|dir| names.iter().map(move |n| PathBuf::from(dir).join(n)))
+        .find(|p| p.is_file())
+        .map(Some)
+        .ok_or_else(|| MissingAllocator {
+            allocator,
+            names: names.join(", "),
+            dirs: LIB_DIRS.join(", "),
+        })
+}
+
+/// Prepares a child command for `allocator` (LD_PRELOAD, or none).
+pub fn configure_child(
+    command: &mut Command,
+    allocator: Allocator,
+) -> Result<(), MissingAllocator> {
+    if let Some(lib) = preload_library(allocator)? {
+        command.env("LD_PRELOAD", lib);
+    } else {
+        command.env_remove("LD_PRELOAD");
+    }
+    Ok(())
+}

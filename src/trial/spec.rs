@@ -1,0 +1,164 @@
+//! The trial protocol: what the parent asks of a child (`TrialSpec`, as a
+//! JSON file) and what the child answers (`TrialOutput`, one JSON line on
+//! stdout). Both sides use these types; nothing else crosses the boundary.
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::measure::accuracy::Accuracy;
+use crate::measure::stats::LatencyStats;
+use crate::measure::timing::Timed;
+use crate::record::Step;
+use crate::suite::Suite;
+
+/// Activation observer for static int8 calibration (a rule option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observer {
+    /// Running min/max (robust to huge values: Known Issues' overflow workaround).
+    Minmax,
+    /// Histogram with L2-optimal range (IPEX's default; better accuracy).
+    Histogram,
+}
+
+/// Options the rules and the command line set for a trial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialOptions {
+    /// Activation observer for static int8 calibration.
+    pub observer: Observer,
+    /// Calibrate with this many threads when the config runs one thread.
+    pub calibration_threads: Option<usize>,
+    pub min_time_s: f64,
+    pub min_iters: usize,
+    /// CPUs the trial may use.
+    pub cpus: Vec<u32>,
+    /// Report the optimized graph the last timed call executed.
+    #[serde(default)]
+    pub record_graph: bool,
+}
+
+/// A deliberate failure, for testing the parent's handling (hidden flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// Never return (the parent's time limit must end it).
+    Hang,
+}
+
+/// Everything a child needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialSpec {
+    pub model: PathBuf,
+    pub method: String,
+    pub config: Config,
+    pub suite: Suite,
+    pub options: TrialOptions,
+    /// Stock's outputs to compare with (None for the stock trial itself).
+    pub reference: Option<PathBuf>,
+    /// Where to save this trial's outputs (the stock trial does).
+    pub save_outputs: Option<PathBuf>,
+    #[serde(default)]
+    pub fault: Option<Fault>,
+}
+
+/// At most this many raw latencies are kept per trial (evenly spaced in
+/// time): enough for the gate's bootstrap, and results files stay small
+/// when trials are fast. Statistics are computed from all of them.
+pub const MAX_RAW_LATENCIES: usize = 2000;
+
+/// Every `len / max`-th value, at most `max` of them, in order.
+pub fn thin(values: &[f64], max: usize) -> Vec<f64> {
+    if values.len() <= max {
+        return values.to_vec();
+    }
+    let step = values.len() as f64 / max as f64;
+    (0..max)
+        .map(|i| values[(i as f64 * step) as usize])
+        .collect()
+}
+
+/// Which fusers were active in the child after the config was applied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FuserState {
+    pub texpr: bool,
+    pub cpu_fusion: bool,
+    pub onednn_graph: bool,
+}
+
+/// What the child measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialOutput {
+    pub stats: LatencyStats,
+    /// Per-iteration latencies in ms (all instances together; at most
+    /// MAX_RAW_LATENCIES, evenly spaced).
+    pub latencies_ms: Vec<f64>,
+    pub first_call_ms: f64,
+    pub warmup_iterations: usize,
+    /// Every shape's warm-up reached steady timings.
+    pub warmup_steady: bool,
+    pub accuracy: Option<Accuracy>,
+    pub steps: Vec<Step>,
+    /// Intra-op threads per stream/instance, as libtorch reports it.
+    pub threads: usize,
+    pub shapes: usize,
+    #[serde(default)]
+    pub fusers: FuserState,
+    /// The optimized graph the last call executed (with `record_graph`).
+    #[serde(default)]
+    pub executed_graph: Option<String>,
+    /// How the outputs nest, e.g. `tuple(tensor,tensor)`.
+    #[serde(default)]
+    pub output_structure: String,
+}
+
+/// The warm-up: calls made, whether every shape became steady, and the
+/// first call's time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WarmedUp {
+    pub iterations: usize,
+    pub steady: bool,
+    pub first_call_ms: f64,
+}
+
+impl TrialOutput {
+    /// The output of a timed window; `threads`, `fusers` and
+    /// `executed_graph` are filled in by the caller.
+    pub fn new(
+        timed: &Timed,
+        warm: WarmedUp,
+        accuracy: Option<Accuracy>,
+        steps: &[Step],
+        shapes: usize,
+    ) -> TrialOutput {
+        TrialOutput {
+            stats: LatencyStats::from_latencies(&timed.latencies_s, timed.samples, timed.elapsed_s),
+            latencies_ms: thin(&timed.latencies_s, MAX_RAW_LATENCIES)
+                .iter()
+                .map(|s| s * 1e3)
+                .collect(),
+            first_call_ms: warm.first_call_ms,
+            warmup_iterations: warm.iterations,
+            warmup_steady: warm.steady,
+            accuracy,
+            steps: steps.to_vec(),
+            threads: 0,
+            shapes,
+            fusers: FuserState::default(),
+            executed_graph: None,
+            output_structure: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_order_and_bounds() {
+        let v: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(thin(&v, 20), v);
+        assert_eq!(thin(&v, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+    }
+}

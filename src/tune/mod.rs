@@ -1,0 +1,8 @@
+//! The `tune` stage: the plan (host, model, suite, rules, space) and the
+//! tuning session that measures it (stock, the search's candidates, the
+//! winner), writing the results file as it goes.
+pub mod plan;
+pub mod session;
+
+pub use plan::{make_plan, Plan, Planned, Target};
+pub use session::{tune, SearchMode, Settings};

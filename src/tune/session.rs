@@ -1,0 +1,553 @@
+//! The tuning loop: stock first, then the candidates the search picks, each
+//! in its own child process; the accuracy verdict, the winner, and the
+//! results file rewritten after every trial, so a run stopped at any moment
+//! keeps what it measured.
+use std::collections::{BTreeMap, HashSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::plan::Planned;
+use crate::config::{Config, ALL_KNOBS};
+use crate::measure::accuracy;
+use crate::record::{
+    ExclusionRecord, FiringRecord, PlanRecord, Results, Search, Skipped, Status, Tool, TrialRecord,
+    Winner, SCHEMA,
+};
+use crate::rules::facts::Value;
+use crate::rules::Severity;
+use crate::search::{guided, space, Candidate};
+use crate::trial::{self, ChildOutcome, Fault, Observer, TrialOptions, TrialSpec, INTERRUPTED};
+
+/// How the candidates are chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchMode {
+    /// Guided by the rules, knob group by knob group.
+    Rules,
+    /// Every coherent configuration (for comparison).
+    Grid,
+    /// Exactly these configurations (`--config`).
+    Given(Vec<Config>),
+}
+
+impl SearchMode {
+    fn name(&self) -> &'static str {
+        match self {
+            SearchMode::Rules => "rules",
+            SearchMode::Grid => "grid",
+            SearchMode::Given(_) => "given",
+        }
+    }
+}
+
+/// What the command line sets for a tuning run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub search: SearchMode,
+    /// Stop starting new trials after this long.
+    pub budget: Option<Duration>,
+    /// Time limit of one trial (default: 120s + 20 x the minimum time).
+    pub trial_timeout: Option<Duration>,
+    /// Progress on stderr.
+    pub progress: bool,
+    /// Make the first trial whose label contains this hang (tests only).
+    pub inject_hang: Option<String>,
+    /// Record each trial's executed optimized graph.
+    pub record_graphs: bool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The trial options the rules' options and the suite set. Every option a
+/// rule may set (rules::rule::OPTIONS) is read here.
+pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
+    let usable = planned.usable;
+    let option = |name: &str| planned.plan.options.get(name).map(|(v, _)| v.clone());
+    let observer = match option("calibration.observer") {
+        Some(Value::Str(s)) if s == "minmax" => Observer::Minmax,
+        _ => Observer::Histogram,
+    };
+    let calibration_threads =
+        option("calibration.threads").map(|v| v.as_num().map(|n| n as usize).unwrap_or(usable));
+    TrialOptions {
+        observer,
+        calibration_threads,
+        min_time_s: planned.suite.measure.min_time_s,
+        min_iters: planned.suite.measure.min_iters,
+        cpus: planned
+            .host
+            .as_ref()
+            .map(|h| h.limits.affinity.iter().copied().take(usable).collect())
+            .unwrap_or_default(),
+        record_graph,
+    }
+}
+
+/// Where each knob value came from.
+fn provenance(config: &Config, planned: &Planned) -> BTreeMap<String, String> {
+    let stock = Config::stock();
+    ALL_KNOBS
+        .iter()
+        .map(|knob| {
+            let mut shaping: Vec<&str> = planned
+                .plan
+                .exclusions
+                .iter()
+                .filter(|e| e.knob == knob.name())
+                .map(|e| e.rule.as_str())
+                .collect();
+            shaping.dedup();
+            let source = if !shaping.is_empty() {
+                format!("search within rules: {}", shaping.join(", "))
+            } else if knob.value_of(config) == knob.value_of(&stock) {
+                "default".to_string()
+            } else {
+                "search".to_string()
+            };
+            (knob.name().to_string(), source)
+        })
+        .collect()
+}
+
+/// The warnings of a run before any trial: rule contradictions, and every
+/// rule of severity warn or fail that fired (e.g. host-not-quiet, whose
+/// threshold lives in its rule).
+fn plan_warnings(planned: &Planned) -> Vec<String> {
+    let conflicts = planned
+        .plan
+        .conflicts
+        .iter()
+        .map(|c| format!("rule conflict: {c}"));
+    let firings = planned
+        .plan
+        .firings
+        .iter()
+        .filter(|f| matches!(f.severity, Severity::Warn | Severity::Fail))
+        .map(|f| {
+            let facts: Vec<String> = f
+                .facts
+                .iter()
+                .map(|o| match &o.value {
+                    Some(v) => format!("{}={v}", o.fact),
+                    None => format!("{} unset", o.fact),
+                })
+                .collect();
+            format!("{}: {} ({})", f.rule, f.title, facts.join(", "))
+        });
+    conflicts.chain(firings).collect()
+}
+
+/// The results file before the first trial.
+fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
+    Results {
+        schema: SCHEMA.to_string(),
+        tool: Tool {
+            name: "ipex-tune".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_unix: now_unix(),
+        command: std::env::args().collect(),
+        complete: false,
+        interrupted: false,
+        host: planned.host.clone(),
+        facts: planned.facts.clone(),
+        model: planned.model.clone(),
+        suite: planned.suite.clone(),
+        search: Search {
+            mode: settings.search.name().into(),
+            budget_s: settings.budget.map(|b| b.as_secs_f64()),
+            space: 0,
+            wall_s: 0.0,
+        },
+        plan: PlanRecord {
+            firings: planned
+                .plan
+                .firings
+                .iter()
+                .map(|f| FiringRecord::from(f, &planned.explain(&f.rule)))
+                .collect(),
+            exclusions: planned
+                .plan
+                .exclusions
+                .iter()
+                .map(ExclusionRecord::from)
+                .collect(),
+            candidate_exclusions: planned.plan.candidate_exclusions.clone(),
+            options: planned.plan.options.clone(),
+            conflicts: planned.plan.conflicts.clone(),
+        },
+        trials: Vec::new(),
+        skipped: Vec::new(),
+        winner: None,
+        warnings: plan_warnings(planned),
+    }
+}
+
+/// The measured part of a trial's record (identity, verdicts and speedup
+/// are the session's): statistics, steps, peak RSS, and warnings about
+/// the measurement itself.
+fn measured(outcome: ChildOutcome) -> TrialRecord {
+    let mut warnings = Vec::new();
+    if let Some(out) = &outcome.output {
+        if !out.warmup_steady {
+            warnings.push("timings were not steady after warm-up".to_string());
+        }
+        if out.stats.cv > 0.25 {
+            warnings.push(format!(
+                "large spread: coefficient of variation {:.2}",
+                out.stats.cv
+            ));
+        }
+    }
+    let out = outcome.output;
+    TrialRecord {
+        id: 0,
+        label: String::new(),
+        config: Config::stock(),
+        provenance: BTreeMap::new(),
+        why: String::new(),
+        status: outcome.status,
+        reason: outcome.reason,
+        stats: out.as_ref().map(|o| o.stats.clone()),
+        latencies_ms: out
+            .as_ref()
+            .map(|o| o.latencies_ms.clone())
+            .unwrap_or_default(),
+        first_call_ms: out.as_ref().map(|o| o.first_call_ms),
+        warmup_iterations: out.as_ref().map(|o| o.warmup_iterations),
+        peak_rss_bytes: outcome.peak_rss_bytes,
+        wall_s: outcome.wall_s,
+        accuracy: out.as_ref().and_then(|o| o.accuracy.clone()),
+        accurate: None,
+        accuracy_problem: None,
+        speedup: None,
+        steps: out.as_ref().map(|o| o.steps.clone()).unwrap_or_default(),
+        threads: out.as_ref().map(|o| o.threads),
+        executed_graph: out.and_then(|o| o.executed_graph),
+        warnings,
+    }
+}
+
+/// A tuning run in progress.
+struct Session<'a> {
+    settings: &'a Settings,
+    planned: &'a Planned,
+    results: Results,
+    output: &'a Path,
+    scratch: tempfile::TempDir,
+    options: TrialOptions,
+    limit: Duration,
+    hang_injected: bool,
+    tried: HashSet<Config>,
+    start: Instant,
+}
+
+/// Runs the tuning loop and returns the final results (also written to
+/// `output`). Fails only when stock itself cannot run, or on I/O errors.
+pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Result<Results> {
+    let mut session = Session {
+        settings,
+        planned,
+        results: results_skeleton(planned, settings),
+        output,
+        scratch: tempfile::tempdir()?,
+        options: trial_options(planned, settings.record_graphs),
+        limit: settings.trial_timeout.unwrap_or_else(|| {
+            Duration::from_secs_f64(120.0 + 20.0 * planned.suite.measure.min_time_s)
+        }),
+        hang_injected: false,
+        tried: HashSet::from([Config::stock()]),
+        start: Instant::now(),
+    };
+    session.results.write_atomic(output)?;
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    session.trial(
+        Config::stock(),
+        "baseline: the model as loaded, default threads, glibc malloc".into(),
+    )?;
+    if session.results.trials[0].status != Status::Ok {
+        session.results.complete = true;
+        session.results.write_atomic(output)?;
+        anyhow::bail!(
+            "the stock run failed ({}); results in {}",
+            session.results.trials[0].reason.clone().unwrap_or_default(),
+            output.display()
+        );
+    }
+    match &settings.search {
+        SearchMode::Given(configs) => session.search_given(configs)?,
+        SearchMode::Grid => session.search_grid()?,
+        SearchMode::Rules => session.search_guided()?,
+    }
+    session.results.search.wall_s = session.start.elapsed().as_secs_f64();
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    session.results.interrupted = interrupted;
+    session.results.complete = !interrupted;
+    session.results.write_atomic(output)?;
+    Ok(session.results)
+}
+
+impl Session<'_> {
+    fn stock_samples_per_s(&self) -> Option<f64> {
+        self.results
+            .trials
+            .first()
+            .and_then(|t| t.stats.as_ref())
+            .map(|s| s.samples_per_s)
+    }
+
+    fn should_stop(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+            || self
+                .settings
+                .budget
+                .is_some_and(|b| self.start.elapsed() >= b)
+    }
+
+    fn spec(&mut self, config: &Config, is_stock: bool) -> TrialSpec {
+        let stock_outputs = self.scratch.path().join("stock-outputs.pt");
+        let label = config.label();
+        let fault = match &self.settings.inject_hang {
+            Some(pattern) if !self.hang_injected && label.contains(pattern.as_str()) => {
+                self.hang_injected = true;
+                Some(Fault::Hang)
+            }
+            _ => None,
+        };
+        TrialSpec {
+            model: self.planned.model_path.clone(),
+            method: self.planned.model.method.clone(),
+            config: config.clone(),
+            suite: self.planned.suite.clone(),
+            options: self.options.clone(),
+            reference: (!is_stock).then(|| stock_outputs.clone()),
+            save_outputs: is_stock.then_some(stock_outputs),
+            fault,
+        }
+    }
+
+    /// Runs the child, with a spinner on a terminal or a line otherwise.
+    fn spawn_with_progress(&self, spec: &TrialSpec, id: usize) -> ChildOutcome {
+        let label = spec.config.label();
+        let bar = if std::io::stderr().is_terminal() && self.settings.progress {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed}] trial {msg}")
+                    .expect("a valid template"),
+            );
+            bar.set_message(format!("#{id} {label}"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Some(bar)
+        } else {
+            if self.settings.progress {
+                eprintln!("trial #{id} {label} ...");
+            }
+            None
+        };
+        let outcome = trial::spawn(spec, self.scratch.path(), self.limit);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        outcome
+    }
+
+    /// Whether the outputs are within the suite's tolerance for the dtype,
+    /// and if not, why. Stock is the reference.
+    fn accuracy_verdict(
+        &self,
+        config: &Config,
+        outcome: &ChildOutcome,
+        is_stock: bool,
+    ) -> (Option<bool>, Option<String>) {
+        let Some(out) = &outcome.output else {
+            return (None, None);
+        };
+        if is_stock {
+            return (Some(true), None);
+        }
+        let policy = &self.planned.suite.accuracy;
+        let Some(tolerance) = policy.tolerance.get(&config.dtype) else {
+            return (
+                Some(false),
+                Some(format!("the suite sets no tolerance for {}", config.dtype)),
+            );
+        };
+        match &out.accuracy {
+            Some(acc) => match accuracy::verdict(acc, &policy.metric, tolerance) {
+                None => (Some(true), None),
+                Some(problem) => (Some(false), Some(problem)),
+            },
+            None => (None, None),
+        }
+    }
+
+    /// Measures one config in a child and records it; returns its
+    /// samples/s when it ran and is accurate.
+    fn trial(&mut self, config: Config, why: String) -> anyhow::Result<Option<f64>> {
+        let id = self.results.trials.len();
+        let is_stock = id == 0;
+        let spec = self.spec(&config, is_stock);
+        let outcome = self.spawn_with_progress(&spec, id);
+        let (accurate, accuracy_problem) = self.accuracy_verdict(&config, &outcome, is_stock);
+        let samples = outcome.output.as_ref().map(|o| o.stats.samples_per_s);
+        let base = if is_stock {
+            samples
+        } else {
+            self.stock_samples_per_s()
+        };
+        let record = TrialRecord {
+            id,
+            label: config.label(),
+            provenance: provenance(&config, self.planned),
+            config,
+            why,
+            accurate,
+            accuracy_problem,
+            speedup: samples.zip(base).map(|(s, b)| s / b),
+            ..measured(outcome)
+        };
+        let usable = record.status == Status::Ok && record.accurate == Some(true);
+        self.results.trials.push(record);
+        self.update_winner();
+        self.results.write_atomic(self.output)?;
+        Ok(usable.then_some(samples).flatten())
+    }
+
+    /// The fastest accurate trial.
+    fn update_winner(&mut self) {
+        let stock = self.stock_samples_per_s();
+        self.results.winner = self
+            .results
+            .trials
+            .iter()
+            .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
+            .filter_map(|t| t.stats.as_ref().map(|s| (t, s.samples_per_s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, s)| Winner {
+                trial: t.id,
+                label: t.label.clone(),
+                config: t.config.clone(),
+                samples_per_s: s,
+                speedup: stock.map(|base| s / base).unwrap_or(1.0),
+            });
+    }
+
+    fn search_given(&mut self, configs: &[Config]) -> anyhow::Result<()> {
+        let usable = self.planned.usable;
+        self.results.search.space = configs.len();
+        for config in configs {
+            if self.should_stop() {
+                break;
+            }
+            if !space::coherent(config, usable) {
+                self.results.skipped.push(Skipped {
+                    label: config.label(),
+                    reason: format!("not a coherent config on {usable} core(s)"),
+                });
+                continue;
+            }
+            if self.tried.insert(config.clone()) {
+                self.trial(config.clone(), "given with --config".into())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn search_grid(&mut self) -> anyhow::Result<()> {
+        let space = space::grid(self.planned.usable);
+        self.results.search.space = space.len();
+        for (i, config) in space.iter().enumerate() {
+            if self.should_stop() {
+                self.skip_rest(&space[i..]);
+                break;
+            }
+            if self.tried.insert(config.clone()) {
+                self.trial(config.clone(), "grid".into())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn search_guided(&mut self) -> anyhow::Result<()> {
+        let usable = self.planned.usable;
+        let allowed: Vec<&Candidate> = self
+            .planned
+            .plan
+            .candidates
+            .iter()
+            .filter(|c| space::uses_all_cores(&c.config, usable))
+            .collect();
+        self.results.search.space = allowed.len();
+        let mut best: Option<(Config, f64)> = None;
+        if let Some(first) = guided::start(&allowed, usable) {
+            self.tried.insert(first.clone());
+            let score = self.trial(
+                first.clone(),
+                "start: the allowed config closest to frozen+folded+prepacked fp32 on all cores"
+                    .into(),
+            )?;
+            best = Some((first, score.unwrap_or(0.0)));
+        }
+        let sweep = guided::ORDER
+            .iter()
+            .cycle()
+            .take(guided::ORDER.len() * guided::PASSES);
+        'groups: for &group in sweep {
+            let Some((current, _)) = best.clone() else {
+                break;
+            };
+            for config in guided::variants(&allowed, &current, group, &self.tried) {
+                if self.should_stop() {
+                    break 'groups;
+                }
+                self.tried.insert(config.clone());
+                let why = format!(
+                    "varying {} from the best so far ({})",
+                    group.name(),
+                    current.label()
+                );
+                if let Some(score) = self.trial(config.clone(), why)? {
+                    if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                        best = Some((config, score));
+                    }
+                }
+            }
+        }
+        let untried: Vec<Config> = allowed.iter().map(|c| c.config.clone()).collect();
+        self.skip_rest(&untried);
+        Ok(())
+    }
+
+    fn skip_rest(&mut self, configs: &[Config]) {
+        let reason = if INTERRUPTED.load(Ordering::SeqCst) {
+            "run interrupted".to_string()
+        } else if self.settings.budget.is_some() && self.settings.search == SearchMode::Grid {
+            "time budget exhausted".to_string()
+        } else {
+            "not on the guided path: a knob group's alternatives lost to the best so far, or the budget ran out".to_string()
+        };
+        for config in configs.iter().filter(|c| !self.tried.contains(*c)) {
+            self.results.skipped.push(Skipped {
+                label: config.label(),
+                reason: reason.clone(),
+            });
+        }
+    }
+}
+
+/// The default results path: reports/runs/MODEL-SUITE-TIME.json.
+pub fn default_output(model: &Path, suite: &str) -> PathBuf {
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    PathBuf::from("reports/runs").join(format!("{stem}-{suite}-{}.json", now_unix()))
+}
