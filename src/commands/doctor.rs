@@ -293,15 +293,7 @@ pub fn render_checks(checks: &[Check]) -> String {
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(vec!["status", "rule", "check", "facts"]);
     for c in checks {
-        let facts = c
-            .facts
-            .iter()
-            .map(|o| match &o.value {
-                Some(v) => format!("{}={v}", o.fact),
-                None => format!("{} unset", o.fact),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let facts = Observed::describe_all(&c.facts);
         t.add_row(vec![
             Cell::new(c.status).set_alignment(CellAlignment::Center),
             Cell::new(&c.rule),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::cli::PlanArgs;
 use crate::error::exit_code;
 use crate::host::HostProfile;
+use crate::rules::condition::Observed;
 use crate::rules::Facts;
 use crate::suite::{batches, Suite};
 use crate::tune::{make_plan, Plan, Planned};
@@ -113,18 +114,10 @@ fn rule_tables(plan: &Plan) -> String {
     out + &table(
         vec!["rule fired", "severity", "facts", "actions"],
         plan.firings.iter().map(|f| {
-            let facts: Vec<String> = f
-                .facts
-                .iter()
-                .map(|o| match &o.value {
-                    Some(v) => format!("{}={v}", o.fact),
-                    None => format!("{} unset", o.fact),
-                })
-                .collect();
             vec![
                 f.rule.clone(),
                 f.severity.name().to_string(),
-                facts.join(", "),
+                Observed::describe_all(&f.facts),
                 f.actions.join("; "),
             ]
         }),

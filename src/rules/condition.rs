@@ -94,6 +94,25 @@ pub struct Observed {
     pub value: Option<Value>,
 }
 
+impl Observed {
+    /// `fact=value`, or `fact unset`.
+    pub fn describe(&self) -> String {
+        match &self.value {
+            Some(v) => format!("{}={v}", self.fact),
+            None => format!("{} unset", self.fact),
+        }
+    }
+
+    /// Several observations as one line: `a=1, b unset`.
+    pub fn describe_all(observed: &[Observed]) -> String {
+        observed
+            .iter()
+            .map(Observed::describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn parse_scalar(text: &str) -> Value {
     let t = text.trim();
     match t {

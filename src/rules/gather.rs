@@ -1,6 +1,7 @@
 //! Building the fact namespace from the stages before the rules: the host
 //! profile, the model facts, the suite and the run settings.
 use super::facts::Facts;
+use crate::config::Allocator;
 use crate::host::HostProfile;
 use crate::model::ModelFacts;
 use crate::suite::{InputKind, Suite};
@@ -77,16 +78,13 @@ pub fn host_facts(host: &HostProfile) -> Facts {
         f.set(&format!("env.{name}"), value.as_str());
     }
     let preload = host.env.get("LD_PRELOAD").map(String::as_str).unwrap_or("");
-    f.set(
-        "env.allocator",
-        if preload.contains("jemalloc") {
-            "jemalloc"
-        } else if preload.contains("tcmalloc") {
-            "tcmalloc"
-        } else {
-            "glibc"
-        },
-    );
+    // The preloaded library's file name contains the allocator's name
+    // (libjemalloc.so.2, libtcmalloc_minimal.so.4).
+    let allocator = [Allocator::Jemalloc, Allocator::Tcmalloc]
+        .into_iter()
+        .find(|a| preload.contains(a.name()))
+        .unwrap_or(Allocator::Glibc);
+    f.set("env.allocator", allocator.name());
     let torch = &host.torch;
     f.set("torch.version", torch.version.as_str());
     f.set("torch.major_minor", torch.major_minor());

@@ -17,6 +17,7 @@ use crate::record::{
     ExclusionRecord, FiringRecord, PlanRecord, Results, Search, Skipped, Status, Tool, TrialRecord,
     Winner, SCHEMA,
 };
+use crate::rules::condition::Observed;
 use crate::rules::facts::Value;
 use crate::rules::Severity;
 use crate::search::{guided, space, Candidate};
@@ -132,15 +133,12 @@ fn plan_warnings(planned: &Planned) -> Vec<String> {
         .iter()
         .filter(|f| matches!(f.severity, Severity::Warn | Severity::Fail))
         .map(|f| {
-            let facts: Vec<String> = f
-                .facts
-                .iter()
-                .map(|o| match &o.value {
-                    Some(v) => format!("{}={v}", o.fact),
-                    None => format!("{} unset", o.fact),
-                })
-                .collect();
-            format!("{}: {} ({})", f.rule, f.title, facts.join(", "))
+            format!(
+                "{}: {} ({})",
+                f.rule,
+                f.title,
+                Observed::describe_all(&f.facts)
+            )
         });
     conflicts.chain(firings).collect()
 }
