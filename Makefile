@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/ipex-tune
 
-.PHONY: setup build demo test lint bench fixtures clean-stack
+.PHONY: setup build demo test lint bench bench-peer fixtures clean-stack
 
 setup:
 	scripts/bootstrap
@@ -33,6 +33,13 @@ test: lint
 bench: build
 	$(BIN) bench --allocators glibc,glibc-tuned,jemalloc,tcmalloc --json reports/bench.json
 	$(BIN) bench-search
+
+# IPEX's documented Python recipe against ipex-tune on a ResNet-18-style CNN,
+# a BERT-style encoder and a GPT-2-style decoder (long: tens of minutes;
+# needs the fixture venv with torch, IPEX and transformers).
+bench-peer: build
+	scripts/bootstrap --fixtures
+	.stack/fixture-venv/bin/python benches/peer/run.py
 
 # Regenerate tests/fixtures and assets/quant (needs Python torch; downloads
 # the full CUDA wheel set into .stack/fixture-venv).

@@ -10,6 +10,8 @@
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <ATen/autocast_mode.h>
+#include <torch/csrc/jit/passes/autocast.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/fold_conv_bn.h>
@@ -31,7 +33,9 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -442,8 +446,128 @@ int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_
 
 int itn_module_to_dtype(itn_module* m, int scalar_type) {
   return guarded<int>(-1, [&]() {
-    m->module.to(static_cast<at::ScalarType>(scalar_type));
+    // Floating-point parameters and buffers only, as Python's Module.to(dtype)
+    // does. libtorch's Module::to(dtype) casts every tensor, integer buffers
+    // included (HF BERT's position_ids and token_type_ids), and an embedding
+    // then fails on bf16 indices.
+    auto dtype = static_cast<at::ScalarType>(scalar_type);
+    auto cast = [&](const at::Tensor& t) {
+      if (t.is_floating_point() && t.scalar_type() != dtype) {
+        t.set_data(t.to(dtype));
+      }
+    };
+    for (const auto& p : m->module.parameters(/*recurse=*/true)) cast(p);
+    for (const auto& b : m->module.buffers(/*recurse=*/true)) cast(b);
     return 0;
+  });
+}
+
+// The rest of a pure bf16 graph: after freezing, floating tensor constants
+// (frozen weights the module cast did not reach, traced constants) become
+// `scalar_type`, and constant `dtype` arguments that name float32 (a traced
+// `.to(torch.float32)`, e.g. HF's attention-mask arithmetic) name
+// `scalar_type` instead. Without it a traced fp32 graph mixes dtypes and
+// fails ("expected m1 and m2 to have the same dtype").
+static double finite_max(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::max());
+    case at::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::max());
+    default:
+      return static_cast<double>(std::numeric_limits<float>::max());
+  }
+}
+
+int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type) {
+  return guarded<int>(-1, [&]() {
+    auto graph = method_of(m->module, method).graph();
+    const auto dtype = static_cast<at::ScalarType>(scalar_type);
+    bool changed = false;
+    std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+      for (auto* node : block->nodes()) {
+        for (auto* inner : node->blocks()) walk(inner);
+        if (node->kind() == c10::prim::Constant && node->hasAttribute(c10::attr::value) &&
+            node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+          const auto& t = node->t(c10::attr::value);
+          if (t.is_floating_point() && t.scalar_type() != dtype) {
+            // Finite values beyond the dtype's range (HF's mask value, a 0-dim
+            // tensor torch.finfo(torch.float32).min) would round to -inf, and
+            // 0 * -inf is NaN: they become the dtype's own extremes, as
+            // finfo(bfloat16).min had the model been traced in bf16.
+            const double limit = finite_max(dtype);
+            auto in_range = at::where(t.isfinite(), t.clamp(-limit, limit), t);
+            torch::jit::WithInsertPoint guard(node);
+            auto* cast = graph->insertConstant(in_range.to(dtype));
+            node->output()->replaceAllUsesWith(cast);
+            changed = true;
+          }
+          continue;
+        }
+        // A float scalar beyond the dtype's range (HF's mask value
+        // torch.finfo(torch.float32).min) would become -inf, and 0 * -inf
+        // NaN: it becomes the dtype's own extreme, as finfo(bfloat16).min
+        // had the model been traced in bf16.
+        if (node->kind() == c10::prim::Constant && node->output()->type()->kind() == c10::TypeKind::FloatType) {
+          const double v = node->f(c10::attr::value);
+          const double limit = finite_max(dtype);
+          if (std::abs(v) > limit) {
+            torch::jit::WithInsertPoint guard(node);
+            auto* clamped = graph->insertConstant(std::copysign(limit, v));
+            node->output()->replaceAllUsesWith(clamped);
+            changed = true;
+          }
+          continue;
+        }
+        const auto* schema = node->maybeSchema();
+        if (!schema) continue;
+        auto index = schema->argumentIndexWithName("dtype");
+        if (!index || *index >= node->inputs().size()) continue;
+        auto value = torch::jit::toIValue(node->input(*index));
+        if (value && value->isInt() && value->toInt() == static_cast<int64_t>(at::kFloat)) {
+          torch::jit::WithInsertPoint guard(node);
+          node->replaceInput(*index, graph->insertConstant(static_cast<int64_t>(dtype)));
+          changed = true;
+        }
+      }
+    };
+    walk(graph->block());
+    torch::jit::EliminateDeadCode(graph);
+    return changed ? 1 : 0;
+  });
+}
+
+// CPU autocast as the Python recipe gets it from torch.autocast + trace: the
+// JIT autocast pass inserts casts to `scalar_type` before the ops of the
+// lower-precision list (conv, linear, matmul, ...) and back to fp32 where the
+// policy wants it. The pass reads CPU autocast from thread-local state, as
+// the profiling executor does, so it is set around the call. Constant
+// propagation then folds the casts of frozen weights into bf16 constants:
+// weights are converted once, not on every call.
+int itn_pass_autocast(itn_module* m, const char* method, int scalar_type) {
+  return guarded<int>(-1, [&]() {
+    auto graph = method_of(m->module, method).graph();
+    const std::string before = graph->toString();
+    const bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
+    const auto was_dtype = at::autocast::get_autocast_dtype(at::kCPU);
+    const bool was_mode = torch::jit::setAutocastMode(true);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, static_cast<at::ScalarType>(scalar_type));
+    auto restore = [&]() {
+      at::autocast::set_autocast_enabled(at::kCPU, was_enabled);
+      at::autocast::set_autocast_dtype(at::kCPU, was_dtype);
+      torch::jit::setAutocastMode(was_mode);
+    };
+    try {
+      torch::jit::Autocast(graph);
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
+    return graph->toString() != before ? 1 : 0;
   });
 }
 

@@ -54,6 +54,12 @@ int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_
 
 // module.to(dtype) (dtype: at::ScalarType as int).
 int itn_module_to_dtype(itn_module* m, int scalar_type);
+// Floating tensor constants and float32 dtype arguments of the method's graph
+// to scalar_type; 1 if the graph changed.
+int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type);
+// JIT autocast to scalar_type on the method's graph (a frozen module), then
+// constant propagation; 1 if the graph changed.
+int itn_pass_autocast(itn_module* m, const char* method, int scalar_type);
 
 // torch::jit::freeze_module preserving `method` (plus `forward` if present),
 // without the numerics passes (those are separate switches below).

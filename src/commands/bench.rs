@@ -66,6 +66,14 @@ fn modes(model: &str) -> Vec<Mode> {
             "bf16 + oneDNN Graph",
             o1(Backend::Stock, Fuser::Onednn, Dtype::Bf16, false),
         ),
+        mode(
+            "bf16 autocast",
+            o1(Backend::Stock, Fuser::None, Dtype::Bf16Autocast, true),
+        ),
+        mode(
+            "bf16 autocast + IPEX",
+            o1(Backend::Ipex, Fuser::None, Dtype::Bf16Autocast, true),
+        ),
     ];
     if model == "mlp" {
         let int8 = |fuser| Config {
@@ -310,7 +318,12 @@ fn summary(rows: &[Row]) -> String {
     let mut models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
     models.dedup();
     for model in models {
-        for dtype in [Dtype::Fp32, Dtype::Bf16, Dtype::Int8Dynamic] {
+        for dtype in [
+            Dtype::Fp32,
+            Dtype::Bf16,
+            Dtype::Bf16Autocast,
+            Dtype::Int8Dynamic,
+        ] {
             let tag = format!("/{}/", dtype.label());
             let best = rows
                 .iter()

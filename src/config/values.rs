@@ -122,7 +122,13 @@ knob_values! {
     /// The numeric format weights and activations run in.
     Dtype ("dtype") {
         Fp32 = "fp32",
+        /// Floating weights, buffers and inputs cast to bf16 (integer ids,
+        /// masks and index buffers never).
         Bf16 = "bf16",
+        /// fp32 module; the JIT autocast pass runs conv/linear/matmul in bf16
+        /// and the rest as CPU autocast's policy says (what torch.autocast +
+        /// trace gives IPEX's Python recipe). Needs a frozen graph (O1).
+        Bf16Autocast = "bf16-autocast",
         Int8Dynamic = "int8-dynamic" / "int8-dyn",
         Int8Static = "int8-static",
     }

@@ -15,8 +15,16 @@ pub struct Accuracy {
     pub max_rel: f64,
     /// Smallest cosine similarity over the outputs compared.
     pub cosine: f64,
-    /// Fraction of rows whose argmax agrees, when outputs are [batch, classes].
+    /// Fraction of decisive rows whose argmax agrees, when outputs are
+    /// [batch, classes]; None when no row is decisive (see [`compare`]).
     pub top1: Option<f64>,
+    /// The decisive rows top-1 agreement was computed over.
+    #[serde(default)]
+    pub top1_rows: usize,
+    /// Output elements that are NaN or infinite where stock's are finite
+    /// (e.g. bf16 overflowing float32's most negative mask value to -inf).
+    #[serde(default)]
+    pub non_finite: usize,
     pub outputs_compared: usize,
 }
 
@@ -28,12 +36,37 @@ pub struct ShapeMismatch {
     pub want: Vec<i64>,
 }
 
-/// Compares one output tensor with its reference.
-pub fn compare(got: &Tensor, want: &Tensor) -> Result<Accuracy, ShapeMismatch> {
+/// Compares one output tensor with its reference. Top-1 agreement (for
+/// [batch, classes] outputs) counts only decisive rows: those whose
+/// reference margin between the best and second-best class exceeds
+/// `margin`, the largest absolute error the dtype's tolerance allows. A
+/// row closer to a tie than that may flip within tolerance (random weights
+/// and random inputs make near-ties common), so counting it would reject
+/// bf16 for noise while letting int8 pass by luck.
+pub fn compare(got: &Tensor, want: &Tensor, margin: f64) -> Result<Accuracy, ShapeMismatch> {
     if got.size() != want.size() {
         return Err(ShapeMismatch {
             got: got.size(),
             want: want.size(),
+        });
+    }
+    let non_finite = got
+        .isfinite()
+        .logical_not()
+        .logical_and(&want.isfinite())
+        .sum(Kind::Int64)
+        .int64_value(&[]) as usize;
+    if non_finite > 0 {
+        // NaN would poison every measure (and JSON has no NaN): report the
+        // count and the worst values instead.
+        return Ok(Accuracy {
+            max_abs: f64::MAX,
+            max_rel: f64::MAX,
+            cosine: -1.0,
+            top1: None,
+            top1_rows: 0,
+            non_finite,
+            outputs_compared: 1,
         });
     }
     let a = got.to_kind(Kind::Double).flatten(0, -1);
@@ -58,22 +91,39 @@ pub fn compare(got: &Tensor, want: &Tensor) -> Result<Accuracy, ShapeMismatch> {
     } else {
         0.0
     };
-    let size = got.size();
-    let top1 = (size.len() == 2 && size[1] > 1 && got.is_floating_point()).then(|| {
-        let agree = got
-            .argmax(1, false)
-            .eq_tensor(&want.argmax(1, false))
-            .to_kind(Kind::Double)
-            .mean(Kind::Double);
-        agree.double_value(&[])
-    });
+    let (top1, top1_rows) = decisive_top1(got, want, margin);
     Ok(Accuracy {
         max_abs,
         max_rel,
         cosine,
         top1,
+        top1_rows,
+        non_finite: 0,
         outputs_compared: 1,
     })
+}
+
+/// Top-1 agreement over the rows whose reference margin exceeds `margin`,
+/// and how many rows that is; (None, 0) for outputs that are not class
+/// scores or have no decisive row.
+fn decisive_top1(got: &Tensor, want: &Tensor, margin: f64) -> (Option<f64>, usize) {
+    let size = want.size();
+    if size.len() != 2 || size[1] < 2 || !want.is_floating_point() {
+        return (None, 0);
+    }
+    let (best, _) = want.to_kind(Kind::Double).topk(2, 1, true, true);
+    let decisive = (best.select(1, 0) - best.select(1, 1)).gt(margin);
+    let rows = decisive.sum(Kind::Int64).int64_value(&[]) as usize;
+    if rows == 0 {
+        return (None, 0);
+    }
+    let agree = got
+        .argmax(1, false)
+        .eq_tensor(&want.argmax(1, false))
+        .logical_and(&decisive)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    (Some(agree as f64 / rows as f64), rows)
 }
 
 /// Combines comparisons: the worst of each measure.
@@ -91,29 +141,48 @@ pub fn worst(all: &[Accuracy]) -> Accuracy {
             top1 = Some(top1.map_or(t, |x: f64| x.min(t)));
         }
         out.outputs_compared += a.outputs_compared;
+        out.top1_rows += a.top1_rows;
+        out.non_finite += a.non_finite;
     }
     out.top1 = top1;
     out
 }
 
+/// `x <= limit`, false when either is NaN.
+fn at_most(x: f64, limit: f64) -> bool {
+    x <= limit
+}
+
 /// The verdict of `accuracy` against `tolerance` under `metric` (max_abs,
-/// cosine or top1). Returns None when it passes, or why it fails.
+/// cosine or top1). Returns None when it passes, or why it fails. Written
+/// so that NaN fails: a NaN error or similarity compares false either way,
+/// so each check asks "within tolerance?" and fails when that is not true.
 pub fn verdict(accuracy: &Accuracy, metric: &str, tolerance: &Tolerance) -> Option<String> {
+    if accuracy.non_finite > 0 {
+        return Some(format!(
+            "{} output value(s) are NaN or infinite where stock's are finite",
+            accuracy.non_finite
+        ));
+    }
     match metric {
-        "max_abs" if accuracy.max_abs > tolerance.max_abs => Some(format!(
+        "max_abs" if !at_most(accuracy.max_abs, tolerance.max_abs) => Some(format!(
             "max abs error {:.3e} above the tolerance {:.1e}",
             accuracy.max_abs, tolerance.max_abs
         )),
         "top1" => match (accuracy.top1, tolerance.min_top1) {
-            (Some(t), Some(min)) if t < min => {
+            (Some(t), Some(min)) if !at_most(min, t) => {
                 Some(format!("top-1 agreement {t:.3} below {min:.3}"))
             }
-            (Some(_), Some(_)) => None,
+            (Some(_), Some(_)) => verdict(accuracy, "finite", tolerance),
             _ => verdict(accuracy, "cosine", tolerance),
         },
-        "cosine" if accuracy.cosine < tolerance.min_cosine => Some(format!(
+        "cosine" if !at_most(tolerance.min_cosine, accuracy.cosine) => Some(format!(
             "cosine similarity {:.6} below {:.6}",
             accuracy.cosine, tolerance.min_cosine
+        )),
+        _ if !accuracy.max_abs.is_finite() => Some(format!(
+            "outputs are not finite where stock's are (max abs error {})",
+            accuracy.max_abs
         )),
         _ => None,
     }
@@ -134,7 +203,7 @@ mod tests {
     #[test]
     fn identical_outputs() {
         let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]);
-        let a = compare(&t, &t).unwrap();
+        let a = compare(&t, &t, 0.0).unwrap();
         assert_eq!(a.max_abs, 0.0);
         assert!((a.cosine - 1.0).abs() < 1e-12);
         assert_eq!(a.top1, Some(1.0));
@@ -145,19 +214,43 @@ mod tests {
     fn errors_and_top1() {
         let want = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]).view([2, 2]);
         let got = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.5]).view([2, 2]);
-        let a = compare(&got, &want).unwrap();
+        let a = compare(&got, &want, 0.0).unwrap();
         assert!((a.max_abs - 1.0).abs() < 1e-9);
         assert_eq!(a.top1, Some(0.5));
+        assert_eq!(a.top1_rows, 2);
         assert!(verdict(&a, "top1", &tol()).unwrap().contains("top-1"));
         assert!(verdict(&a, "max_abs", &tol()).unwrap().contains("max abs"));
         assert!(verdict(&a, "cosine", &tol()).unwrap().contains("cosine"));
     }
 
     #[test]
+    fn near_ties_within_the_tolerance_do_not_count_for_top1() {
+        // Row 0 is a near-tie (margin 0.01) that flips; row 1 is decisive.
+        let want = Tensor::from_slice(&[1.0f32, 0.99, 0.0, 2.0]).view([2, 2]);
+        let got = Tensor::from_slice(&[0.99f32, 1.0, 0.0, 2.0]).view([2, 2]);
+        let strict = compare(&got, &want, 0.0).unwrap();
+        assert_eq!((strict.top1, strict.top1_rows), (Some(0.5), 2));
+        let bf16_like = compare(&got, &want, 0.05).unwrap();
+        assert_eq!((bf16_like.top1, bf16_like.top1_rows), (Some(1.0), 1));
+        let loose = compare(&got, &want, 5.0).unwrap();
+        assert_eq!((loose.top1, loose.top1_rows), (None, 0), "no decisive row");
+    }
+
+    #[test]
+    fn nan_outputs_fail_every_metric() {
+        let want = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]).view([2, 2]);
+        let got = Tensor::from_slice(&[f32::NAN, 0.0, 0.0, 1.0]).view([2, 2]);
+        let a = compare(&got, &want, 0.0).unwrap();
+        for metric in ["max_abs", "cosine", "top1"] {
+            assert!(verdict(&a, metric, &tol()).is_some(), "{metric}: {a:?}");
+        }
+    }
+
+    #[test]
     fn shape_mismatch_is_an_error() {
         let a = Tensor::zeros([2, 3], (Kind::Float, tch::Device::Cpu));
         let b = Tensor::zeros([3, 2], (Kind::Float, tch::Device::Cpu));
-        assert!(compare(&a, &b).is_err());
+        assert!(compare(&a, &b, 0.0).is_err());
     }
 
     #[test]
@@ -167,6 +260,8 @@ mod tests {
             max_rel: 0.2,
             cosine: 0.99,
             top1: Some(1.0),
+            top1_rows: 4,
+            non_finite: 0,
             outputs_compared: 1,
         };
         let b = Accuracy {
@@ -174,6 +269,8 @@ mod tests {
             max_rel: 0.3,
             cosine: 0.95,
             top1: None,
+            top1_rows: 0,
+            non_finite: 0,
             outputs_compared: 2,
         };
         let w = worst(&[a, b]);

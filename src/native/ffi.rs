@@ -35,6 +35,13 @@ extern "C" {
         structure: *mut *mut c_char,
     ) -> c_int;
     pub fn itn_module_to_dtype(m: *mut ItnModule, scalar_type: c_int) -> c_int;
+    pub fn itn_pass_cast_constants(
+        m: *mut ItnModule,
+        method: *const c_char,
+        scalar_type: c_int,
+    ) -> c_int;
+    pub fn itn_pass_autocast(m: *mut ItnModule, method: *const c_char, scalar_type: c_int)
+        -> c_int;
     pub fn itn_module_freeze(m: *const ItnModule, method: *const c_char) -> *mut ItnModule;
     pub fn itn_pass_remove_dropout(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_pass_fold_conv_bn(m: *mut ItnModule, method: *const c_char) -> c_int;

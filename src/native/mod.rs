@@ -216,7 +216,35 @@ impl Module {
         })
     }
 
-    /// Casts parameters and buffers (module.to(dtype)).
+    /// Floating tensor constants and float32 `dtype` arguments of the
+    /// method's graph to `dtype` (pure bf16 on a frozen graph). Returns
+    /// whether the graph changed.
+    pub fn cast_constants(&mut self, method: &str, dtype: ModuleDtype) -> Result<bool> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live; the pass mutates the method's graph.
+        check_status(
+            unsafe {
+                ffi::itn_pass_cast_constants(self.ptr.as_ptr(), m.as_ptr(), dtype.scalar_type())
+            },
+            "casting graph constants",
+        )
+        .map(|s| s == 1)
+    }
+
+    /// JIT autocast to `dtype` on the method's graph (frozen), with the casts
+    /// of constant weights folded. Returns whether the graph changed.
+    pub fn autocast(&mut self, method: &str, dtype: ModuleDtype) -> Result<bool> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live; the pass mutates the method's graph.
+        check_status(
+            unsafe { ffi::itn_pass_autocast(self.ptr.as_ptr(), m.as_ptr(), dtype.scalar_type()) },
+            "autocast",
+        )
+        .map(|s| s == 1)
+    }
+
+    /// Casts floating-point parameters and buffers (Python's module.to(dtype));
+    /// integer buffers stay as they are.
     pub fn cast(&mut self, dtype: ModuleDtype) -> Result<()> {
         // SAFETY: self.ptr is live.
         check_status(

@@ -151,7 +151,8 @@ fn apply_to_module(
         ));
     }
     match config.dtype {
-        Dtype::Fp32 => {}
+        // Autocast acts on the frozen graph, below.
+        Dtype::Fp32 | Dtype::Bf16Autocast => {}
         Dtype::Bf16 => {
             module.cast(ModuleDtype::BFloat16)?;
         }
@@ -181,6 +182,20 @@ fn apply_to_module(
         steps.push(Step::new("remove_dropout", module.remove_dropout(method)?));
         if config.conv_bn_folding {
             steps.push(Step::new("fold_conv_bn", module.fold_conv_bn(method)?));
+        }
+        if config.dtype == Dtype::Bf16 {
+            let changed = module
+                .cast_constants(method, ModuleDtype::BFloat16)
+                .map_err(|e| cannot("dtype", format!("bf16 constants: {}", e.first_line())))?;
+            steps.push(Step::new("bf16_constants", changed));
+        }
+        if config.dtype == Dtype::Bf16Autocast {
+            // After folding (it folds fp32 weights), before prepacking (it
+            // packs the bf16 weights the casts were folded into).
+            let changed = module
+                .autocast(method, ModuleDtype::BFloat16)
+                .map_err(|e| cannot("dtype", format!("bf16 autocast: {}", e.first_line())))?;
+            steps.push(Step::new("autocast_bf16", changed));
         }
         if config.weights_prepack {
             match config.backend {

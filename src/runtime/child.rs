@@ -200,13 +200,20 @@ fn outputs_and_accuracy(
         named.len(),
         expected.len()
     );
+    // Top-1 counts rows decisive beyond the dtype's allowed error.
+    let margin = spec
+        .suite
+        .accuracy
+        .tolerance
+        .get(&spec.config.dtype)
+        .map_or(0.0, |t| t.max_abs);
     let mut all = Vec::new();
     for ((name, got), (ref_name, want)) in named.iter().zip(expected.iter()) {
         anyhow::ensure!(
             name == ref_name,
             "output {name} does not match stock's {ref_name}"
         );
-        all.push(accuracy::compare(got, want)?);
+        all.push(accuracy::compare(got, want, margin)?);
     }
     Ok(Some(accuracy::worst(&all)))
 }

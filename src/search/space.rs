@@ -29,7 +29,8 @@ pub fn base_domains(usable_cores: usize) -> BTreeMap<Knob, Vec<KnobValue>> {
 
 /// Whether a config is coherent regardless of rules: O0 runs the module as
 /// loaded (no folding, prepacking or IPEX rewrites, which need a frozen
-/// graph; no int8, whose conversion freezes); IPEX always prepacks frozen
+/// graph; no int8, whose conversion freezes; no bf16, whose graph constants
+/// are cast on the frozen graph); IPEX always prepacks frozen
 /// weights in its own passes; streams and instances do not combine; the
 /// cores used fit the usable cores.
 pub fn coherent(config: &Config, usable_cores: usize) -> bool {
@@ -37,7 +38,7 @@ pub fn coherent(config: &Config, usable_cores: usize) -> bool {
         || (!config.conv_bn_folding
             && !config.weights_prepack
             && config.backend == Backend::Stock
-            && matches!(config.dtype, Dtype::Fp32 | Dtype::Bf16));
+            && config.dtype == Dtype::Fp32);
     let ipex_ok = config.backend == Backend::Stock || config.weights_prepack;
     let parallel_ok = config.streams == 1 || config.instances == 1;
     let usable = usable_cores.max(1);

@@ -393,6 +393,7 @@ impl Suite {
                 tolerance: [
                     (Dtype::Fp32, tolerance(1e-4, 0.99999)),
                     (Dtype::Bf16, tolerance(5e-2, 0.999)),
+                    (Dtype::Bf16Autocast, tolerance(5e-2, 0.999)),
                     (Dtype::Int8Dynamic, tolerance(1e-1, 0.99)),
                     (Dtype::Int8Static, tolerance(2e-1, 0.98)),
                 ]

@@ -139,22 +139,34 @@ fn wait(
     (exit, stopped, stdout, stderr)
 }
 
-/// The line of a failed child's stderr that says what failed: the error
-/// line ipex-tune printed (libtorch's messages end in a C++ backtrace whose
-/// last line names only a dispatcher registration), else the last line.
+/// The line of a failed child's stderr that says what failed. libtorch's
+/// messages put it last among lines such as `RuntimeError: ...` (after "The
+/// following operation failed in the TorchScript interpreter" and a
+/// TorchScript traceback) and may end in a C++ backtrace whose last line
+/// names only a dispatcher registration. So: the last `...Error: ` line
+/// after ipex-tune's own error line, else that line, else the last line.
 pub fn error_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    lines
+    let ours = lines
+        .iter()
+        .rposition(|l| l.starts_with("ipex-tune: error: "));
+    let is_error = |l: &&str| {
+        l.split_once(": ")
+            .is_some_and(|(head, _)| head.ends_with("Error") && !head.contains(' '))
+    };
+    let after = ours.map_or(&lines[..], |i| &lines[i..]);
+    after
         .iter()
         .rev()
-        .find_map(|l| l.strip_prefix("ipex-tune: error: "))
-        .or_else(|| lines.last().copied())
-        .unwrap_or("")
-        .to_string()
+        .find(|l| is_error(l))
+        .map(|l| l.to_string())
+        .or_else(|| ours.map(|i| lines[i]["ipex-tune: error: ".len()..].to_string()))
+        .or_else(|| lines.last().map(|l| l.to_string()))
+        .unwrap_or_default()
 }
 
 fn classify(
@@ -237,6 +249,15 @@ mod tests {
             "RuntimeError: Expected tensor for argument #1 'indices'"
         );
         assert_eq!(error_line("plain failure\n\n"), "plain failure");
+        let interpreter =
+            "ipex-tune: error: The following operation failed in the TorchScript interpreter.\n\
+                           Traceback of TorchScript, serialized code (most recent call last):\n\
+                           File \"code/__torch__.py\", line 12, in forward\n\
+                           RuntimeError: expected m1 and m2 to have the same dtype\n";
+        assert_eq!(
+            error_line(interpreter),
+            "RuntimeError: expected m1 and m2 to have the same dtype"
+        );
         assert_eq!(error_line(""), "");
     }
 }

@@ -1,0 +1,103 @@
+//! bf16 on models with integer inputs and integer buffers: a traced Hugging
+//! Face BERT (int64 position_ids / token_type_ids buffers, float32 mask
+//! arithmetic traced into the graph) and the scripted TransformerEncoder.
+//! Every bf16 variant must run and stay within the suite's bf16 tolerance;
+//! speed is the benchmarks' business (bf16 is slow on hosts without
+//! AVX512_BF16/AMX, but it must still be correct).
+mod common;
+
+use common::{fixture, ipex_tune};
+use serde_json::Value;
+
+fn run_configs(model: &str, labels: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let mut cmd = ipex_tune();
+    cmd.arg("run")
+        .arg(fixture(model))
+        .args(["--suite", "nlp", "--batch-size", "1"])
+        .args(["--min-time", "0", "--min-iters", "2", "--quiet"]);
+    for label in labels {
+        cmd.args(["--config", label]);
+    }
+    let output = cmd.arg("--output").arg(&out).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+fn assert_all_ran_accurately(results: &Value, labels: &[&str]) {
+    for label in labels {
+        let trial = results["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == *label)
+            .unwrap_or_else(|| panic!("no trial {label}"));
+        assert_eq!(trial["status"], "ok", "{trial}");
+        assert_eq!(trial["accurate"], true, "{trial}");
+        assert_eq!(trial["accuracy"]["non_finite"], 0, "{trial}");
+    }
+}
+
+#[test]
+fn every_bf16_variant_runs_on_a_traced_hf_bert() {
+    let labels = [
+        "stock/O1/bf16/t1/glibc",
+        "stock/O1+prepack/bf16/t1/glibc",
+        "ipex/O1+prepack/bf16/t1/glibc",
+        "stock/O1/bf16-autocast/t1/glibc",
+        "ipex/O1+prepack/bf16-autocast/t1/glibc",
+    ];
+    let results = run_configs("hf_bert.pt", &labels);
+    assert_all_ran_accurately(&results, &labels);
+    // The int64 buffers stayed int64: the embedding lookups ran.
+    let bf16 = &results["trials"][1];
+    assert!(bf16["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["pass"] == "bf16_constants" && s["changed"] == true));
+}
+
+#[test]
+fn bf16_runs_on_the_scripted_transformer_encoder() {
+    let labels = ["stock/O1/bf16/t1/glibc", "stock/O1/bf16-autocast/t1/glibc"];
+    let results = run_configs("encoder.pt", &labels);
+    assert_all_ran_accurately(&results, &labels);
+}
+
+#[test]
+fn bf16_autocast_folds_bf16_weights_into_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let label = "stock/O1+fold/bf16-autocast/t1/glibc";
+    let output = ipex_tune()
+        .arg("run")
+        .arg(fixture("cnn.pt"))
+        .args(["--suite", "generic", "--input-shape", "1x3x32x32"])
+        .args([
+            "--min-time",
+            "0",
+            "--min-iters",
+            "2",
+            "--quiet",
+            "--record-graphs",
+        ])
+        .args(["--config", label, "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let trial = &results["trials"][1];
+    assert_eq!(trial["status"], "ok", "{trial}");
+    let graph = trial["executed_graph"].as_str().unwrap();
+    assert!(
+        graph.contains("BFloat16(32, 3, 3, 3"),
+        "the first conv's weight is a bf16 constant: {graph}"
+    );
+}
