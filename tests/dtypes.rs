@@ -6,37 +6,28 @@
 //! AVX512_BF16/AMX, but it must still be correct).
 mod common;
 
-use common::{fixture, ipex_tune};
+use common::{fixture, run_results, trial};
 use serde_json::Value;
 
 fn run_configs(model: &str, labels: &[&str]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let mut cmd = ipex_tune();
-    cmd.arg("run")
-        .arg(fixture(model))
-        .args(["--suite", "nlp", "--batch-size", "1"])
-        .args(["--min-time", "0", "--min-iters", "2", "--quiet"]);
+    let path = fixture(model);
+    let mut args = vec![
+        path.to_str().unwrap(),
+        "--suite",
+        "nlp",
+        "--batch-size",
+        "1",
+    ];
+    args.extend(["--min-time", "0", "--min-iters", "2", "--quiet"]);
     for label in labels {
-        cmd.args(["--config", label]);
+        args.extend(["--config", label]);
     }
-    let output = cmd.arg("--output").arg(&out).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    run_results(&args, &[])
 }
 
 fn assert_all_ran_accurately(results: &Value, labels: &[&str]) {
     for label in labels {
-        let trial = results["trials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["label"] == *label)
-            .unwrap_or_else(|| panic!("no trial {label}"));
+        let trial = trial(results, label);
         assert_eq!(trial["status"], "ok", "{trial}");
         assert_eq!(trial["accurate"], true, "{trial}");
         assert_eq!(trial["accuracy"]["non_finite"], 0, "{trial}");
@@ -72,27 +63,25 @@ fn bf16_runs_on_the_scripted_transformer_encoder() {
 
 #[test]
 fn bf16_autocast_folds_bf16_weights_into_the_graph() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let label = "stock/O1+fold/bf16-autocast/t1/glibc";
-    let output = ipex_tune()
-        .arg("run")
-        .arg(fixture("cnn.pt"))
-        .args(["--suite", "generic", "--input-shape", "1x3x32x32"])
-        .args([
+    let path = fixture("cnn.pt");
+    let results = run_results(
+        &[
+            path.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x3x32x32",
             "--min-time",
             "0",
             "--min-iters",
             "2",
             "--quiet",
             "--record-graphs",
-        ])
-        .args(["--config", label, "--output"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+            "--config",
+            "stock/O1+fold/bf16-autocast/t1/glibc",
+        ],
+        &[],
+    );
     let trial = &results["trials"][1];
     assert_eq!(trial["status"], "ok", "{trial}");
     let graph = trial["executed_graph"].as_str().unwrap();

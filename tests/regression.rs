@@ -3,28 +3,19 @@
 mod common;
 
 use common::host::usable_cores;
-use common::{fixture, ipex_tune};
+use common::{fixture, run_results, trial};
 use serde_json::Value;
 
 fn run_configs(model: &str, suite_args: &[&str], labels: &[&str], extra: &[&str]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let mut cmd = ipex_tune();
-    cmd.arg("run")
-        .arg(fixture(model))
-        .args(suite_args)
-        .args(["--min-time", "0.05", "--min-iters", "3", "--quiet"])
-        .args(extra);
+    let path = fixture(model);
+    let mut args = vec![path.to_str().unwrap()];
+    args.extend(suite_args);
+    args.extend(["--min-time", "0.05", "--min-iters", "3", "--quiet"]);
+    args.extend(extra);
     for label in labels {
-        cmd.args(["--config", label]);
+        args.extend(["--config", label]);
     }
-    let output = cmd.arg("--output").arg(&out).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    run_results(&args, &[])
 }
 
 /// With two instances, the first instance enabled the oneDNN Graph fuser
@@ -49,12 +40,7 @@ fn instances_enable_the_fuser_only_after_every_instance_has_prepared() {
         &[],
     );
     for label in labels {
-        let trial = results["trials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["label"] == label)
-            .unwrap();
+        let trial = trial(&results, label);
         assert_eq!(trial["status"], "ok", "{trial}");
     }
 }

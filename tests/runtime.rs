@@ -5,50 +5,34 @@
 //! timing budget; speed itself is shown by `ipex-tune bench`, not here.
 mod common;
 
-use common::{fixture, ipex_tune};
+use common::{fixture, run_results, trial};
 use serde_json::Value;
 
 /// Runs stock and `label` on `model` with the generic suite, recording the
 /// executed graphs; returns the config's trial record.
 fn against_stock(model: &str, method: &str, shape: &str, label: &str) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let output = ipex_tune()
-        .arg("run")
-        .arg(fixture(model))
-        .args([
+    let path = fixture(model);
+    let results = run_results(
+        &[
+            path.to_str().unwrap(),
             "--suite",
             "generic",
             "--input-shape",
             shape,
             "--method",
             method,
-        ])
-        .args([
             "--min-time",
             "0",
             "--min-iters",
             "2",
             "--quiet",
             "--record-graphs",
-        ])
-        .args(["--config", label, "--output"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+            "--config",
+            label,
+        ],
+        &[],
     );
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let trial = results["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["label"] == label)
-        .unwrap_or_else(|| panic!("no trial {label}: {results}"))
-        .clone();
+    let trial = trial(&results, label).clone();
     assert_eq!(trial["status"], "ok", "{trial}");
     trial
 }
@@ -162,24 +146,25 @@ fn a_mismatched_ipex_is_refused_without_exiting_the_process() {
         "__version__ = \"2.6.0+cpu\"\n",
     )
     .unwrap();
-    let out = dir.path().join("results.json");
     let label = "ipex/O1+fold+prepack/fp32/glibc";
-    let output = ipex_tune()
-        .env("IPEX_TUNE_IPEX_LIBRARY", &library)
-        .arg("run")
-        .arg(fixture("cnn.pt"))
-        .args(["--suite", "generic", "--input-shape", "1x3x32x32"])
-        .args(["--min-time", "0", "--min-iters", "1", "--quiet"])
-        .args(["--config", label, "--output"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let path = fixture("cnn.pt");
+    let results = run_results(
+        &[
+            path.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x3x32x32",
+            "--min-time",
+            "0",
+            "--min-iters",
+            "1",
+            "--quiet",
+            "--config",
+            label,
+        ],
+        &[("IPEX_TUNE_IPEX_LIBRARY", library.to_str().unwrap())],
     );
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let trial = &results["trials"][1];
     assert_eq!(trial["label"], label);
     assert_eq!(trial["status"], "failed", "{trial}");

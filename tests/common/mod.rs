@@ -133,3 +133,37 @@ pub mod host {
         format!("t{}", usable_cores())
     }
 }
+
+/// Runs `ipex-tune run ARGS --output TMP` (adding `env` variables), asserts
+/// it succeeded, and returns the results file.
+pub fn run_results(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let mut cmd = ipex_tune();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd
+        .arg("run")
+        .args(args)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).expect("valid JSON")
+}
+
+/// The trial of `results` with this label.
+pub fn trial<'a>(results: &'a serde_json::Value, label: &str) -> &'a serde_json::Value {
+    results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == label)
+        .unwrap_or_else(|| panic!("no trial {label}: {results}"))
+}
