@@ -697,12 +697,18 @@ itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
   });
 }
 
-itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method) {
+// `qdq` = 0: libtorch's own int8 ops (Finalize: quantized::linear/conv with
+// packed weights, fbgemm/oneDNN). `qdq` = 1: the quantize/dequantize graph
+// IPEX's Python `convert` produces, frozen: quantize_per_tensor/dequantize
+// pairs around fp32 ops with quantized weight constants, which IPEX's JIT
+// fusion passes (IPEX loaded) turn into its own int8 kernels.
+itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method, int qdq) {
   return guarded<itn_module*>(nullptr, [&]() {
     auto module = observed->module.deepcopy();
-    auto quantized =
-        torch::jit::InsertQuantDeQuant(module, method, /*inplace=*/true, /*debug=*/false, torch::jit::QuantType::STATIC);
-    auto finalized = torch::jit::Finalize(quantized, torch::jit::QuantType::STATIC, {});
+    auto quantized = torch::jit::InsertQuantDeQuant(module, method, /*inplace=*/true, /*debug=*/qdq != 0,
+                                                    torch::jit::QuantType::STATIC);
+    auto finalized = qdq != 0 ? torch::jit::freeze_module(quantized, {method})
+                              : torch::jit::Finalize(quantized, torch::jit::QuantType::STATIC, {});
     auto graph = finalized.get_method(method).graph();
     torch::jit::ConstantPropagation(graph);
     torch::jit::EliminateDeadCode(graph);

@@ -94,7 +94,7 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method,
 itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
                                         const itn_module* activation_observer,
                                         const itn_module* weight_observer);
-itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method);
+itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method, int qdq);
 
 int itn_set_num_threads(int n);
 int itn_get_num_threads(void);

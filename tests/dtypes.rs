@@ -90,3 +90,33 @@ fn bf16_autocast_folds_bf16_weights_into_the_graph() {
         "the first conv's weight is a bf16 constant: {graph}"
     );
 }
+
+/// IPEX's static int8 is the quantize/dequantize graph its own recipe
+/// makes, for its fusion passes; with libtorch's quantized ops under IPEX
+/// the HF BERT failed ("Could not run 'aten::tanh.out' with arguments from
+/// the 'QuantizedCPU' backend").
+#[test]
+fn ipex_static_int8_runs_on_a_traced_hf_bert() {
+    let path = fixture("hf_bert.pt");
+    let label = "ipex/O1+prepack/int8-static/t1/glibc";
+    let results = run_results(
+        &[
+            path.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x32:int1000",
+            "--input-shape",
+            "1x32:int2",
+            "--min-time",
+            "0",
+            "--min-iters",
+            "2",
+            "--quiet",
+            "--config",
+            label,
+        ],
+        &[],
+    );
+    assert_all_ran_accurately(&results, &[label]);
+}

@@ -66,6 +66,7 @@ extern "C" {
     pub fn itn_quantize_static_convert(
         observed: *const ItnModule,
         method: *const c_char,
+        qdq: c_int,
     ) -> *mut ItnModule;
     pub fn itn_set_num_threads(n: c_int) -> c_int;
     pub fn itn_get_num_threads() -> c_int;

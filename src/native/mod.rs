@@ -338,11 +338,15 @@ impl Module {
     }
 
     /// Static int8, step 2: the calibrated module converted and frozen.
-    pub fn quantize_static_convert(&self, method: &str) -> Result<Module> {
+    /// `qdq`: keep quantize/dequantize pairs around fp32 ops (for IPEX's
+    /// fusion passes) instead of libtorch's quantized ops.
+    pub fn quantize_static_convert(&self, method: &str, qdq: bool) -> Result<Module> {
         let m = c_string(method)?;
         // SAFETY: self is live.
         Module::from_raw(
-            unsafe { ffi::itn_quantize_static_convert(self.ptr.as_ptr(), m.as_ptr()) },
+            unsafe {
+                ffi::itn_quantize_static_convert(self.ptr.as_ptr(), m.as_ptr(), c_int::from(qdq))
+            },
             "static quantization (convert)",
         )
     }

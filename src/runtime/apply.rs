@@ -128,8 +128,11 @@ fn quantize_static(
         })?;
     }
     threads::set(run_threads)?;
+    // With IPEX, the quantize/dequantize graph IPEX's own recipe makes: its
+    // fusion passes turn it into IPEX's int8 kernels.
+    let qdq = config.backend == Backend::Ipex;
     let converted = observed
-        .quantize_static_convert(method)
+        .quantize_static_convert(method, qdq)
         .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.first_line())))?;
     threads::mark_packed()?;
     Ok(converted)
