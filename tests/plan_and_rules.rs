@@ -117,19 +117,19 @@ fn data_dependent_if_prefers_dynamic_int8() {
     );
 }
 
-#[test]
-fn plan_snapshot() {
+/// `plan MODEL --suite SUITE --limit 8` on recorded host facts, as a table.
+fn plan_table(model: &str, suite: &str, host: &str) -> String {
     let output = ipex_tune()
         .current_dir(common::fixtures())
         .args([
             "plan",
-            "encoder.pt",
+            model,
             "--suite",
-            "nlp",
+            suite,
             "--limit",
             "8",
             "--host-facts",
-            HOST,
+            host,
         ])
         .output()
         .unwrap();
@@ -138,33 +138,19 @@ fn plan_snapshot() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn plan_snapshot() {
+    insta::assert_snapshot!(plan_table("encoder.pt", "nlp", HOST));
 }
 
 /// The plan for a CNN on the AMX Xeon this machine kind has been: bf16
 /// and int8 are in the space (AMX_BF16, AMX_INT8).
 #[test]
 fn plan_snapshot_on_an_amx_host() {
-    let output = ipex_tune()
-        .current_dir(common::fixtures())
-        .args([
-            "plan",
-            "cnn.pt",
-            "--suite",
-            "cv",
-            "--limit",
-            "8",
-            "--host-facts",
-            "hosts/xeon-amx-2core.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+    insta::assert_snapshot!(plan_table("cnn.pt", "cv", "hosts/xeon-amx-2core.json"));
 }
 
 #[test]
