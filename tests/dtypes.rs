@@ -94,7 +94,9 @@ fn bf16_autocast_folds_bf16_weights_into_the_graph() {
 /// IPEX's static int8 is the quantize/dequantize graph its own recipe
 /// makes, for its fusion passes; with libtorch's quantized ops under IPEX
 /// the HF BERT failed ("Could not run 'aten::tanh.out' with arguments from
-/// the 'QuantizedCPU' backend").
+/// the 'QuantizedCPU' backend"). The pairs sit where IPEX's recipe puts
+/// them: the residual adds read fp32 (as observed by libtorch they were
+/// int8 adds, `quantized::add`, outside oneDNN's fused kernels).
 #[test]
 fn ipex_static_int8_runs_on_a_traced_hf_bert() {
     let path = fixture("hf_bert.pt");
@@ -113,10 +115,20 @@ fn ipex_static_int8_runs_on_a_traced_hf_bert() {
             "--min-iters",
             "2",
             "--quiet",
+            "--record-graphs",
             "--config",
             label,
         ],
         &[],
     );
     assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        graph.contains("quantize_per_tensor") || graph.contains("LlgaFusionGroup"),
+        "an int8 graph: {graph}"
+    );
+    assert!(!graph.contains("quantized::add"), "{graph}");
 }

@@ -64,6 +64,7 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
     };
     let (exit, stopped, stdout, stderr) = wait(running, start, limit);
     let _ = std::fs::remove_file(&spec_path);
+    keep_child_logs(spec, &stdout, &stderr);
     let (status, reason, output) = classify(&exit, stopped, limit, &stdout, &stderr);
     ChildOutcome {
         status,
@@ -72,6 +73,20 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
         peak_rss_bytes: exit.max_rss_bytes,
         wall_s: start.elapsed().as_secs_f64(),
     }
+}
+
+/// With `IPEX_TUNE_CHILD_LOGS=DIR`, a child's stdout and stderr are kept as
+/// `DIR/<config label>.stdout|stderr`: how one reads what a trial printed,
+/// e.g. `ONEDNN_VERBOSE=1`'s primitive list, without changing the run.
+fn keep_child_logs(spec: &TrialSpec, stdout: &str, stderr: &str) {
+    let Some(dir) = std::env::var_os("IPEX_TUNE_CHILD_LOGS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let name = spec.config.label().replace('/', "_");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{name}.stdout")), stdout);
+    let _ = std::fs::write(dir.join(format!("{name}.stderr")), stderr);
 }
 
 fn write_spec(spec: &TrialSpec, scratch: &Path) -> anyhow::Result<PathBuf> {
