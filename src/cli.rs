@@ -26,7 +26,7 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Render a results file as HTML (with charts), PNG charts and Markdown.
     Report(ReportArgs),
-    /// Compare a run with a baseline run: exit 1 on a regression beyond noise.
+    /// Compare a run with a baseline run, shape by shape: exit 1 on a regression or an inconclusive comparison.
     Gate(GateArgs),
     /// Measure one configuration in this process (used by `run`).
     #[command(hide = true)]
@@ -39,6 +39,35 @@ pub enum Command {
     /// Compare the rules-guided search with the grid on fixture models:
     /// speedup over stock, the grid's best, and the wall time of each.
     BenchSearch(BenchSearchArgs),
+    /// Benchmark the measuring harness itself: P3, the timed loop's
+    /// overhead against a bare loop; P4, five repeats of one config.
+    BenchHarness(BenchHarnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHarnessArgs {
+    /// Fixture models and their suites, as MODEL:SUITE (MODEL under --fixtures, without .pt).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mlp:generic=64x512,cnn:cv"
+    )]
+    pub models: Vec<String>,
+    /// Folder with the fixture models.
+    #[arg(long, default_value = "tests/fixtures")]
+    pub fixtures: PathBuf,
+    /// P3: calls per block (bare and timed blocks alternate).
+    #[arg(long, default_value_t = 300)]
+    pub calls: usize,
+    /// P3: blocks of each kind.
+    #[arg(long, default_value_t = 7)]
+    pub blocks: usize,
+    /// P4: repeats of the config.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// P4: minimum timed seconds per repeat.
+    #[arg(long, default_value_t = 3.0)]
+    pub min_time: f64,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +305,10 @@ pub struct RunArgs {
     /// Regression threshold for --baseline (e.g. 5%).
     #[arg(long, default_value = "5%", value_parser = parse_threshold)]
     pub max_regression: f64,
+    /// With --baseline: let comparisons whose interval straddles the
+    /// threshold pass (they fail by default, after one re-measurement).
+    #[arg(long)]
+    pub inconclusive_passes: bool,
     /// Make the first trial whose label contains this hang (tests only).
     #[arg(long, hide = true)]
     pub inject_hang: Option<String>,
@@ -317,16 +350,20 @@ pub struct BenchSearchArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// The baseline results file (ipex-tune/results/v1).
+    /// The baseline results file (ipex-tune/results/v2, or v1).
     #[arg(long)]
     pub baseline: PathBuf,
     /// The current results file.
     #[arg(long)]
     pub current: PathBuf,
-    /// Largest slowdown treated as noise (e.g. 5% or 0.05); a confident
-    /// slowdown beyond it fails.
+    /// Largest slowdown allowed (e.g. 5% or 0.05); a confident slowdown
+    /// beyond it fails.
     #[arg(long, default_value = "5%", value_parser = parse_threshold)]
     pub max_regression: f64,
+    /// Let comparisons whose 95% interval straddles the threshold pass
+    /// (inconclusive: they fail by default).
+    #[arg(long)]
+    pub inconclusive_passes: bool,
     /// Write JUnit XML (one test case per config) here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -343,7 +380,7 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A results file (ipex-tune/results/v1).
+    /// A results file (ipex-tune/results/v2, or v1).
     pub results: PathBuf,
     /// Write the self-contained HTML report here.
     #[arg(long)]

@@ -1,8 +1,10 @@
-//! `ipex-tune report` and `ipex-tune gate` on recorded results (a real run
-//! of the CNN fixture on an AVX2 EPYC, tests/fixtures/results/; kept apart
-//! from reports/sample/ so that the sample can be regenerated on any host
-//! without moving the snapshots) and on copies of it changed the way a regression, noise, an accuracy drift or a
-//! host change would change them.
+//! `ipex-tune report` and `ipex-tune gate` on recorded results (real runs
+//! of the CNN fixture with the cv suite, tests/fixtures/results/: schema v2
+//! with per-shape figures from an AVX512_BF16 EPYC, and an older v1 run
+//! from an AVX2 EPYC; kept apart from reports/sample/ so that the sample can
+//! be regenerated on any host without moving the snapshots) and on copies
+//! of them changed the way a regression, noise, an accuracy drift or a host
+//! change would change them.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -11,28 +13,60 @@ use common::{assert_one_line_user_error, ipex_tune};
 use serde_json::Value;
 
 fn sample() -> PathBuf {
+    common::fixture("results/cnn-cv-epyc-avx512bf16.json")
+}
+
+fn sample_v1() -> PathBuf {
     common::fixture("results/cnn-cv-epyc-avx2.json")
 }
 
-fn load() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(sample()).unwrap()).unwrap()
+fn load(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Writes `results` changed by `change` into `dir`.
+/// Writes the v2 sample changed by `change` into `dir`.
 fn variant(dir: &Path, name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
-    let mut results = load();
+    let mut results = load(&sample());
     change(&mut results);
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string(&results).unwrap()).unwrap();
     path
 }
 
-fn scale_latencies(results: &mut Value, factor: f64) {
-    for t in results["trials"].as_array_mut().unwrap() {
-        for l in t["latencies_ms"].as_array_mut().unwrap() {
-            *l = Value::from(l.as_f64().unwrap() * factor);
+fn scale(values: &mut Value, factor: f64) {
+    for l in values.as_array_mut().unwrap() {
+        *l = Value::from(l.as_f64().unwrap() * factor);
+    }
+}
+
+/// Every latency of one trial, over all shapes and per shape, times
+/// `factor` (per shape: only the shape `only`, when given).
+fn scale_trial(trial: &mut Value, factor: f64, only: Option<usize>) {
+    if only.is_none() {
+        scale(&mut trial["latencies_ms"], factor);
+    }
+    for (i, shape) in trial["per_shape"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        if only.is_none_or(|o| o == i) {
+            scale(&mut shape["latencies_ms"], factor);
         }
     }
+}
+
+fn scale_latencies(results: &mut Value, factor: f64) {
+    for t in results["trials"].as_array_mut().unwrap() {
+        scale_trial(t, factor, None);
+    }
+}
+
+/// The winner's record in the sample.
+fn winner_of(results: &mut Value) -> &mut Value {
+    let id = results["winner"]["trial"].as_u64().unwrap() as usize;
+    &mut results["trials"][id]
 }
 
 fn gate(baseline: &Path, current: &Path, extra: &[&str]) -> std::process::Output {
@@ -82,6 +116,99 @@ fn two_percent_noise_passes() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The winner alone slowed by `factor` (on every shape, or one).
+fn winner_slowed(factor: f64, only: Option<usize>) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let slower = variant(dir.path(), "slower.json", |r| {
+        scale_trial(winner_of(r), factor, only)
+    });
+    let out = gate(&sample(), &slower, &["--max-regression", "5%"]);
+    (dir, out)
+}
+
+#[test]
+fn a_winner_twice_as_slow_fails() {
+    let (_dir, out) = winner_slowed(2.0, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("throughput regressed"), "{stdout}");
+}
+
+#[test]
+fn a_winner_twenty_percent_slower_fails() {
+    let (_dir, out) = winner_slowed(1.2, None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_winner_two_percent_slower_passes() {
+    let (_dir, out) = winner_slowed(1.02, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_regression_in_one_shape_only_is_caught() {
+    let (_dir, out) = winner_slowed(1.5, Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let shapes: Vec<String> = load(&sample())["trials"][0]["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        stdout.contains(&format!("{}: throughput regressed", shapes[1])),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!("{}: throughput regressed", shapes[0])),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn too_few_samples_are_inconclusive_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let few = variant(dir.path(), "few.json", |r| {
+        for shape in winner_of(r)["per_shape"].as_array_mut().unwrap() {
+            shape["latencies_ms"].as_array_mut().unwrap().truncate(5);
+        }
+    });
+    let out = gate(&sample(), &few, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("INCONCLUSIVE") && stdout.contains("more iterations"),
+        "{stdout}"
+    );
+    let lenient = gate(&sample(), &few, &["--inconclusive-passes"]);
+    assert_eq!(
+        lenient.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&lenient.stdout)
+    );
+}
+
+#[test]
+fn a_v1_baseline_is_still_read_and_compared_over_all_shapes() {
+    let out = gate(&sample_v1(), &sample_v1(), &["--inconclusive-passes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("all shapes"), "{stdout}");
 }
 
 #[test]
@@ -140,7 +267,7 @@ fn malformed_and_wrong_schema_files_exit_two() {
     std::fs::write(&wrong, r#"{"schema": "criterion/v2"}"#).unwrap();
     assert_one_line_user_error(
         &gate(&sample(), &wrong, &[]),
-        "wrong.json: schema 'criterion/v2', expected 'ipex-tune/results/v1'",
+        "wrong.json: schema 'criterion/v2', expected 'ipex-tune/results/v2'",
     );
     let missing = dir.path().join("missing.json");
     assert_one_line_user_error(&gate(&sample(), &missing, &[]), "missing.json: cannot read");

@@ -52,7 +52,7 @@ fn assert_good_run(results: &Value, output: &std::process::Output) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(results["schema"], "ipex-tune/results/v1");
+    assert_eq!(results["schema"], "ipex-tune/results/v2");
     assert_eq!(results["complete"], true);
     let trials = results["trials"].as_array().unwrap();
     assert!(trials.len() >= 2, "stock and at least one candidate");
@@ -72,7 +72,29 @@ fn assert_good_run(results: &Value, output: &std::process::Output) {
         );
         assert!(!t["latencies_ms"].as_array().unwrap().is_empty());
         assert!(t["peak_rss_bytes"].as_u64().unwrap() > 0);
+        // Per shape: every shape of the suite, its own figures.
+        let shapes = t["per_shape"].as_array().unwrap();
+        assert!(!shapes.is_empty(), "{}", t["label"]);
+        for shape in shapes {
+            assert!(shape["stats"]["samples_per_s"].as_f64().unwrap() > 0.0);
+            assert!(!shape["latencies_ms"].as_array().unwrap().is_empty());
+        }
+        let (lo, hi) = (
+            t["speedup_ci95"][0].as_f64().unwrap(),
+            t["speedup_ci95"][1].as_f64().unwrap(),
+        );
+        let speedup = t["speedup"].as_f64().unwrap();
+        assert!(lo <= speedup && speedup <= hi, "{}: {lo}..{hi}", t["label"]);
+        assert!(t["interference"]["window_s"].as_f64().unwrap() > 0.0);
     }
+    // Stock again at the end: the drift of the reference.
+    let last = trials.last().unwrap();
+    assert_eq!(last["label"], "stock/O0/fp32/glibc");
+    assert!(
+        results["stock_drift"]["ci95"].is_array(),
+        "{}",
+        results["stock_drift"]
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("winner: #"), "{stdout}");
 }
@@ -81,6 +103,18 @@ fn assert_good_run(results: &Value, output: &std::process::Output) {
 fn cnn_with_the_cv_suite() {
     let (results, output) = run("cnn.pt", &["--suite", "cv", "--budget", "20s"]);
     assert_good_run(&results, &output);
+    // The cv suite's two batch sizes: two distributions, and the summary
+    // shows them shape by shape.
+    let shapes: Vec<&str> = results["trials"][0]["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect();
+    assert_eq!(shapes.len(), 2, "{shapes:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("per shape, stock -> winner"), "{stdout}");
+    assert!(stdout.contains(shapes[1]), "{stdout}");
     // Rule exclusions are recorded with their ids.
     assert!(results["plan"]["exclusions"]
         .to_string()
@@ -299,7 +333,7 @@ fn sigkill_mid_run_leaves_a_valid_results_file() {
     child.wait().unwrap();
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).expect("valid JSON");
-    assert_eq!(results["schema"], "ipex-tune/results/v1");
+    assert_eq!(results["schema"], "ipex-tune/results/v2");
     assert_eq!(results["complete"], false);
     let trials = results["trials"].as_array().unwrap();
     assert!(trials.len() >= 2);
@@ -355,5 +389,81 @@ fn generic_suite_needs_a_shape_per_argument() {
     assert_one_line_user_error(
         &output,
         "`forward` takes 3 argument(s) (dense, indices, offsets); got 1 shape(s)",
+    );
+}
+
+/// `run --baseline`: a comparison with too few samples is inconclusive; the
+/// run measures that config once more with the iterations the gate asks
+/// for before deciding, and an inconclusive verdict fails unless allowed.
+#[test]
+fn a_baseline_run_remeasures_inconclusive_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let label = format!("stock/O1+fold+prepack/fp32/t{}/glibc-tuned", usable_cores());
+    let common = [
+        "--suite",
+        "generic",
+        "--input-shape",
+        "16x512",
+        "--config",
+        label.as_str(),
+    ];
+    let baseline = dir.path().join("baseline.json");
+    let first = ipex_tune()
+        .arg("run")
+        .arg(fixture("mlp.pt"))
+        .args(QUICK)
+        .args(common)
+        .arg("--output")
+        .arg(&baseline)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let gated = |extra: &[&str]| {
+        let (results, output) = run(
+            "mlp.pt",
+            &[
+                &common[..],
+                &["--baseline", baseline.to_str().unwrap()],
+                extra,
+            ]
+            .concat(),
+        );
+        (results, output)
+    };
+    let (results, output) = gated(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Three calls per side: the baseline stays inconclusive however long
+    // the current run measures.
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("INCONCLUSIVE"), "{stdout}");
+    let remeasured: Vec<&Value> = results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["label"] == label.as_str())
+        .collect();
+    assert_eq!(remeasured.len(), 2, "measured, then measured again");
+    assert!(
+        remeasured[1]["why"]
+            .as_str()
+            .unwrap()
+            .contains("re-measured"),
+        "{}",
+        remeasured[1]["why"]
+    );
+    assert!(
+        remeasured[1]["stats"]["iterations"].as_u64().unwrap()
+            > remeasured[0]["stats"]["iterations"].as_u64().unwrap()
+    );
+    let (_, lenient) = gated(&["--inconclusive-passes"]);
+    assert_eq!(
+        lenient.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&lenient.stdout)
     );
 }

@@ -1,8 +1,8 @@
 //! `ipex-tune gate --baseline A.json --current B.json [--max-regression 5%]
 //! [--junit FILE] [--markdown FILE] [--allow-host-change]`.
 //!
-//! Exit codes: 0 pass, 1 regression (or accuracy drift, or a config that
-//! passed before and fails now), 2 usage or input error (including runs from
+//! Exit codes: 0 pass, 1 regression or inconclusive comparison (or accuracy
+//! drift, or a config that passed before and fails now), 2 usage or input error (including runs from
 //! different hosts or torch stacks without --allow-host-change).
 use crate::cli::GateArgs;
 use crate::error::{exit_code, UserError};
@@ -12,7 +12,12 @@ use crate::record::Results;
 pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
     let baseline = Results::read(&args.baseline)?;
     let current = Results::read(&args.current)?;
-    let report = gate::gate(&baseline, &current, args.max_regression);
+    let report = gate::gate(
+        &baseline,
+        &current,
+        args.max_regression,
+        args.inconclusive_passes,
+    );
     if !report.host_differences.is_empty() && !args.allow_host_change {
         return Err(UserError::BadValue(format!(
             "refusing to compare runs from different hosts or torch stacks ({}); pass --allow-host-change to compare anyway",

@@ -1,6 +1,7 @@
 //! One thin file per subcommand, wiring the stages together. No stage calls a
 //! command.
 mod bench;
+mod bench_harness;
 mod bench_search;
 mod doctor;
 mod gate;
@@ -26,5 +27,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rules(args) => rules::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchSearch(args) => bench_search::run(&args),
+        Command::BenchHarness(args) => bench_harness::run(&args),
     }
 }

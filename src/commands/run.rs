@@ -3,9 +3,10 @@
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::error::{exit_code, UserError};
+use crate::gate::{gate, GateReport};
 use crate::record::Results;
 use crate::report::{self, summary};
-use crate::tune::{self, make_plan, SearchMode, Settings};
+use crate::tune::{self, make_plan, Planned, SearchMode, Settings};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let given: Vec<Config> = args
@@ -37,7 +38,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .output
         .clone()
         .unwrap_or_else(|| tune::session::default_output(&args.target.model, &planned.suite.name));
-    let results = tune::tune(&planned, &settings, &output)?;
+    let mut results = tune::tune(&planned, &settings, &output)?;
+    let mut gate_report = None;
+    if let (Some(baseline), false) = (&args.baseline, results.interrupted) {
+        let (remeasured, report) =
+            gate_against(baseline, results, args, &planned, &settings, &output)?;
+        results = remeasured;
+        gate_report = Some(report);
+    }
     if !args.quiet {
         print!("{}", summary::render(&results));
         println!("results: {}", output.display());
@@ -57,20 +65,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if results.interrupted {
         return Ok(130);
     }
-    match &args.baseline {
-        Some(baseline) => gate_against(baseline, &results, args.max_regression),
+    match gate_report {
+        Some(report) => {
+            print!("{}", crate::gate::format::markdown(&report));
+            Ok(if report.passed {
+                exit_code::OK
+            } else {
+                exit_code::VERDICT_FAILED
+            })
+        }
         None => Ok(exit_code::OK),
     }
 }
 
-/// `run --baseline`: the gate's verdict on the finished run.
+/// `run --baseline`: the gate's verdict on the finished run. Configs whose
+/// comparison is inconclusive are measured once more, with the iterations
+/// the gate asks for, before the verdict.
 fn gate_against(
     baseline_path: &std::path::Path,
-    results: &Results,
-    max_regression: f64,
-) -> anyhow::Result<i32> {
+    results: Results,
+    args: &RunArgs,
+    planned: &Planned,
+    settings: &Settings,
+    output: &std::path::Path,
+) -> anyhow::Result<(Results, GateReport)> {
     let baseline = Results::read(baseline_path)?;
-    let report = crate::gate::gate(&baseline, results, max_regression);
+    let judge = |r: &Results| gate(&baseline, r, args.max_regression, args.inconclusive_passes);
+    let report = judge(&results);
     if !report.host_differences.is_empty() {
         return Err(UserError::BadValue(format!(
             "refusing to gate against {}: different host or torch stack ({})",
@@ -79,10 +100,38 @@ fn gate_against(
         ))
         .into());
     }
-    print!("{}", crate::gate::format::markdown(&report));
-    Ok(if report.passed {
-        exit_code::OK
-    } else {
-        exit_code::VERDICT_FAILED
-    })
+    let again = inconclusive_configs(&report, &results);
+    if again.is_empty() {
+        return Ok((results, report));
+    }
+    if !args.quiet {
+        eprintln!(
+            "re-measuring {} config(s) inconclusive against the baseline ...",
+            again.len()
+        );
+    }
+    let results = tune::session::remeasure(planned, settings, results, &again, output)?;
+    let report = judge(&results);
+    Ok((results, report))
+}
+
+/// The configs of inconclusive comparisons, each with the timed iterations
+/// that would likely resolve it: its own calls plus what the gate asks for
+/// per shape, for every shape (at most 10x its calls).
+fn inconclusive_configs(report: &GateReport, results: &Results) -> Vec<(Config, usize)> {
+    report
+        .comparisons
+        .iter()
+        .filter(|c| c.inconclusive())
+        .filter_map(|c| {
+            let trial = results.trials.iter().rev().find(|t| t.label == c.label)?;
+            if trial.config == Config::stock() {
+                return None; // the reference: its inconclusive verdicts are notes
+            }
+            let calls = trial.stats.as_ref().map_or(0, |s| s.iterations);
+            let shapes = trial.per_shape.len().max(1);
+            let more = c.more_iterations().unwrap_or(0) * shapes;
+            Some((trial.config.clone(), (calls + more).min(10 * calls.max(10))))
+        })
+        .collect()
 }

@@ -1,43 +1,93 @@
-//! The `gate` stage: comparing a current run with a baseline, trial by trial,
-//! with a three-way verdict (improved / regressed / within noise) decided by
-//! bootstrap confidence intervals against a noise threshold, as criterion
-//! does — but a regression fails the process.
+//! The `gate` stage: comparing a current run with a baseline, trial by trial
+//! and input shape by input shape, on throughput, median and p99 latency.
+//! Each comparison's verdict comes from the bootstrap 95% interval of its
+//! ratio against the threshold t (current/baseline, > 1 is slower):
+//! regressed when the whole interval lies above 1 + t; improved when it lies
+//! below 1 - t; within the threshold when it lies below 1 + t; otherwise
+//! (the interval straddles 1 + t, or too few samples) inconclusive, which
+//! fails unless the caller lets it pass, and says how many more iterations
+//! would likely resolve it. Tails need far more samples for the same
+//! precision (a p99 over 500 calls rests on its 5 largest): p99 is judged
+//! against 3t, and an inconclusive p99 is a note, while a confident p99
+//! regression fails.
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 pub mod format;
 
-use crate::measure::stats::{bootstrap_ratio_ci, quantile, sorted};
+use crate::measure::shapes::ShapeStats;
+use crate::measure::stats::{bootstrap_ratio_ci, mean, quantile, sorted};
 use crate::record::{Results, Status, TrialRecord};
+
+/// Fewer samples than this on either side cannot be judged.
+pub const MIN_SAMPLES: usize = 10;
+
+/// p99's threshold, in multiples of the gate's.
+pub const P99_THRESHOLD_FACTOR: f64 = 3.0;
 
 /// Verdict of one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Improved,
-    WithinNoise,
+    WithinThreshold,
     Regressed,
+    Inconclusive,
 }
 
-/// A latency statistic compared between runs: the ratio current/baseline
-/// (> 1 is slower) with its bootstrap 95% interval.
+/// What a comparison compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    /// Samples/s, compared as the mean latency per call (same config, same
+    /// workers on both sides), so > 1 is slower like the others.
+    Throughput,
+    Median,
+    P99,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Throughput => "throughput",
+            Metric::Median => "median latency",
+            Metric::P99 => "p99 latency",
+        }
+    }
+}
+
+/// One statistic compared between runs: current/baseline (> 1 is slower)
+/// with its bootstrap 95% interval.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
-    pub baseline_ms: f64,
-    pub current_ms: f64,
+    pub metric: Metric,
+    /// The statistic on each side: samples/s for throughput, ms otherwise.
+    pub baseline: f64,
+    pub current: f64,
     pub ratio: f64,
     pub ci95: (f64, f64),
     pub verdict: Verdict,
+    /// For an inconclusive verdict: about how many more timed iterations
+    /// (per side) would likely resolve it.
+    pub more_iterations: Option<usize>,
+}
+
+/// One input shape of one trial, compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShapeComparison {
+    /// The shape key (`all shapes` when a side has no per-shape figures).
+    pub shape: String,
+    pub ratios: Vec<Ratio>,
 }
 
 /// One trial matched across the runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     pub label: String,
-    /// Median latency (throughput's inverse per iteration).
-    pub median: Option<Ratio>,
-    pub p99: Option<Ratio>,
+    pub shapes: Vec<ShapeComparison>,
+    /// The runs' summary samples/s (for the record; the gate compares the
+    /// per-shape figures).
     pub samples_per_s: (Option<f64>, Option<f64>),
     /// Why this pair fails, if it does.
     pub failures: Vec<String>,
@@ -48,6 +98,27 @@ impl Comparison {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// The inconclusive comparisons that decide (throughput, median).
+    fn deciding_inconclusive(&self) -> impl Iterator<Item = &Ratio> {
+        self.shapes
+            .iter()
+            .flat_map(|s| &s.ratios)
+            .filter(|r| r.verdict == Verdict::Inconclusive && r.metric != Metric::P99)
+    }
+
+    /// Whether a deciding comparison of this trial was inconclusive (for
+    /// stock they are notes: see [`is_stock`]).
+    pub fn inconclusive(&self) -> bool {
+        self.deciding_inconclusive().next().is_some()
+    }
+
+    /// The most iterations its deciding inconclusive comparisons ask for.
+    pub fn more_iterations(&self) -> Option<usize> {
+        self.deciding_inconclusive()
+            .filter_map(|r| r.more_iterations)
+            .max()
+    }
 }
 
 /// The whole gate.
@@ -56,6 +127,8 @@ pub struct GateReport {
     pub baseline_model: String,
     pub current_model: String,
     pub max_regression: f64,
+    /// Whether inconclusive comparisons pass (`--inconclusive-passes`).
+    pub inconclusive_passes: bool,
     pub comparisons: Vec<Comparison>,
     /// Host/stack facts that differ (compared only with --allow-host-change).
     pub host_differences: Vec<String>,
@@ -100,54 +173,183 @@ pub fn host_differences(baseline: &Results, current: &Results) -> Vec<String> {
     out
 }
 
-/// Bootstrap 95% interval of q(current)/q(baseline) for the quantile `q`,
-/// resampling each sample independently (percentile method).
-pub fn ratio_ci(
-    baseline: &[f64],
-    current: &[f64],
-    q: f64,
-    resamples: usize,
-    seed: u64,
-) -> (f64, f64) {
-    bootstrap_ratio_ci(
-        baseline,
-        current,
-        |s| quantile(&sorted(s), q),
-        0.95,
-        resamples,
-        seed,
-    )
+/// Bootstrap 95% interval of stat(current)/stat(baseline), resampling
+/// each side independently (percentile method).
+fn ratio_ci(baseline: &[f64], current: &[f64], stat: &dyn Fn(&[f64]) -> f64) -> (f64, f64) {
+    bootstrap_ratio_ci(baseline, current, stat, 0.95, 1000, 0x9a7e)
 }
 
-/// Compares one latency quantile. Regressed when the whole interval lies
-/// above 1 + threshold (slower beyond noise, with confidence); improved when
-/// it lies below 1 - threshold; otherwise within noise.
-pub fn compare_quantile(
+/// The verdict on a ratio and its interval (module doc), and for an
+/// inconclusive one the iterations that would likely resolve it: the
+/// interval narrows as 1/sqrt(n), and must shrink to the distance between
+/// the ratio and the threshold.
+pub fn judge(ratio: f64, ci95: (f64, f64), threshold: f64, n: usize) -> (Verdict, Option<usize>) {
+    if n < MIN_SAMPLES {
+        return (Verdict::Inconclusive, Some(MIN_SAMPLES.max(4 * n) - n));
+    }
+    let limit = 1.0 + threshold;
+    if ci95.0 > limit {
+        return (Verdict::Regressed, None);
+    }
+    if ci95.1 < 1.0 - threshold {
+        return (Verdict::Improved, None);
+    }
+    if ci95.1 <= limit {
+        return (Verdict::WithinThreshold, None);
+    }
+    let half_width = (ci95.1 - ci95.0) / 2.0;
+    let distance = (ratio - limit).abs().max(half_width / 30.0);
+    let needed = (n as f64 * (half_width / distance).powi(2)).ceil() as usize;
+    (Verdict::Inconclusive, Some(needed.saturating_sub(n).max(1)))
+}
+
+/// Compares one statistic of two latency samples (ms). For throughput the
+/// statistic is the mean latency and the figures shown are samples/s
+/// (`rate` = samples/s per ms of mean latency, i.e. batch × workers × 1000).
+pub fn compare(
+    metric: Metric,
     baseline: &[f64],
     current: &[f64],
-    q: f64,
     threshold: f64,
+    rate: f64,
 ) -> Option<Ratio> {
-    if baseline.len() < 2 || current.len() < 2 {
+    if baseline.is_empty() || current.is_empty() {
         return None;
     }
-    let base = quantile(&sorted(baseline), q);
-    let cur = quantile(&sorted(current), q);
-    let ci95 = ratio_ci(baseline, current, q, 1000, 0x9a7e);
-    let verdict = if ci95.0 > 1.0 + threshold {
-        Verdict::Regressed
-    } else if ci95.1 < 1.0 - threshold {
-        Verdict::Improved
+    let stat = |s: &[f64]| match metric {
+        Metric::Throughput => mean(s),
+        Metric::Median => quantile(&sorted(s), 0.5),
+        Metric::P99 => quantile(&sorted(s), 0.99),
+    };
+    let (base, cur) = (stat(baseline), stat(current));
+    let ratio = cur / base;
+    let ci95 = if baseline.len() < 2 || current.len() < 2 {
+        (0.0, f64::INFINITY)
     } else {
-        Verdict::WithinNoise
+        ratio_ci(baseline, current, &stat)
+    };
+    let (verdict, more_iterations) =
+        judge(ratio, ci95, threshold, baseline.len().min(current.len()));
+    let (baseline, current) = match metric {
+        Metric::Throughput => (rate / base, rate / cur),
+        _ => (base, cur),
     };
     Some(Ratio {
-        baseline_ms: base,
-        current_ms: cur,
-        ratio: cur / base,
+        metric,
+        baseline,
+        current,
+        ratio,
         ci95,
         verdict,
+        more_iterations,
     })
+}
+
+/// Stock (as loaded, glibc malloc, default threads) is the reference, not a
+/// config anyone deploys, and the noisiest one (glibc's malloc churn makes
+/// its latencies bimodal): its inconclusive comparisons are notes, while a
+/// confident stock regression still fails.
+fn is_stock(t: &TrialRecord) -> bool {
+    t.config == crate::config::Config::stock()
+}
+
+/// The threshold a metric is judged against.
+fn metric_threshold(metric: Metric, threshold: f64) -> f64 {
+    match metric {
+        Metric::P99 => threshold * P99_THRESHOLD_FACTOR,
+        _ => threshold,
+    }
+}
+
+/// Throughput, median and p99 of one shape.
+fn compare_shape(
+    shape: &str,
+    baseline: &[f64],
+    current: &[f64],
+    threshold: f64,
+    rate: f64,
+) -> ShapeComparison {
+    ShapeComparison {
+        shape: shape.to_string(),
+        ratios: [Metric::Throughput, Metric::Median, Metric::P99]
+            .into_iter()
+            .filter_map(|m| compare(m, baseline, current, metric_threshold(m, threshold), rate))
+            .collect(),
+    }
+}
+
+/// The shapes to compare: per shape when both runs have per-shape figures
+/// (schema v2), else the trial's calls over all shapes.
+fn shapes_of(
+    b: &TrialRecord,
+    k: &TrialRecord,
+    threshold: f64,
+    notes: &mut Vec<String>,
+) -> Vec<ShapeComparison> {
+    if b.per_shape.is_empty() || k.per_shape.is_empty() {
+        notes.push(
+            "compared over all shapes together (a run without per-shape figures, schema v1)".into(),
+        );
+        let rate = |t: &TrialRecord| {
+            t.stats
+                .as_ref()
+                .map_or(0.0, |s| s.samples_per_s * s.mean_ms)
+        };
+        return vec![compare_shape(
+            "all shapes",
+            &b.latencies_ms,
+            &k.latencies_ms,
+            threshold,
+            rate(k),
+        )];
+    }
+    let mut out = Vec::new();
+    for base in &b.per_shape {
+        match k.per_shape.iter().find(|s| s.shape == base.shape) {
+            Some(cur) => out.push(compare_shape(
+                &base.shape,
+                &base.latencies_ms,
+                &cur.latencies_ms,
+                threshold,
+                shape_rate(cur),
+            )),
+            None => notes.push(format!(
+                "shape {} not measured in the current run",
+                base.shape
+            )),
+        }
+    }
+    out
+}
+
+/// samples/s per ms of mean latency: batch × workers × 1000.
+fn shape_rate(s: &ShapeStats) -> f64 {
+    (s.batch_size * s.workers as u64) as f64 * 1000.0
+}
+
+fn describe(r: &Ratio, threshold: f64) -> String {
+    let pct = |x: f64| (x - 1.0) * 100.0;
+    let change = match r.metric {
+        Metric::Throughput => format!("{:+.1}% time per call", pct(r.ratio)),
+        _ => format!("{:+.1}%", pct(r.ratio)),
+    };
+    match r.verdict {
+        Verdict::Regressed => format!(
+            "{} regressed {change} (95% CI {:+.1}%..{:+.1}%), beyond the {:.1}% threshold",
+            r.metric.name(),
+            pct(r.ci95.0),
+            pct(r.ci95.1),
+            threshold * 100.0
+        ),
+        _ => format!(
+            "{} inconclusive: {change}, 95% CI {:+.1}%..{:+.1}% straddles the {:.1}% threshold; about {} more iterations would resolve it",
+            r.metric.name(),
+            pct(r.ci95.0),
+            pct(r.ci95.1.min(99.99)),
+            threshold * 100.0,
+            r.more_iterations.unwrap_or(0)
+        ),
+    }
 }
 
 fn compare_trial(
@@ -155,11 +357,11 @@ fn compare_trial(
     base: Option<&TrialRecord>,
     cur: Option<&TrialRecord>,
     threshold: f64,
+    inconclusive_passes: bool,
 ) -> Comparison {
     let mut c = Comparison {
         label: label.to_string(),
-        median: None,
-        p99: None,
+        shapes: Vec::new(),
         samples_per_s: (
             base.and_then(|t| t.stats.as_ref()).map(|s| s.samples_per_s),
             cur.and_then(|t| t.stats.as_ref()).map(|s| s.samples_per_s),
@@ -167,51 +369,63 @@ fn compare_trial(
         failures: Vec::new(),
         notes: Vec::new(),
     };
-    match (base, cur) {
-        (Some(_), None) => c.notes.push("not measured in the current run".into()),
-        (None, Some(_)) => c.notes.push("new in the current run".into()),
-        (Some(b), Some(k)) => {
-            let ok = |t: &TrialRecord| t.status == Status::Ok;
-            if ok(b) && !ok(k) {
-                c.failures.push(format!(
-                    "passed in the baseline, {:?} now: {}",
-                    k.status,
-                    k.reason.as_deref().unwrap_or("")
-                ));
-            }
-            if b.accurate == Some(true) && k.accurate == Some(false) {
-                c.failures.push(format!(
-                    "accuracy drifted out of tolerance: {}",
-                    k.accuracy_problem
-                        .as_deref()
-                        .unwrap_or("outside the suite's tolerance")
-                ));
-            }
-            if ok(b) && ok(k) {
-                c.median = compare_quantile(&b.latencies_ms, &k.latencies_ms, 0.5, threshold);
-                c.p99 = compare_quantile(&b.latencies_ms, &k.latencies_ms, 0.99, threshold);
-                for (what, ratio) in [("median latency", &c.median), ("p99 latency", &c.p99)] {
-                    if let Some(r) = ratio {
-                        if r.verdict == Verdict::Regressed {
-                            c.failures.push(format!(
-                                "{what} regressed {:+.1}% (95% CI {:+.1}%..{:+.1}%), beyond the {:.1}% threshold",
-                                (r.ratio - 1.0) * 100.0,
-                                (r.ci95.0 - 1.0) * 100.0,
-                                (r.ci95.1 - 1.0) * 100.0,
-                                threshold * 100.0
-                            ));
-                        }
-                    }
+    let (Some(b), Some(k)) = (base, cur) else {
+        if base.is_some() {
+            c.notes.push("not measured in the current run".into());
+        } else if cur.is_some() {
+            c.notes.push("new in the current run".into());
+        }
+        return c;
+    };
+    let ok = |t: &TrialRecord| t.status == Status::Ok;
+    if ok(b) && !ok(k) {
+        c.failures.push(format!(
+            "passed in the baseline, {:?} now: {}",
+            k.status,
+            k.reason.as_deref().unwrap_or("")
+        ));
+    }
+    if b.accurate == Some(true) && k.accurate == Some(false) {
+        c.failures.push(format!(
+            "accuracy drifted out of tolerance: {}",
+            k.accuracy_problem
+                .as_deref()
+                .unwrap_or("outside the suite's tolerance")
+        ));
+    }
+    if !(ok(b) && ok(k)) {
+        return c;
+    }
+    c.shapes = shapes_of(b, k, threshold, &mut c.notes);
+    for shape in &c.shapes {
+        for r in &shape.ratios {
+            let what = format!(
+                "{}: {}",
+                shape.shape,
+                describe(r, metric_threshold(r.metric, threshold))
+            );
+            match r.verdict {
+                Verdict::Regressed => c.failures.push(what),
+                Verdict::Inconclusive
+                    if inconclusive_passes || r.metric == Metric::P99 || is_stock(k) =>
+                {
+                    c.notes.push(what)
                 }
+                Verdict::Inconclusive => c.failures.push(what),
+                _ => {}
             }
         }
-        (None, None) => {}
     }
     c
 }
 
 /// Compares every trial of the two runs, matched by config label.
-pub fn gate(baseline: &Results, current: &Results, threshold: f64) -> GateReport {
+pub fn gate(
+    baseline: &Results,
+    current: &Results,
+    threshold: f64,
+    inconclusive_passes: bool,
+) -> GateReport {
     let index = |r: &Results| -> BTreeMap<String, TrialRecord> {
         r.trials
             .iter()
@@ -224,13 +438,14 @@ pub fn gate(baseline: &Results, current: &Results, threshold: f64) -> GateReport
     labels.dedup();
     let comparisons: Vec<Comparison> = labels
         .into_iter()
-        .map(|l| compare_trial(l, b.get(l), k.get(l), threshold))
+        .map(|l| compare_trial(l, b.get(l), k.get(l), threshold, inconclusive_passes))
         .collect();
     let passed = comparisons.iter().all(Comparison::passed);
     GateReport {
         baseline_model: baseline.model.path.clone(),
         current_model: current.model.path.clone(),
         max_regression: threshold,
+        inconclusive_passes,
         comparisons,
         host_differences: host_differences(baseline, current),
         passed,
@@ -249,34 +464,72 @@ mod tests {
             .collect()
     }
 
+    fn median_of(b: &[f64], k: &[f64]) -> Ratio {
+        compare(Metric::Median, b, k, 0.05, 1.0).unwrap()
+    }
+
     #[test]
-    fn identical_samples_are_within_noise() {
+    fn identical_samples_are_within_the_threshold() {
         let a = noisy(10.0, 300, 1);
-        let r = compare_quantile(&a, &a, 0.5, 0.05).unwrap();
-        assert_eq!(r.verdict, Verdict::WithinNoise);
+        let r = median_of(&a, &a);
+        assert_eq!(r.verdict, Verdict::WithinThreshold);
         assert!((r.ratio - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn twenty_percent_slower_regresses() {
-        let r = compare_quantile(&noisy(10.0, 300, 1), &noisy(12.0, 300, 2), 0.5, 0.05).unwrap();
+        let r = median_of(&noisy(10.0, 300, 1), &noisy(12.0, 300, 2));
         assert_eq!(r.verdict, Verdict::Regressed);
         assert!(r.ci95.0 > 1.05);
     }
 
     #[test]
-    fn two_percent_is_noise_and_twenty_percent_faster_improves() {
+    fn two_percent_passes_and_twenty_percent_faster_improves() {
         assert_eq!(
-            compare_quantile(&noisy(10.0, 300, 1), &noisy(10.2, 300, 2), 0.5, 0.05)
-                .unwrap()
-                .verdict,
-            Verdict::WithinNoise
+            median_of(&noisy(10.0, 300, 1), &noisy(10.2, 300, 2)).verdict,
+            Verdict::WithinThreshold
         );
         assert_eq!(
-            compare_quantile(&noisy(10.0, 300, 1), &noisy(8.0, 300, 2), 0.5, 0.05)
-                .unwrap()
-                .verdict,
+            median_of(&noisy(10.0, 300, 1), &noisy(8.0, 300, 2)).verdict,
             Verdict::Improved
+        );
+    }
+
+    #[test]
+    fn a_wide_interval_is_inconclusive_not_a_pass() {
+        // +5% with a +-15% spread: the interval straddles the threshold.
+        let wide = |c: f64, seed| -> Vec<f64> {
+            let mut rng = SplitMix64::new(seed);
+            (0..40)
+                .map(|_| c * (1.0 + ((rng.next_u64() % 1000) as f64 / 1000.0 - 0.5) * 0.6))
+                .collect()
+        };
+        let r = median_of(&wide(10.0, 1), &wide(10.5, 2));
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+        assert!(r.more_iterations.unwrap() > 0);
+    }
+
+    #[test]
+    fn too_few_samples_are_inconclusive() {
+        let r = median_of(&noisy(10.0, 5, 1), &noisy(20.0, 5, 2));
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(r.more_iterations.unwrap() >= MIN_SAMPLES - 5);
+    }
+
+    #[test]
+    fn throughput_compares_time_per_call_and_shows_samples_per_s() {
+        let r = compare(
+            Metric::Throughput,
+            &noisy(10.0, 300, 1),
+            &noisy(20.0, 300, 2),
+            0.05,
+            8000.0,
+        )
+        .unwrap();
+        assert_eq!(r.verdict, Verdict::Regressed);
+        assert!(
+            (r.baseline - 800.0).abs() < 10.0 && (r.current - 400.0).abs() < 5.0,
+            "{r:?}"
         );
     }
 }

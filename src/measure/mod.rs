@@ -1,4 +1,6 @@
 //! The `measure` stage: timing loops and the statistics over their latencies.
 pub mod accuracy;
+pub mod interference;
+pub mod shapes;
 pub mod stats;
 pub mod timing;

@@ -76,6 +76,17 @@ pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
         .collect()
 }
 
+/// Every `len / max`-th value, at most `max` of them, in order.
+pub fn thin(values: &[f64], max: usize) -> Vec<f64> {
+    if values.len() <= max {
+        return values.to_vec();
+    }
+    let step = values.len() as f64 / max as f64;
+    (0..max)
+        .map(|i| values[(i as f64 * step) as usize])
+        .collect()
+}
+
 /// A small deterministic generator (SplitMix64), so bootstrap intervals are
 /// reproducible for the same sample.
 pub struct SplitMix64(u64);
@@ -99,14 +110,14 @@ impl SplitMix64 {
     }
 }
 
-fn resample(rng: &mut SplitMix64, values: &[f64], into: &mut [f64]) {
+pub(crate) fn resample(rng: &mut SplitMix64, values: &[f64], into: &mut [f64]) {
     for slot in into.iter_mut() {
         *slot = values[rng.below(values.len())];
     }
 }
 
 /// The (1-level)/2 and (1+level)/2 quantiles of bootstrap estimates.
-fn percentile_interval(mut estimates: Vec<f64>, level: f64) -> (f64, f64) {
+pub(crate) fn percentile_interval(mut estimates: Vec<f64>, level: f64) -> (f64, f64) {
     estimates.sort_by(|a, b| a.total_cmp(b));
     (
         quantile(&estimates, (1.0 - level) / 2.0),
@@ -218,6 +229,13 @@ impl LatencyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinning_keeps_order_and_bounds() {
+        let v: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(thin(&v, 20), v);
+        assert_eq!(thin(&v, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+    }
 
     #[test]
     fn quantile_interpolates_like_numpy() {

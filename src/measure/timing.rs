@@ -63,12 +63,16 @@ pub fn warm_up(
 }
 
 /// A timed window: every call's latency in seconds, the samples the calls
-/// processed, and the window's wall time.
+/// processed, and the window's wall time; `shape_of[i]`, the input shape of
+/// call i (filled in by callers that time several shapes, else empty).
 #[derive(Debug, Clone, Default)]
 pub struct Timed {
     pub latencies_s: Vec<f64>,
     pub samples: u64,
     pub elapsed_s: f64,
+    pub shape_of: Vec<usize>,
+    /// What else the machine did meanwhile (filled in by callers that watch).
+    pub interference: Option<super::interference::Interference>,
 }
 
 /// Times `step(i)` for i = 0, 1, ... until both `min_time` has passed and
@@ -91,6 +95,8 @@ pub fn timed_loop(
         latencies_s,
         samples,
         elapsed_s: start.elapsed().as_secs_f64(),
+        shape_of: Vec::new(),
+        interference: None,
     })
 }
 

@@ -147,6 +147,46 @@ pub fn wait4_nohang(pid: i32) -> Option<Exit> {
     })
 }
 
+/// This process's resource usage so far (all threads).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU seconds.
+    pub cpu_s: f64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
+
+/// getrusage(RUSAGE_SELF).
+pub fn self_usage() -> Usage {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Usage::default();
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Usage {
+        cpu_s: secs(u.ru_utime) + secs(u.ru_stime),
+        minor_faults: u.ru_minflt.max(0) as u64,
+        major_faults: u.ru_majflt.max(0) as u64,
+        voluntary_switches: u.ru_nvcsw.max(0) as u64,
+        involuntary_switches: u.ru_nivcsw.max(0) as u64,
+    }
+}
+
+/// Clock ticks per second of /proc/stat's counters (USER_HZ).
+pub fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as f64
+    } else {
+        100.0
+    }
+}
+
 /// The name of a signal, e.g. "SIGSEGV".
 pub fn signal_name(sig: i32) -> &'static str {
     match sig {

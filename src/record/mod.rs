@@ -1,5 +1,7 @@
-//! The `record` stage: the results file, schema `ipex-tune/results/v1`
-//! (documented in the README), which `report` and `gate` read. The tuning
+//! The `record` stage: the results file, schema `ipex-tune/results/v2`
+//! (documented in the README), which `report` and `gate` read. v2 added
+//! per-shape statistics and intervals on the speedups; v1 files (no
+//! per-shape figures) are still read, e.g. as gate baselines. The tuning
 //! session writes it after every trial, atomically, so a run that is
 //! stopped at any moment leaves a valid file with every finished trial.
 use std::collections::BTreeMap;
@@ -11,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::host::HostProfile;
 use crate::measure::accuracy::Accuracy;
+use crate::measure::interference::Interference;
+use crate::measure::shapes::ShapeStats;
 use crate::measure::stats::LatencyStats;
 use crate::model::ModelFacts;
 use crate::rules::condition::Observed;
@@ -18,7 +22,9 @@ use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::{Facts, Value};
 use crate::suite::Suite;
 
-pub const SCHEMA: &str = "ipex-tune/results/v1";
+pub const SCHEMA: &str = "ipex-tune/results/v2";
+/// Older schemas this version reads.
+pub const READS: [&str; 2] = [SCHEMA, "ipex-tune/results/v1"];
 
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,8 +146,16 @@ pub struct TrialRecord {
     pub why: String,
     pub status: Status,
     pub reason: Option<String>,
+    /// Over every call of every shape (the samples/s is the run's summary
+    /// figure; percentiles mix shapes: see `per_shape`).
     pub stats: Option<LatencyStats>,
     pub latencies_ms: Vec<f64>,
+    /// Every input shape's own statistics (v2; empty in v1 files).
+    #[serde(default)]
+    pub per_shape: Vec<ShapeStats>,
+    /// What else the machine did during the timed window (v2).
+    #[serde(default)]
+    pub interference: Option<Interference>,
     pub first_call_ms: Option<f64>,
     pub warmup_iterations: Option<usize>,
     pub peak_rss_bytes: u64,
@@ -152,6 +166,9 @@ pub struct TrialRecord {
     pub accuracy_problem: Option<String>,
     /// samples/s over stock's.
     pub speedup: Option<f64>,
+    /// Bootstrap 95% interval of the speedup, estimated shape by shape.
+    #[serde(default)]
+    pub speedup_ci95: Option<(f64, f64)>,
     pub steps: Vec<Step>,
     pub threads: Option<usize>,
     /// The optimized graph the trial executed (`run --record-graphs`).
@@ -174,6 +191,22 @@ pub struct Winner {
     pub config: Config,
     pub samples_per_s: f64,
     pub speedup: f64,
+    #[serde(default)]
+    pub speedup_ci95: Option<(f64, f64)>,
+    /// The runner-up, when the winner does not beat it beyond the 95%
+    /// interval of their ratio: the two tie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie: Option<Tie>,
+}
+
+/// A runner-up the winner does not beat with confidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tie {
+    pub trial: usize,
+    pub label: String,
+    /// Winner's samples/s over the runner-up's, and its 95% interval.
+    pub ratio: f64,
+    pub ci95: (f64, f64),
 }
 
 /// The whole results file.
@@ -195,7 +228,20 @@ pub struct Results {
     pub trials: Vec<TrialRecord>,
     pub skipped: Vec<Skipped>,
     pub winner: Option<Winner>,
+    /// Stock measured again at the end against the first stock (v2).
+    #[serde(default)]
+    pub stock_drift: Option<Drift>,
     pub warnings: Vec<String>,
+}
+
+/// How far the reference moved during the run: samples/s of stock at the
+/// end over stock at the start, with its 95% interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drift {
+    pub ratio: f64,
+    pub ci95: (f64, f64),
+    /// False when the interval excludes 1: the run's ratios are unreliable.
+    pub reliable: bool,
 }
 
 impl Results {
@@ -227,7 +273,7 @@ impl Results {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         match value.get("schema").and_then(|s| s.as_str()) {
-            Some(SCHEMA) => {}
+            Some(known) if READS.contains(&known) => {}
             Some(other) => return Err(bad(format!("schema '{other}', expected '{SCHEMA}'"))),
             None => return Err(bad(format!("no `schema` field; expected '{SCHEMA}'"))),
         }

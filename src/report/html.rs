@@ -40,7 +40,14 @@ fn summary(results: &Results) -> String {
                 "winner",
                 &format!("{:.2}x stock", w.speedup),
                 "ok",
-                &w.label,
+                &match (w.speedup_ci95, &w.tie) {
+                    (_, Some(tie)) => format!(
+                        "{} (tie with {}: {:.2}x, 95% CI {:.2}-{:.2})",
+                        w.label, tie.label, tie.ratio, tie.ci95.0, tie.ci95.1
+                    ),
+                    (Some((lo, hi)), None) => format!("{} (95% CI {lo:.2}-{hi:.2}x)", w.label),
+                    (None, None) => w.label.clone(),
+                },
             );
             cards += &card(
                 "throughput",
@@ -136,12 +143,27 @@ fn trials_table(results: &Results) -> String {
             s.map(|s| format!("{:.2}..{:.2}", s.median_ci95_ms.0, s.median_ci95_ms.1)).unwrap_or_default(),
             if t.peak_rss_bytes > 0 { format!("{} MiB", t.peak_rss_bytes >> 20) } else { String::new() },
             accuracy,
-            t.speedup.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+            super::summary::speedup_text(t.speedup, t.speedup_ci95),
             status,
             escape(&t.why)
         );
     }
     html += "</table>";
+    let rows = super::summary::shape_rows(results);
+    if !rows.is_empty() {
+        html += "<h3>Per shape, stock &rarr; winner</h3><table><tr><th>shape</th><th>samples/s</th><th>p50 ms</th><th>p99 ms</th><th>speedup (95% CI)</th></tr>";
+        for r in rows {
+            html += &format!(
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape(&r.shape),
+                escape(&super::summary::pair(r.stock.map(|s| s.0), r.winner.0, 1)),
+                escape(&super::summary::pair(r.stock.map(|s| s.1), r.winner.1, 2)),
+                escape(&super::summary::pair(r.stock.map(|s| s.2), r.winner.2, 2)),
+                escape(&r.speedup)
+            );
+        }
+        html += "</table>";
+    }
     if !results.skipped.is_empty() {
         html += &format!(
             "<details><summary>{} candidate(s) not tried</summary><table><tr><th>config</th><th>why not</th></tr>",

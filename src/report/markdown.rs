@@ -1,4 +1,5 @@
 //! The run summary as Markdown, for a CI job summary or a pull-request comment.
+use super::summary;
 use crate::record::Results;
 use crate::record::Status;
 
@@ -46,9 +47,17 @@ pub fn render(results: &Results) -> String {
     match &results.winner {
         Some(w) => {
             out += &format!(
-                "**Winner:** `{}` — {:.1} samples/s, **{:.2}x** stock, accurate within the suite's tolerance.\n\n",
-                w.label, w.samples_per_s, w.speedup
-            )
+                "**Winner:** `{}` — {:.1} samples/s, **{}** stock (95% interval), accurate within the suite's tolerance.\n\n",
+                w.label,
+                w.samples_per_s,
+                summary::speedup_text(Some(w.speedup), w.speedup_ci95)
+            );
+            if let Some(tie) = &w.tie {
+                out += &format!(
+                    "**Tie:** `{}` is not apart from `{}` beyond noise ({:.2}x, 95% CI {:.2}-{:.2}); either will do.\n\n",
+                    w.label, tie.label, tie.ratio, tie.ci95.0, tie.ci95.1
+                );
+            }
         }
         None => out += "**No winner:** no accurate candidate finished.\n\n",
     }
@@ -90,9 +99,23 @@ pub fn render(results: &Results) -> String {
                 String::new()
             },
             accuracy,
-            t.speedup.map(|x| format!("{x:.2}x")).unwrap_or_default(),
+            summary::speedup_text(t.speedup, t.speedup_ci95),
             status
         );
+    }
+    let rows = summary::shape_rows(results);
+    if !rows.is_empty() {
+        out += "\nPer shape, stock -> winner:\n\n| shape | samples/s | p50 ms | p99 ms | speedup |\n|---|---|---|---|---|\n";
+        for r in rows {
+            out += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                r.shape,
+                summary::pair(r.stock.map(|s| s.0), r.winner.0, 1),
+                summary::pair(r.stock.map(|s| s.1), r.winner.1, 2),
+                summary::pair(r.stock.map(|s| s.2), r.winner.2, 2),
+                r.speedup
+            );
+        }
     }
     if !results.plan.firings.is_empty() {
         out += "\n<details><summary>Rules that shaped the plan</summary>\n\n";

@@ -1,6 +1,7 @@
 //! The terminal summary of a run: one row per trial, then the winner.
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
+use crate::measure::shapes::rate_ratio;
 use crate::record::{Results, Status, TrialRecord};
 
 fn right(s: String) -> Cell {
@@ -32,6 +33,15 @@ fn status_cell(trial: &TrialRecord) -> String {
     }
 }
 
+/// "3.81x (3.62-4.01)": a speedup and its 95% interval.
+pub fn speedup_text(speedup: Option<f64>, ci95: Option<(f64, f64)>) -> String {
+    match (speedup, ci95) {
+        (Some(s), Some((lo, hi))) => format!("{s:.2}x ({lo:.2}-{hi:.2})"),
+        (Some(s), None) => format!("{s:.2}x"),
+        _ => String::new(),
+    }
+}
+
 fn row(trial: &TrialRecord, winner: bool) -> Vec<Cell> {
     let stat = |f: &dyn Fn(&crate::measure::stats::LatencyStats) -> String| {
         right(trial.stats.as_ref().map(f).unwrap_or_default())
@@ -48,12 +58,7 @@ fn row(trial: &TrialRecord, winner: bool) -> Vec<Cell> {
             String::new()
         }),
         Cell::new(accuracy_cell(trial)),
-        right(
-            trial
-                .speedup
-                .map(|s| format!("{s:.2}x"))
-                .unwrap_or_default(),
-        ),
+        right(speedup_text(trial.speedup, trial.speedup_ci95)),
         Cell::new(status_cell(trial)),
     ]
 }
@@ -78,12 +83,22 @@ pub fn render(results: &Results) -> String {
         t.add_row(row(trial, winner));
     }
     let mut out = format!("{t}\n");
+    out += &per_shape_table(results);
     match &results.winner {
         Some(w) => {
             out += &format!(
-                "winner: #{} {}  {:.1} samples/s, {:.2}x stock\n",
-                w.trial, w.label, w.samples_per_s, w.speedup
-            )
+                "winner: #{} {}  {:.1} samples/s, {} stock\n",
+                w.trial,
+                w.label,
+                w.samples_per_s,
+                speedup_text(Some(w.speedup), w.speedup_ci95)
+            );
+            if let Some(tie) = &w.tie {
+                out += &format!(
+                    "tie: #{} {} and #{} {} are not apart beyond noise ({:.2}x, 95% CI {:.2}-{:.2}); either will do\n",
+                    w.trial, w.label, tie.trial, tie.label, tie.ratio, tie.ci95.0, tie.ci95.1
+                );
+            }
         }
         None => out += "winner: none (no accurate trial finished)\n",
     }
@@ -91,4 +106,81 @@ pub fn render(results: &Results) -> String {
         out += &format!("warning: {warning}\n");
     }
     out
+}
+
+/// One input shape, stock against the winner: samples/s, p50 and p99
+/// (stock's `None` when stock did not run that shape), and the speedup.
+pub struct ShapeRow {
+    pub shape: String,
+    pub stock: Option<(f64, f64, f64)>,
+    pub winner: (f64, f64, f64),
+    pub speedup: String,
+}
+
+/// Stock and the winner shape by shape, when the suite has several shapes
+/// (over all shapes, p50 and p99 mix them).
+pub fn shape_rows(results: &Results) -> Vec<ShapeRow> {
+    let (Some(stock), Some(winner)) = (
+        results.trials.first(),
+        results
+            .winner
+            .as_ref()
+            .and_then(|w| results.trials.iter().find(|t| t.id == w.trial)),
+    ) else {
+        return Vec::new();
+    };
+    if winner.per_shape.len() < 2 {
+        return Vec::new();
+    }
+    let figures = |s: &crate::measure::shapes::ShapeStats| {
+        (s.stats.samples_per_s, s.stats.median_ms, s.stats.p99_ms)
+    };
+    winner
+        .per_shape
+        .iter()
+        .map(|shape| {
+            let base = stock.per_shape.iter().find(|s| s.shape == shape.shape);
+            let ratio =
+                base.and_then(|b| rate_ratio(std::slice::from_ref(b), std::slice::from_ref(shape)));
+            ShapeRow {
+                shape: shape.shape.clone(),
+                stock: base.map(figures),
+                winner: figures(shape),
+                speedup: speedup_text(ratio.map(|r| r.0), ratio.map(|r| r.1)),
+            }
+        })
+        .collect()
+}
+
+/// "a -> b" with `digits` decimals.
+pub fn pair(stock: Option<f64>, winner: f64, digits: usize) -> String {
+    match stock {
+        Some(a) => format!("{a:.digits$} -> {winner:.digits$}"),
+        None => format!("- -> {winner:.digits$}"),
+    }
+}
+
+fn per_shape_table(results: &Results) -> String {
+    let rows = shape_rows(results);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "shape",
+        "samples/s stock -> winner",
+        "p50 ms",
+        "p99 ms",
+        "speedup",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            Cell::new(&r.shape),
+            right(pair(r.stock.map(|s| s.0), r.winner.0, 1)),
+            right(pair(r.stock.map(|s| s.1), r.winner.1, 2)),
+            right(pair(r.stock.map(|s| s.2), r.winner.2, 2)),
+            right(r.speedup),
+        ]);
+    }
+    format!("per shape, stock -> winner:\n{t}\n")
 }

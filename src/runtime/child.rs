@@ -13,6 +13,7 @@ use super::parallel::{pin_current_thread, split_cores, Streams};
 use super::threads;
 use crate::config::Dtype;
 use crate::measure::accuracy::{self, Accuracy};
+use crate::measure::interference::Probe;
 use crate::measure::timing::{self, Timed, WarmUp};
 use crate::native;
 use crate::suite::batches;
@@ -29,14 +30,16 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
     }
     native::os::set_process_affinity(&spec.options.cpus)?;
     apply::apply_process_settings(&spec.config)?;
-    let batches: Vec<Vec<Tensor>> = batches(&spec.suite)
-        .into_iter()
-        .map(|b| b.tensors)
+    let suite_batches = batches(&spec.suite);
+    let shapes: Vec<(String, u64)> = suite_batches
+        .iter()
+        .map(|b| (b.shape_key.clone(), samples_in(&b.tensors)))
         .collect();
+    let batches: Vec<Vec<Tensor>> = suite_batches.into_iter().map(|b| b.tensors).collect();
     let mut output = if spec.config.instances > 1 {
-        run_instances(spec, &batches)?
+        run_instances(spec, &batches, &shapes)?
     } else {
-        run_streams(spec, &batches)?
+        run_streams(spec, &batches, &shapes)?
     };
     output.threads = native::num_threads()?;
     output.fusers = FuserState {
@@ -105,26 +108,36 @@ fn warm_up(
     Ok(warm)
 }
 
-/// Times batches round-robin from `offset` until the minimums are met.
+/// Times batches (one per shape) round-robin from `offset` until the
+/// minimums are met.
 fn time_round_robin(
     spec: &TrialSpec,
     inputs: &[Vec<Tensor>],
     offset: usize,
     run: impl Fn(&[Tensor]) -> anyhow::Result<Vec<Tensor>>,
 ) -> anyhow::Result<Timed> {
-    timing::timed_loop(
+    let shape = |i: usize| (offset + i) % inputs.len();
+    let probe = Probe::start(&spec.options.cpus);
+    let mut timed = timing::timed_loop(
         Duration::from_secs_f64(spec.options.min_time_s),
         spec.options.min_iters,
         |i| {
-            let batch = &inputs[(offset + i) % inputs.len()];
+            let batch = &inputs[shape(i)];
             run(batch)?;
             Ok(samples_in(batch))
         },
-    )
+    )?;
+    timed.shape_of = (0..timed.latencies_s.len()).map(shape).collect();
+    timed.interference = Some(probe.finish());
+    Ok(timed)
 }
 
 /// One module, run directly or split across streams.
-fn run_streams(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<TrialOutput> {
+fn run_streams(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    shapes: &[(String, u64)],
+) -> anyhow::Result<TrialOutput> {
     let prepared = Arc::new(apply::prepare(
         &spec.model,
         &spec.method,
@@ -150,7 +163,8 @@ fn run_streams(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tria
         warm,
         accuracy,
         &executor.prepared().steps,
-        inputs.len(),
+        shapes,
+        1,
     );
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
     Ok(output)
@@ -299,7 +313,11 @@ fn instance(
 
 /// Throughput mode: independent copies of the model, one per core group,
 /// each running whole batches; aggregate throughput over a common window.
-fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<TrialOutput> {
+fn run_instances(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    shapes: &[(String, u64)],
+) -> anyhow::Result<TrialOutput> {
     let instances = spec.config.instances;
     let meet = Arc::new(Rendezvous {
         prepared: Barrier::new(instances),
@@ -327,7 +345,7 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
                 .map_err(|_| anyhow::anyhow!("an instance thread panicked"))??,
         );
     }
-    merge_instances(spec, batches, runs)
+    merge_instances(spec, batches, shapes, runs)
 }
 
 /// The instances' latencies and samples over their common window; the
@@ -335,8 +353,10 @@ fn run_instances(spec: &TrialSpec, batches: &[Vec<Tensor>]) -> anyhow::Result<Tr
 fn merge_instances(
     spec: &TrialSpec,
     batches: &[Vec<Tensor>],
+    shapes: &[(String, u64)],
     runs: Vec<InstanceRun>,
 ) -> anyhow::Result<TrialOutput> {
+    let workers = runs.len();
     let start = runs.iter().map(|r| r.start).min().expect("an instance");
     let end = runs.iter().map(|r| r.end).max().expect("an instance");
     let mut timed = Timed {
@@ -350,6 +370,11 @@ fn merge_instances(
     let mut first = None;
     for run in runs {
         timed.latencies_s.extend(run.timed.latencies_s);
+        timed.shape_of.extend(run.timed.shape_of);
+        timed.interference = match (timed.interference.take(), run.timed.interference) {
+            (Some(a), Some(b)) => Some(a.worse(b)),
+            (a, b) => a.or(b),
+        };
         timed.samples += run.timed.samples;
         warm.iterations += run.warm.iterations;
         warm.steady &= run.warm.steady;
@@ -359,7 +384,7 @@ fn merge_instances(
     let prepared = first.expect("an instance");
     let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
     let accuracy = outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
-    let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, batches.len());
+    let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, shapes, workers);
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
     Ok(output)
 }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::measure::accuracy::Accuracy;
-use crate::measure::stats::LatencyStats;
+use crate::measure::interference::Interference;
+use crate::measure::shapes::{split_by_shape, ShapeStats};
+use crate::measure::stats::{thin, LatencyStats};
 use crate::measure::timing::Timed;
 use crate::record::Step;
 use crate::suite::Suite;
@@ -67,17 +69,6 @@ pub struct TrialSpec {
 /// when trials are fast. Statistics are computed from all of them.
 pub const MAX_RAW_LATENCIES: usize = 2000;
 
-/// Every `len / max`-th value, at most `max` of them, in order.
-pub fn thin(values: &[f64], max: usize) -> Vec<f64> {
-    if values.len() <= max {
-        return values.to_vec();
-    }
-    let step = values.len() as f64 / max as f64;
-    (0..max)
-        .map(|i| values[(i as f64 * step) as usize])
-        .collect()
-}
-
 /// Which fusers were active in the child after the config was applied.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FuserState {
@@ -93,6 +84,12 @@ pub struct TrialOutput {
     /// Per-iteration latencies in ms (all instances together; at most
     /// MAX_RAW_LATENCIES, evenly spaced).
     pub latencies_ms: Vec<f64>,
+    /// Every input shape's own statistics.
+    #[serde(default)]
+    pub per_shape: Vec<ShapeStats>,
+    /// What else the machine did during the timed window.
+    #[serde(default)]
+    pub interference: Option<Interference>,
     pub first_call_ms: f64,
     pub warmup_iterations: usize,
     /// Every shape's warm-up reached steady timings.
@@ -122,14 +119,16 @@ pub struct WarmedUp {
 }
 
 impl TrialOutput {
-    /// The output of a timed window; `threads`, `fusers` and
-    /// `executed_graph` are filled in by the caller.
+    /// The output of a timed window over `shapes` ((key, batch size), the
+    /// indexes of `timed.shape_of`) with `workers` calls in flight at once;
+    /// `threads`, `fusers` and `executed_graph` are filled in by the caller.
     pub fn new(
         timed: &Timed,
         warm: WarmedUp,
         accuracy: Option<Accuracy>,
         steps: &[Step],
-        shapes: usize,
+        shapes: &[(String, u64)],
+        workers: usize,
     ) -> TrialOutput {
         TrialOutput {
             stats: LatencyStats::from_latencies(&timed.latencies_s, timed.samples, timed.elapsed_s),
@@ -137,28 +136,24 @@ impl TrialOutput {
                 .iter()
                 .map(|s| s * 1e3)
                 .collect(),
+            per_shape: split_by_shape(
+                &timed.latencies_s,
+                &timed.shape_of,
+                shapes,
+                workers,
+                MAX_RAW_LATENCIES,
+            ),
+            interference: timed.interference.clone(),
             first_call_ms: warm.first_call_ms,
             warmup_iterations: warm.iterations,
             warmup_steady: warm.steady,
             accuracy,
             steps: steps.to_vec(),
             threads: 0,
-            shapes,
+            shapes: shapes.len(),
             fusers: FuserState::default(),
             executed_graph: None,
             output_structure: String::new(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thinning_keeps_order_and_bounds() {
-        let v: Vec<f64> = (0..10).map(f64::from).collect();
-        assert_eq!(thin(&v, 20), v);
-        assert_eq!(thin(&v, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
     }
 }

@@ -13,9 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::plan::Planned;
 use crate::config::{Config, Dtype, ALL_KNOBS};
 use crate::measure::accuracy;
+use crate::measure::shapes::interval_around;
 use crate::record::{
-    ExclusionRecord, FiringRecord, PlanRecord, Results, Search, Skipped, Status, Tool, TrialRecord,
-    Winner, SCHEMA,
+    Drift, ExclusionRecord, FiringRecord, PlanRecord, Results, Search, Skipped, Status, Tie, Tool,
+    TrialRecord, Winner, SCHEMA,
 };
 use crate::rules::condition::Observed;
 use crate::rules::facts::Value;
@@ -185,6 +186,7 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         trials: Vec::new(),
         skipped: Vec::new(),
         winner: None,
+        stock_drift: None,
         warnings: plan_warnings(planned),
     }
 }
@@ -195,6 +197,9 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
 fn measured(outcome: ChildOutcome) -> TrialRecord {
     let mut warnings = Vec::new();
     if let Some(out) = &outcome.output {
+        if let Some(why) = out.interference.as_ref().and_then(|i| i.disturbed()) {
+            warnings.push(format!("measured under interference: {why}"));
+        }
         if !out.warmup_steady {
             warnings.push("timings were not steady after warm-up".to_string());
         }
@@ -219,6 +224,11 @@ fn measured(outcome: ChildOutcome) -> TrialRecord {
             .as_ref()
             .map(|o| o.latencies_ms.clone())
             .unwrap_or_default(),
+        per_shape: out
+            .as_ref()
+            .map(|o| o.per_shape.clone())
+            .unwrap_or_default(),
+        interference: out.as_ref().and_then(|o| o.interference.clone()),
         first_call_ms: out.as_ref().map(|o| o.first_call_ms),
         warmup_iterations: out.as_ref().map(|o| o.warmup_iterations),
         peak_rss_bytes: outcome.peak_rss_bytes,
@@ -227,11 +237,24 @@ fn measured(outcome: ChildOutcome) -> TrialRecord {
         accurate: None,
         accuracy_problem: None,
         speedup: None,
+        speedup_ci95: None,
         steps: out.as_ref().map(|o| o.steps.clone()).unwrap_or_default(),
         threads: out.as_ref().map(|o| o.threads),
         executed_graph: out.and_then(|o| o.executed_graph),
         warnings,
     }
+}
+
+/// Stock's drift over a run within this share is not worth a warning.
+const DRIFT_TOLERANCE: f64 = 0.03;
+
+/// Why a finished trial's timed window was disturbed, if it was.
+fn disturbed(outcome: &ChildOutcome) -> Option<String> {
+    outcome
+        .output
+        .as_ref()
+        .and_then(|o| o.interference.as_ref())
+        .and_then(|i| i.disturbed())
 }
 
 /// A tuning run in progress.
@@ -246,25 +269,48 @@ struct Session<'a> {
     hang_injected: bool,
     tried: HashSet<Config>,
     start: Instant,
+    /// Whether this session's scratch holds stock's outputs (the first
+    /// trial of a session is stock and saves them).
+    reference_saved: bool,
+    /// Trials measured twice because the first window was disturbed.
+    reruns: usize,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        planned: &'a Planned,
+        settings: &'a Settings,
+        results: Results,
+        output: &'a Path,
+    ) -> anyhow::Result<Session<'a>> {
+        Ok(Session {
+            settings,
+            planned,
+            results,
+            output,
+            scratch: tempfile::tempdir()?,
+            options: trial_options(planned, settings.record_graphs),
+            limit: settings.trial_timeout.unwrap_or_else(|| {
+                Duration::from_secs_f64(120.0 + 20.0 * planned.suite.measure.min_time_s)
+            }),
+            hang_injected: false,
+            tried: HashSet::from([Config::stock()]),
+            start: Instant::now(),
+            reference_saved: false,
+            reruns: 0,
+        })
+    }
 }
 
 /// Runs the tuning loop and returns the final results (also written to
 /// `output`). Fails only when stock itself cannot run, or on I/O errors.
 pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Result<Results> {
-    let mut session = Session {
-        settings,
+    let mut session = Session::new(
         planned,
-        results: results_skeleton(planned, settings),
+        settings,
+        results_skeleton(planned, settings),
         output,
-        scratch: tempfile::tempdir()?,
-        options: trial_options(planned, settings.record_graphs),
-        limit: settings.trial_timeout.unwrap_or_else(|| {
-            Duration::from_secs_f64(120.0 + 20.0 * planned.suite.measure.min_time_s)
-        }),
-        hang_injected: false,
-        tried: HashSet::from([Config::stock()]),
-        start: Instant::now(),
-    };
+    )?;
     session.results.write_atomic(output)?;
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     session.trial(
@@ -285,10 +331,43 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
         SearchMode::Grid => session.search_grid()?,
         SearchMode::Rules => session.search_guided()?,
     }
+    session.stock_again()?;
+    session.note_interference();
     session.results.search.wall_s = session.start.elapsed().as_secs_f64();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     session.results.interrupted = interrupted;
     session.results.complete = !interrupted;
+    session.results.write_atomic(output)?;
+    Ok(session.results)
+}
+
+/// Measures `configs` again, each with at least its number of timed
+/// iterations, and appends the new records to `results` (later records of
+/// a label supersede earlier ones for the gate). Stock runs first, as this
+/// session's accuracy reference (also recorded).
+pub fn remeasure(
+    planned: &Planned,
+    settings: &Settings,
+    results: Results,
+    configs: &[(Config, usize)],
+    output: &Path,
+) -> anyhow::Result<Results> {
+    let mut session = Session::new(planned, settings, results, output)?;
+    session.trial(
+        Config::stock(),
+        "stock again: the reference for re-measuring".into(),
+    )?;
+    for (config, min_iters) in configs {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+        session.options.min_iters = (*min_iters).max(planned.suite.measure.min_iters);
+        session.trial(
+            config.clone(),
+            format!("re-measured with {min_iters} iterations: inconclusive against the baseline"),
+        )?;
+    }
+    session.results.interrupted |= INTERRUPTED.load(Ordering::SeqCst);
     session.results.write_atomic(output)?;
     Ok(session.results)
 }
@@ -391,17 +470,27 @@ impl Session<'_> {
     /// samples/s when it ran and is accurate.
     fn trial(&mut self, config: Config, why: String) -> anyhow::Result<Option<f64>> {
         let id = self.results.trials.len();
-        let is_stock = id == 0;
+        // The first trial of a session is stock, the accuracy reference.
+        let is_stock = !self.reference_saved;
+        self.reference_saved = true;
         let spec = self.spec(&config, is_stock);
-        let outcome = self.spawn_with_progress(&spec, id);
+        let mut outcome = self.spawn_with_progress(&spec, id);
+        if let Some(why) = disturbed(&outcome) {
+            // Once: a second disturbed window is kept, and says so.
+            if self.settings.progress {
+                eprintln!("trial #{id} measured under interference ({why}); measuring it again");
+            }
+            self.reruns += 1;
+            outcome = self.spawn_with_progress(&spec, id);
+        }
         let (accurate, accuracy_problem) = self.accuracy_verdict(&config, &outcome, is_stock);
         let samples = outcome.output.as_ref().map(|o| o.stats.samples_per_s);
-        let base = if is_stock {
+        let base = if id == 0 {
             samples
         } else {
             self.stock_samples_per_s()
         };
-        let record = TrialRecord {
+        let mut record = TrialRecord {
             id,
             label: config.label(),
             provenance: provenance(&config, self.planned),
@@ -412,6 +501,14 @@ impl Session<'_> {
             speedup: samples.zip(base).map(|(s, b)| s / b),
             ..measured(outcome)
         };
+        if let (Some(speedup), Some(stock)) = (record.speedup, self.results.trials.first()) {
+            let stock_shapes = if id == 0 {
+                &record.per_shape
+            } else {
+                &stock.per_shape
+            };
+            record.speedup_ci95 = interval_around(speedup, stock_shapes, &record.per_shape);
+        }
         let usable = record.status == Status::Ok && record.accurate == Some(true);
         self.results.trials.push(record);
         self.update_winner();
@@ -419,23 +516,102 @@ impl Session<'_> {
         Ok(usable.then_some(samples).flatten())
     }
 
-    /// The fastest accurate trial.
+    /// The fastest accurate trial; a tie when it does not beat the
+    /// runner-up beyond the 95% interval of their ratio, or by more than
+    /// stock drifted during the run.
     fn update_winner(&mut self) {
         let stock = self.stock_samples_per_s();
-        self.results.winner = self
+        // Within one run the intervals miss what changes between the start
+        // and the end (stock's drift): a margin below it is no margin.
+        let drift = self
+            .results
+            .stock_drift
+            .as_ref()
+            .map_or(0.0, |d| (d.ratio - 1.0).abs());
+        let mut ranked: Vec<(&TrialRecord, f64)> = self
             .results
             .trials
             .iter()
             .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
             .filter_map(|t| t.stats.as_ref().map(|s| (t, s.samples_per_s)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(t, s)| Winner {
-                trial: t.id,
-                label: t.label.clone(),
-                config: t.config.clone(),
-                samples_per_s: s,
-                speedup: stock.map(|base| s / base).unwrap_or(1.0),
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        self.results.winner = ranked.first().map(|&(t, s)| Winner {
+            trial: t.id,
+            label: t.label.clone(),
+            config: t.config.clone(),
+            samples_per_s: s,
+            speedup: stock.map(|base| s / base).unwrap_or(1.0),
+            speedup_ci95: t.speedup_ci95,
+            tie: ranked.get(1).and_then(|&(r, rs)| {
+                let ratio = s / rs;
+                let ci95 = interval_around(ratio, &r.per_shape, &t.per_shape)?;
+                (ci95.0 <= 1.0 || ratio - 1.0 <= drift).then(|| Tie {
+                    trial: r.id,
+                    label: r.label.clone(),
+                    ratio,
+                    ci95,
+                })
+            }),
+        });
+    }
+
+    /// The run's warning about trials measured under interference.
+    fn note_interference(&mut self) {
+        let kept = self
+            .results
+            .trials
+            .iter()
+            .filter(|t| {
+                t.interference
+                    .as_ref()
+                    .and_then(|i| i.disturbed())
+                    .is_some()
+            })
+            .count();
+        if self.reruns > 0 || kept > 0 {
+            self.results.warnings.push(format!(
+                "host not quiet: {} trial(s) were disturbed by other processes or memory pressure and measured again; {kept} still were (their figures are marked)",
+                self.reruns
+            ));
+        }
+    }
+
+    /// Measures stock again at the end of the run: its speedup over the
+    /// first stock is the drift of the reference, and when its interval
+    /// excludes 1 the run's ratios are unreliable (another process, thermal
+    /// or frequency changes, memory pressure).
+    fn stock_again(&mut self) -> anyhow::Result<()> {
+        if INTERRUPTED.load(Ordering::SeqCst) || self.results.trials.len() < 2 {
+            return Ok(());
+        }
+        self.trial(
+            Config::stock(),
+            "stock again at the end of the run: the drift of the reference".into(),
+        )?;
+        let again = self.results.trials.last().expect("just measured");
+        if let (Some(ratio), Some(ci95)) = (again.speedup, again.speedup_ci95) {
+            // A drift the interval resolves but smaller than this is below
+            // what any figure here is read to.
+            let reliable = ci95.0 <= 1.0 + DRIFT_TOLERANCE && 1.0 - DRIFT_TOLERANCE <= ci95.1;
+            if !reliable {
+                self.results.warnings.push(format!(
+                    "stock drifted {:+.1}% (95% CI {:+.1}%..{:+.1}%) between the start and the end of the run: the ratios of this run are uncertain by as much; re-run on a quiet host to trust smaller differences",
+                    (ratio - 1.0) * 100.0,
+                    (ci95.0 - 1.0) * 100.0,
+                    (ci95.1 - 1.0) * 100.0
+                ));
+            }
+            self.results.stock_drift = Some(Drift {
+                ratio,
+                ci95,
+                reliable,
             });
+        }
+        // The winner's margin is now judged against the drift too.
+        self.update_winner();
+        self.results.write_atomic(self.output)?;
+        Ok(())
     }
 
     fn search_given(&mut self, configs: &[Config]) -> anyhow::Result<()> {
