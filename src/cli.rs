@@ -57,10 +57,10 @@ pub struct BenchHarnessArgs {
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
     /// P3: calls per block (bare and timed blocks alternate).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1000)]
     pub calls: usize,
     /// P3: blocks of each kind.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 9)]
     pub blocks: usize,
     /// P4: repeats of the config.
     #[arg(long, default_value_t = 5)]

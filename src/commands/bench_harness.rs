@@ -20,7 +20,7 @@ use crate::config::{Config, Level};
 use crate::error::{exit_code, UserError};
 use crate::measure::interference::Probe;
 use crate::measure::stats::median;
-use crate::measure::timing::timed_loop;
+use crate::measure::timing::{timed_loop, warm_up, WarmUp};
 use crate::record::Status;
 use crate::runtime::apply;
 use crate::suite::batches;
@@ -81,7 +81,11 @@ fn overhead(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<(f64, 
         .next()
         .ok_or_else(|| anyhow::anyhow!("the suite has no inputs"))?;
     let inputs = prepared.convert_inputs(&batch.tensors);
-    for _ in 0..20 {
+    // As a trial warms up, then longer: the first hundreds of calls of a
+    // small model still speed up (allocator, caches), and would show as a
+    // difference between whichever blocks come first.
+    warm_up(&WarmUp::default(), || prepared.run(&inputs).map(|_| ()))?;
+    for _ in 0..args.calls {
         prepared.run(&inputs)?;
     }
     let cpus = crate::native::os::affinity().unwrap_or_default();
