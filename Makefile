@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/ipex-tune
 
-.PHONY: setup build demo test lint bench bench-peer fixtures clean-stack
+.PHONY: setup build demo test lint bench bench-peer bench-plan fixtures clean-stack
 
 setup:
 	scripts/bootstrap
@@ -33,6 +33,10 @@ test: lint
 bench: build
 	$(BIN) bench --allocators glibc,glibc-tuned,jemalloc,tcmalloc --json reports/bench.json
 	$(BIN) bench-search
+
+# Time and peak memory of `plan` on every recorded host (tests/fixtures/hosts).
+bench-plan: build
+	python3 benches/plan_hosts.py
 
 # IPEX's documented Python recipe against ipex-tune on a ResNet-18-style CNN,
 # a BERT-style encoder and a GPT-2-style decoder (long: tens of minutes;

@@ -245,6 +245,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// Parses a latency percentile: 50, 90 or 99.
+pub fn parse_percentile(text: &str) -> Result<u8, String> {
+    match text.trim() {
+        "50" => Ok(50),
+        "90" => Ok(90),
+        "99" => Ok(99),
+        _ => Err(format!("'{text}': expected 50, 90 or 99")),
+    }
+}
+
+/// Parses a latency limit, "20ms", "0.5s" or "20" (ms), into milliseconds.
+pub fn parse_latency(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        (t, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v * scale),
+        _ => Err(format!(
+            "'{text}' is not a latency; expected e.g. 20ms, 500us or 0.5s"
+        )),
+    }
+}
+
 /// Parses "5%", "5" (percent) or "0.05".
 pub fn parse_threshold(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -305,6 +335,17 @@ pub struct RunArgs {
     /// Regression threshold for --baseline (e.g. 5%).
     #[arg(long, default_value = "5%", value_parser = parse_threshold)]
     pub max_regression: f64,
+    /// What the winner is: throughput (highest samples/s) or latency
+    /// (lowest latency at the given batch sizes; see --percentile).
+    #[arg(long, value_parser = ["throughput", "latency"], default_value = "throughput")]
+    pub objective: String,
+    /// With --objective latency: the percentile to minimise (50, 90 or 99).
+    #[arg(long, default_value_t = 50, value_parser = parse_percentile)]
+    pub percentile: u8,
+    /// The highest throughput whose p99 latency stays within this limit on
+    /// every input shape (e.g. 20ms, 0.5s).
+    #[arg(long, value_parser = parse_latency, conflicts_with = "objective")]
+    pub max_latency: Option<f64>,
     /// With --baseline: let comparisons whose interval straddles the
     /// threshold pass (they fail by default, after one re-measurement).
     #[arg(long)]

@@ -289,3 +289,84 @@ fn rules_list_shows_every_rule() {
     assert!(stdout.contains("streams-off-for-embedding-bag"));
     assert!(stdout.contains("33 rules"), "{stdout}");
 }
+
+/// The plan on recorded big hosts: layouts from the topology (one instance
+/// per node, IPEX's latency layout of 4 cores), every instance inside one
+/// NUMA node, SMT siblings unused, and a space that stays small.
+#[test]
+fn big_hosts_get_layouts_from_their_topology() {
+    for (host, physical, cores_per_node, nodes) in [
+        ("spr-2s56c-snc-off.json", 56, 28, 2),
+        ("spr-2s56c-snc2.json", 56, 14, 4),
+        ("xeon-4s240c-smt.json", 240, 60, 4),
+        ("vm-1s8c.json", 8, 8, 1),
+    ] {
+        let out = ipex_tune()
+            .args(["plan", "--json", "--suite", "cv", "--host-facts"])
+            .arg(fixture(&format!("hosts/{host}")))
+            .arg(fixture("cnn.pt"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let candidates = plan["plan"]["candidates"].as_array().unwrap();
+        assert!(
+            !candidates.is_empty() && candidates.len() < 5000,
+            "{host}: {}",
+            candidates.len()
+        );
+        let mut layouts = std::collections::BTreeSet::new();
+        for c in candidates {
+            let config = &c["config"];
+            let threads = config["threads"].as_u64().unwrap() as usize;
+            let instances = config["instances"].as_u64().unwrap() as usize;
+            let streams = config["streams"].as_u64().unwrap() as usize;
+            assert!(
+                threads * instances * streams <= physical,
+                "{host}: {config}"
+            );
+            if instances > 1 || nodes > 1 {
+                assert!(
+                    threads <= cores_per_node && cores_per_node % threads == 0,
+                    "{host}: {config} crosses a NUMA node"
+                );
+            }
+            layouts.insert((threads, streams, instances));
+        }
+        if nodes > 1 {
+            assert!(
+                layouts.contains(&(cores_per_node, 1, nodes)),
+                "{host}: one instance per node in {layouts:?}"
+            );
+        }
+        if physical >= 8 && cores_per_node % 4 == 0 {
+            assert!(
+                layouts.contains(&(4, 1, physical / 4)),
+                "{host}: IPEX's latency layout in {layouts:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn threads_beyond_the_usable_cores_are_refused() {
+    for (value, expected) in [
+        (
+            "99",
+            "--threads 99: this process may use 2 physical core(s)",
+        ),
+        ("0", "--threads 0: expected at least 1 core"),
+    ] {
+        let out = ipex_tune()
+            .args(["plan", "--suite", "cv", "--threads", value, "--host-facts"])
+            .arg(fixture("hosts/epyc-avx512bf16-2core.json"))
+            .arg(fixture("cnn.pt"))
+            .output()
+            .unwrap();
+        assert_one_line_user_error(&out, expected);
+    }
+}

@@ -467,3 +467,81 @@ fn a_baseline_run_remeasures_inconclusive_configs() {
         String::from_utf8_lossy(&lenient.stdout)
     );
 }
+
+/// `--objective` and `--max-latency` pick the winner by their own figure:
+/// checked against each run's own measurements (which config is faster is
+/// the host's business; on a 2-core EPYC, latency picked t2 and throughput
+/// i2).
+#[test]
+fn the_objective_decides_the_winner() {
+    let t = usable_cores();
+    let configs = [
+        format!("stock/O1+fold+prepack/fp32/t{t}/glibc-tuned"),
+        "stock/O1+fold+prepack/fp32/t1/glibc-tuned".to_string(),
+    ];
+    let run_with = |extra: &[&str]| {
+        let mut args = vec!["--suite", "generic", "--input-shape", "1x3x32x32"];
+        for c in &configs {
+            args.extend(["--config", c.as_str()]);
+        }
+        args.extend(extra);
+        run("cnn.pt", &args)
+    };
+    let figure = |results: &Value, f: &dyn Fn(&Value) -> f64| -> Vec<(String, f64)> {
+        results["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == "ok" && t["accurate"] == true)
+            .map(|t| (t["label"].as_str().unwrap().to_string(), f(t)))
+            .collect()
+    };
+    let winner = |results: &Value| results["winner"]["label"].as_str().unwrap().to_string();
+
+    let (throughput, _) = run_with(&["--objective", "throughput"]);
+    assert_eq!(throughput["objective"]["kind"], "throughput");
+    let best = figure(&throughput, &|t| {
+        t["stats"]["samples_per_s"].as_f64().unwrap()
+    })
+    .into_iter()
+    .max_by(|a, b| a.1.total_cmp(&b.1))
+    .unwrap();
+    assert_eq!(winner(&throughput), best.0);
+
+    let (latency, output) = run_with(&["--objective", "latency"]);
+    assert_eq!(latency["objective"]["kind"], "latency");
+    assert_eq!(latency["objective"]["percentile"], 50);
+    let fastest = figure(&latency, &|t| {
+        t["per_shape"][0]["stats"]["median_ms"].as_f64().unwrap()
+    })
+    .into_iter()
+    .min_by(|a, b| a.1.total_cmp(&b.1))
+    .unwrap();
+    assert_eq!(winner(&latency), fastest.0);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("objective: latency"));
+
+    // A limit between the two configs' tails: the winner is the fastest of
+    // those within it.
+    let tails = figure(&throughput, &|t| {
+        t["per_shape"][0]["stats"]["p99_ms"].as_f64().unwrap()
+    });
+    let limit = tails.iter().map(|t| t.1).fold(f64::INFINITY, f64::min) * 1.5;
+    let (limited, _) = run_with(&["--max-latency", &format!("{limit}ms")]);
+    assert_eq!(limited["objective"]["kind"], "max-latency");
+    let within: Vec<(String, f64)> = figure(&limited, &|t| {
+        let p99 = t["per_shape"][0]["stats"]["p99_ms"].as_f64().unwrap();
+        if p99 <= limit {
+            t["stats"]["samples_per_s"].as_f64().unwrap()
+        } else {
+            -1.0
+        }
+    });
+    let best_within = within
+        .iter()
+        .filter(|t| t.1 >= 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match best_within {
+        Some(best) => assert_eq!(winner(&limited), best.0),
+        None => assert!(limited["winner"].is_null()),
+    }
+}

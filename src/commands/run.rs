@@ -6,7 +6,7 @@ use crate::error::{exit_code, UserError};
 use crate::gate::{gate, GateReport};
 use crate::record::Results;
 use crate::report::{self, summary};
-use crate::tune::{self, make_plan, Planned, SearchMode, Settings};
+use crate::tune::{self, make_plan, Objective, Planned, SearchMode, Settings};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let given: Vec<Config> = args
@@ -33,6 +33,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         progress: !args.quiet,
         inject_hang: args.inject_hang.clone(),
         record_graphs: args.record_graphs,
+        objective: match (args.max_latency, args.objective.as_str()) {
+            (Some(limit_ms), _) => Objective::MaxLatency { limit_ms },
+            (None, "latency") => Objective::Latency {
+                percentile: args.percentile,
+            },
+            (None, _) => Objective::Throughput,
+        },
     };
     let output = args
         .output

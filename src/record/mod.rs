@@ -63,6 +63,21 @@ pub struct Tool {
     pub version: String,
 }
 
+/// The objective of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Objective {
+    /// Highest summary samples/s.
+    Throughput,
+    /// Lowest latency: the sum over input shapes of each shape's
+    /// `percentile` latency (one call of each shape in turn, as a caller
+    /// serving one request at a time sees them).
+    Latency { percentile: u8 },
+    /// Highest summary samples/s among the configs whose p99 latency stays
+    /// within `limit_ms` on every input shape.
+    MaxLatency { limit_ms: f64 },
+}
+
 /// How the candidates were searched.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Search {
@@ -224,6 +239,9 @@ pub struct Results {
     pub model: ModelFacts,
     pub suite: Suite,
     pub search: Search,
+    /// What "fastest" means in this run (v2; v1 runs were throughput).
+    #[serde(default = "throughput")]
+    pub objective: Objective,
     pub plan: PlanRecord,
     pub trials: Vec<TrialRecord>,
     pub skipped: Vec<Skipped>,
@@ -242,6 +260,10 @@ pub struct Drift {
     pub ci95: (f64, f64),
     /// False when the interval excludes 1: the run's ratios are unreliable.
     pub reliable: bool,
+}
+
+fn throughput() -> Objective {
+    Objective::Throughput
 }
 
 impl Results {

@@ -44,6 +44,7 @@ pub fn render(results: &Results) -> String {
         results.model.path, results.suite.name
     );
     out += &host_line(results);
+    out += &format!("**Objective:** {}.\n\n", results.objective.describe());
     match &results.winner {
         Some(w) => {
             out += &format!(

@@ -84,10 +84,20 @@ pub fn render(results: &Results) -> String {
     }
     let mut out = format!("{t}\n");
     out += &per_shape_table(results);
+    out += &format!("objective: {}\n", results.objective.describe());
     match &results.winner {
         Some(w) => {
+            let latency = match results.objective {
+                crate::record::Objective::Latency { .. } => results
+                    .trials
+                    .iter()
+                    .find(|t| t.id == w.trial)
+                    .map(|t| format!("{}, ", results.objective.figure(t)))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
             out += &format!(
-                "winner: #{} {}  {:.1} samples/s, {} stock\n",
+                "winner: #{} {}  {latency}{:.1} samples/s, {} stock\n",
                 w.trial,
                 w.label,
                 w.samples_per_s,
@@ -100,7 +110,14 @@ pub fn render(results: &Results) -> String {
                 );
             }
         }
-        None => out += "winner: none (no accurate trial finished)\n",
+        None => {
+            out += match results.objective {
+                crate::record::Objective::MaxLatency { .. } => {
+                    "winner: none (no accurate trial kept p99 within the limit)\n"
+                }
+                _ => "winner: none (no accurate trial finished)\n",
+            }
+        }
     }
     for warning in &results.warnings {
         out += &format!("warning: {warning}\n");

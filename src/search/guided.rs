@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn variants_change_one_group_only() {
-        let configs = super::super::space::grid(2);
+        let configs = super::super::space::grid(super::super::space::HostShape::new(2, 1, 2));
         let candidates: Vec<Candidate> = configs
             .into_iter()
             .map(|config| Candidate {

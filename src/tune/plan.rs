@@ -12,7 +12,7 @@ use crate::model::{load_module, ModelFacts};
 use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::Value;
 use crate::rules::{self, gather, Facts, Rule};
-use crate::search::space::{self, Candidate};
+use crate::search::space::{self, Candidate, HostShape};
 use crate::suite::Suite;
 
 /// What the model is run with, as the command line gives it.
@@ -57,6 +57,8 @@ pub struct Planned {
     pub rules: Vec<Rule>,
     /// Cores the candidates may use.
     pub usable: usize,
+    /// The host's shape the layouts come from.
+    pub shape: HostShape,
     pub plan: Plan,
 }
 
@@ -112,10 +114,10 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         }
     };
     let fact_num = |name: &str| facts.get(name).and_then(|v| v.as_num());
-    let usable_cores = fact_num("host.cores.usable").unwrap_or(1.0) as usize;
     let available_bytes =
         (fact_num("host.memory.available_mib").unwrap_or(0.0) * 1024.0 * 1024.0) as u64;
-    let usable = target.threads.unwrap_or(usable_cores).max(1);
+    let shape = host_shape(&fact_num, target.threads)?;
+    let usable = shape.usable;
     facts.extend(&gather::model_facts(&model, available_bytes));
     facts.extend(&gather::suite_facts(&suite));
     facts.extend(&gather::run_facts(usable));
@@ -123,11 +125,11 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
     let mut evaluation = rules::evaluate(
         &rules,
         &facts,
-        space::base_domains(usable),
+        space::base_domains(shape),
         &batch_sizes,
         usable,
     );
-    let candidates = space::candidates(&mut evaluation, usable);
+    let candidates = space::candidates(&mut evaluation, shape);
     let plan = Plan {
         firings: evaluation
             .firings
@@ -158,6 +160,35 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         facts,
         rules,
         usable,
+        shape,
         plan,
     })
+}
+
+/// The cores the run may use and how they sit in NUMA nodes, from the
+/// host facts: the usable physical cores (SMT siblings are not used: the
+/// usable logical CPUs scaled by physical/logical), or `--threads N`, which
+/// may not exceed them.
+fn host_shape(
+    fact: &dyn Fn(&str) -> Option<f64>,
+    threads: Option<usize>,
+) -> anyhow::Result<HostShape> {
+    let usable_logical = fact("host.cores.usable").unwrap_or(1.0).max(1.0);
+    let physical = fact("host.cores.physical").unwrap_or(usable_logical);
+    let logical = fact("host.cores.logical").unwrap_or(physical).max(physical);
+    let usable = ((usable_logical * physical / logical).round() as usize).max(1);
+    let usable = match threads {
+        Some(0) => {
+            return Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into())
+        }
+        Some(n) if n > usable => return Err(UserError::BadValue(format!(
+            "--threads {n}: this process may use {usable} physical core(s); expected 1..={usable}"
+        ))
+        .into()),
+        Some(n) => n,
+        None => usable,
+    };
+    let nodes = fact("host.numa.nodes").unwrap_or(1.0) as usize;
+    let per_node = fact("host.numa.cores_per_node").unwrap_or(0.0) as usize;
+    Ok(HostShape::new(usable, nodes, per_node))
 }

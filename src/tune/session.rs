@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::objective::Objective;
 use super::plan::Planned;
 use crate::config::{Config, Dtype, ALL_KNOBS};
 use crate::measure::accuracy;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub inject_hang: Option<String>,
     /// Record each trial's executed optimized graph.
     pub record_graphs: bool,
+    /// What the search and the winner optimize.
+    pub objective: Objective,
 }
 
 fn now_unix() -> u64 {
@@ -84,13 +87,40 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         calibration_threads,
         min_time_s: planned.suite.measure.min_time_s,
         min_iters: planned.suite.measure.min_iters,
-        cpus: planned
-            .host
-            .as_ref()
-            .map(|h| h.limits.affinity.iter().copied().take(usable).collect())
-            .unwrap_or_default(),
+        cpus: run_cpus(planned),
         record_graph,
     }
+}
+
+/// The CPUs a run's trials use: one logical CPU per physical core (SMT
+/// siblings stay idle), node by node, so that workers split evenly over
+/// them stay inside a NUMA node; the first `usable`.
+fn run_cpus(planned: &Planned) -> Vec<u32> {
+    let Some(host) = &planned.host else {
+        return Vec::new();
+    };
+    let allowed = &host.limits.affinity;
+    let mut cpus: Vec<u32> = Vec::new();
+    if let Some(topology) = &host.topology {
+        for node in &topology.numa_nodes {
+            for core in &topology.cores {
+                let first = core
+                    .iter()
+                    .find(|c| allowed.contains(c) && node.cpus.contains(c));
+                if let Some(&cpu) = first {
+                    if !cpus.contains(&cpu) {
+                        cpus.push(cpu);
+                    }
+                }
+            }
+        }
+    }
+    if cpus.len() < planned.usable {
+        // No topology (or it disagrees with the mask): the mask's order.
+        cpus = allowed.clone();
+    }
+    cpus.truncate(planned.usable);
+    cpus
 }
 
 /// Where each knob value came from.
@@ -187,6 +217,7 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         skipped: Vec::new(),
         winner: None,
         stock_drift: None,
+        objective: settings.objective,
         warnings: plan_warnings(planned),
     }
 }
@@ -466,8 +497,9 @@ impl Session<'_> {
         }
     }
 
-    /// Measures one config in a child and records it; returns its
-    /// samples/s when it ran and is accurate.
+    /// Measures one config in a child and records it; returns its score
+    /// under the run's objective (higher is better) when it ran, is
+    /// accurate and qualifies.
     fn trial(&mut self, config: Config, why: String) -> anyhow::Result<Option<f64>> {
         let id = self.results.trials.len();
         // The first trial of a session is stock, the accuracy reference.
@@ -510,17 +542,21 @@ impl Session<'_> {
             record.speedup_ci95 = interval_around(speedup, stock_shapes, &record.per_shape);
         }
         let usable = record.status == Status::Ok && record.accurate == Some(true);
+        let score = usable
+            .then(|| self.settings.objective.score(&record))
+            .flatten();
         self.results.trials.push(record);
         self.update_winner();
         self.results.write_atomic(self.output)?;
-        Ok(usable.then_some(samples).flatten())
+        Ok(score)
     }
 
-    /// The fastest accurate trial; a tie when it does not beat the
-    /// runner-up beyond the 95% interval of their ratio, or by more than
-    /// stock drifted during the run.
+    /// The best accurate trial under the objective; for throughput, a tie
+    /// when it does not beat the runner-up beyond the 95% interval of their
+    /// ratio, or by more than stock drifted during the run.
     fn update_winner(&mut self) {
         let stock = self.stock_samples_per_s();
+        let objective = self.settings.objective;
         // Within one run the intervals miss what changes between the start
         // and the end (stock's drift): a margin below it is no margin.
         let drift = self
@@ -533,26 +569,35 @@ impl Session<'_> {
             .trials
             .iter()
             .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
-            .filter_map(|t| t.stats.as_ref().map(|s| (t, s.samples_per_s)))
+            .filter_map(|t| objective.score(t).map(|score| (t, score)))
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        self.results.winner = ranked.first().map(|&(t, s)| Winner {
-            trial: t.id,
-            label: t.label.clone(),
-            config: t.config.clone(),
-            samples_per_s: s,
-            speedup: stock.map(|base| s / base).unwrap_or(1.0),
-            speedup_ci95: t.speedup_ci95,
-            tie: ranked.get(1).and_then(|&(r, rs)| {
-                let ratio = s / rs;
-                let ci95 = interval_around(ratio, &r.per_shape, &t.per_shape)?;
-                (ci95.0 <= 1.0 || ratio - 1.0 <= drift).then(|| Tie {
-                    trial: r.id,
-                    label: r.label.clone(),
-                    ratio,
-                    ci95,
-                })
-            }),
+        self.results.winner = ranked.first().map(|&(t, _)| {
+            let s = t.stats.as_ref().map_or(0.0, |s| s.samples_per_s);
+            Winner {
+                trial: t.id,
+                label: t.label.clone(),
+                config: t.config.clone(),
+                samples_per_s: s,
+                speedup: stock.map(|base| s / base).unwrap_or(1.0),
+                speedup_ci95: t.speedup_ci95,
+                // Ties are judged on throughput, the figure the intervals
+                // are computed for.
+                tie: (!matches!(objective, Objective::Latency { .. }))
+                    .then(|| ranked.get(1))
+                    .flatten()
+                    .and_then(|&(r, _)| {
+                        let rs = r.stats.as_ref()?.samples_per_s;
+                        let ratio = s / rs;
+                        let ci95 = interval_around(ratio, &r.per_shape, &t.per_shape)?;
+                        (ci95.0 <= 1.0 || ratio - 1.0 <= drift).then(|| Tie {
+                            trial: r.id,
+                            label: r.label.clone(),
+                            ratio,
+                            ci95,
+                        })
+                    }),
+            }
         });
     }
 
@@ -636,7 +681,7 @@ impl Session<'_> {
     }
 
     fn search_grid(&mut self) -> anyhow::Result<()> {
-        let space = space::grid(self.planned.usable);
+        let space = space::grid(self.planned.shape);
         self.results.search.space = space.len();
         for (i, config) in space.iter().enumerate() {
             if self.should_stop() {
