@@ -586,6 +586,13 @@ itn_module* itn_module_freeze(const itn_module* m, const char* method) {
   });
 }
 
+int itn_module_save(const itn_module* m, const char* path) {
+  return guarded<int>(-1, [&]() {
+    m->module.save(path);
+    return 0;
+  });
+}
+
 int itn_pass_remove_dropout(itn_module* m, const char* method) {
   return guarded<int>(-1, [&]() {
     auto graph = method_of(m->module, method).graph();

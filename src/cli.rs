@@ -339,6 +339,11 @@ pub struct RunArgs {
     /// (lowest latency at the given batch sizes; see --percentile).
     #[arg(long, value_parser = ["throughput", "latency"], default_value = "throughput")]
     pub objective: String,
+    /// Write the winner's optimized TorchScript module here (frozen,
+    /// folded, quantized as its config says); the results' `deploy` block
+    /// says how to run it.
+    #[arg(long, value_name = "PATH")]
+    pub save_optimized: Option<PathBuf>,
     /// With --objective latency: the percentile to minimise (50, 90 or 99).
     #[arg(long, default_value_t = 50, value_parser = parse_percentile)]
     pub percentile: u8,

@@ -411,7 +411,7 @@ fn a_baseline_run_remeasures_inconclusive_configs() {
     let first = ipex_tune()
         .arg("run")
         .arg(fixture("mlp.pt"))
-        .args(QUICK)
+        .args(["--min-time", "0", "--min-iters", "3"])
         .args(common)
         .arg("--output")
         .arg(&baseline)
@@ -544,4 +544,97 @@ fn the_objective_decides_the_winner() {
         Some(best) => assert_eq!(winner(&limited), best.0),
         None => assert!(limited["winner"].is_null()),
     }
+}
+
+/// `--save-optimized`: the winner's module is written, reloads to the same
+/// outputs (checked in the child), loads and runs in a fresh process under
+/// the deploy block's environment; the block names the winner's threads,
+/// allocator and one launch line per instance.
+#[test]
+fn the_winner_is_saved_with_how_to_run_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("optimized.pt");
+    let label = match usable_cores() {
+        1 => "stock/O1+fold/fp32/t1/glibc-tuned".to_string(),
+        n => format!("stock/O1+fold/fp32/t1/i{n}/glibc-tuned"),
+    };
+    let (results, output) = run(
+        "cnn.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x3x32x32",
+            "--config",
+            &label,
+            "--save-optimized",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deploy = &results["deploy"];
+    let winner = &results["winner"];
+    assert_eq!(deploy["config"], winner["label"], "{deploy}");
+    let instances = winner["config"]["instances"].as_u64().unwrap() as usize;
+    assert_eq!(
+        deploy["launch"].as_array().unwrap().len(),
+        instances,
+        "{deploy}"
+    );
+    assert!(deploy["env"]["OMP_NUM_THREADS"].is_string(), "{deploy}");
+    assert!(deploy["ipex_launcher"]
+        .as_str()
+        .unwrap()
+        .starts_with("ipexrun --ninstances"));
+    assert_eq!(
+        deploy["saved_module"].as_str().unwrap(),
+        saved.to_str().unwrap()
+    );
+    assert!(
+        deploy["notes"]
+            .to_string()
+            .contains("gives the winner's outputs within"),
+        "{deploy}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("deploy ") && stdout.contains("IPEX launcher"),
+        "{stdout}"
+    );
+    // A fresh process, with the deploy block's environment.
+    let mut fresh = ipex_tune();
+    for (k, v) in deploy["env"].as_object().unwrap() {
+        fresh.env(k, v.as_str().unwrap());
+    }
+    let out = fresh
+        .args(["inspect", "--json"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (again, output) = run(
+        saved.to_str().unwrap(),
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "1x3x32x32",
+            "--config",
+            &label,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(again["trials"][1]["status"], "ok", "{}", again["trials"][1]);
 }

@@ -176,6 +176,7 @@ fn bench_model(
                 reference: (!saves).then(|| reference.clone()),
                 save_outputs: saves.then(|| reference.clone()),
                 fault: None,
+                save_module: None,
             };
             eprintln!("bench: {model} / {} / {} ...", mode.name, config.allocator);
             let outcome = trial::spawn(&spec, scratch.path(), limit);

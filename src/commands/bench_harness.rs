@@ -128,6 +128,7 @@ fn repeatability(
         reference: None,
         save_outputs: None,
         fault: None,
+        save_module: None,
     };
     let limit = Duration::from_secs_f64(120.0 + 10.0 * args.min_time);
     let mut per_shape: Vec<(String, Vec<f64>)> = Vec::new();

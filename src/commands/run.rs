@@ -40,6 +40,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             },
             (None, _) => Objective::Throughput,
         },
+        save_optimized: args.save_optimized.clone(),
     };
     let output = args
         .output

@@ -275,6 +275,17 @@ impl Module {
         check_status(unsafe { pass(self.ptr.as_ptr(), m.as_ptr()) }, what).map(|s| s == 1)
     }
 
+    /// Writes the module as a TorchScript archive.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let p = c_string(&path.display().to_string())?;
+        // SAFETY: self.ptr is live; the shim only reads the module.
+        check_status(
+            unsafe { ffi::itn_module_save(self.ptr.as_ptr(), p.as_ptr()) },
+            "saving the module",
+        )
+        .map(|_| ())
+    }
+
     /// Removes dropout nodes. Returns whether the graph changed.
     pub fn remove_dropout(&mut self, method: &str) -> Result<bool> {
         self.graph_pass(method, ffi::itn_pass_remove_dropout, "dropout removal")

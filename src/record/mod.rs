@@ -249,7 +249,30 @@ pub struct Results {
     /// Stock measured again at the end against the first stock (v2).
     #[serde(default)]
     pub stock_drift: Option<Drift>,
+    /// How to run the winner (v2).
+    #[serde(default)]
+    pub deploy: Option<Deploy>,
     pub warnings: Vec<String>,
+}
+
+/// How to run the winner outside ipex-tune: the environment, one launch
+/// line per instance, IPEX's launcher equivalent, and what cannot be
+/// expressed that way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deploy {
+    /// The winner's config label.
+    pub config: String,
+    /// Environment variables to set (allocator preload and settings,
+    /// OpenMP threads).
+    pub env: BTreeMap<String, String>,
+    /// One line per instance (`{command}` stands for the user's program).
+    pub launch: Vec<String>,
+    /// The equivalent IPEX launcher command.
+    pub ipex_launcher: String,
+    /// The optimized module written by `--save-optimized`, if any.
+    pub saved_module: Option<String>,
+    /// What the lines above cannot carry, and what to do instead.
+    pub notes: Vec<String>,
 }
 
 /// How far the reference moved during the run: samples/s of stock at the

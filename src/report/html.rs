@@ -294,6 +294,19 @@ fn model(results: &Results) -> String {
     )
 }
 
+/// How to run the winner: the results' `deploy` block.
+fn deploy(results: &Results) -> String {
+    let Some(d) = &results.deploy else {
+        return String::new();
+    };
+    let text = super::summary::deploy_text(results);
+    format!(
+        "<h2 id=\"deploy\">Deploy the winner</h2><p>How to run <code>{}</code> outside ipex-tune (<code>{{command}}</code>: your program).</p><pre class=\"deploy\">{}</pre>",
+        escape(&d.config),
+        escape(&text)
+    )
+}
+
 /// Renders the whole report.
 pub fn render(results: &Results) -> anyhow::Result<String> {
     let mut chart_html = String::new();
@@ -318,6 +331,7 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         .replace("{{summary}}", &summary(results))
         .replace("{{charts}}", &chart_html)
         .replace("{{trials}}", &trials_table(results))
+        .replace("{{deploy}}", &deploy(results))
         .replace("{{firings}}", &firings(results))
         .replace("{{host}}", &host(results))
         .replace("{{model}}", &model(results)))

@@ -118,6 +118,12 @@ pub fn render(results: &Results) -> String {
             );
         }
     }
+    if results.deploy.is_some() {
+        out += &format!(
+            "\nDeploy the winner:\n\n```\n{}```\n",
+            summary::deploy_text(results)
+        );
+    }
     if !results.plan.firings.is_empty() {
         out += "\n<details><summary>Rules that shaped the plan</summary>\n\n";
         for f in &results.plan.firings {

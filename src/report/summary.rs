@@ -119,8 +119,32 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    out += &deploy_text(results);
     for warning in &results.warnings {
         out += &format!("warning: {warning}\n");
+    }
+    out
+}
+
+/// The deploy block, as lines for people.
+pub fn deploy_text(results: &Results) -> String {
+    let Some(d) = &results.deploy else {
+        return String::new();
+    };
+    let mut out = format!("deploy {}:\n", d.config);
+    if !d.env.is_empty() {
+        let env: Vec<String> = d.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out += &format!("  env: {}\n", env.join(" "));
+    }
+    for (i, line) in d.launch.iter().enumerate() {
+        out += &format!("  instance {}: {line}\n", i + 1);
+    }
+    out += &format!("  IPEX launcher: {}\n", d.ipex_launcher);
+    if let Some(path) = &d.saved_module {
+        out += &format!("  optimized module: {path}\n");
+    }
+    for note in &d.notes {
+        out += &format!("  note: {note}\n");
     }
     out
 }

@@ -17,7 +17,7 @@ use crate::measure::interference::Probe;
 use crate::measure::timing::{self, Timed, WarmUp};
 use crate::native;
 use crate::suite::batches;
-use crate::trial::spec::{FuserState, WarmedUp};
+use crate::trial::spec::{FuserState, SavedModule, WarmedUp};
 use crate::trial::{Fault, TrialOutput, TrialSpec};
 
 /// Measures `spec` in this process.
@@ -181,11 +181,62 @@ fn describe_last_call(
     spec: &TrialSpec,
 ) -> anyhow::Result<()> {
     output.output_structure = prepared.run_raw(inputs)?.structure;
+    if let Some(path) = &spec.save_module {
+        output.saved = Some(save_prepared(prepared, inputs, path));
+    }
     if spec.options.record_graph {
         // A module run as loaded (O0, stock) may have no optimized graph.
         output.executed_graph = native::last_executed_graph().ok();
     }
     Ok(())
+}
+
+/// Saves the prepared module, loads it back as a fresh module and
+/// compares its outputs with the prepared module's on `inputs`.
+fn save_prepared(prepared: &Prepared, inputs: &[Tensor], path: &std::path::Path) -> SavedModule {
+    let check = || -> anyhow::Result<f64> {
+        prepared.module.save(path)?;
+        let reloaded = native::Module::load(path)?;
+        let again = reloaded.run(&prepared.method, inputs)?.tensors;
+        let want = prepared.run_raw(inputs)?.tensors;
+        anyhow::ensure!(
+            again.len() == want.len(),
+            "the reloaded module returns {} outputs, not {}",
+            again.len(),
+            want.len()
+        );
+        let mut worst = 0.0f64;
+        for (a, b) in again.iter().zip(&want) {
+            let diff = (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double))
+                .abs()
+                .max()
+                .double_value(&[]);
+            worst = worst.max(diff);
+        }
+        Ok(worst)
+    };
+    match check() {
+        Ok(max_abs) => SavedModule {
+            path: path.to_path_buf(),
+            error: None,
+            reload_max_abs: Some(max_abs),
+        },
+        Err(e) => SavedModule {
+            // A file that does not load back is no deliverable.
+            path: {
+                let _ = std::fs::remove_file(path);
+                path.to_path_buf()
+            },
+            error: Some(
+                format!("{e:#}")
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            reload_max_abs: None,
+        },
+    }
 }
 
 /// Runs every batch once more, saves the outputs (stock) or compares them

@@ -62,6 +62,20 @@ pub struct TrialSpec {
     pub save_outputs: Option<PathBuf>,
     #[serde(default)]
     pub fault: Option<Fault>,
+    /// Write the prepared (optimized) module here (`run --save-optimized`).
+    #[serde(default)]
+    pub save_module: Option<PathBuf>,
+}
+
+/// What saving the optimized module gave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModule {
+    pub path: PathBuf,
+    /// Why it could not be saved (or reloaded), if it could not.
+    pub error: Option<String>,
+    /// Largest difference between the reloaded module's outputs and the
+    /// prepared module's, on the suite's first batch.
+    pub reload_max_abs: Option<f64>,
 }
 
 /// At most this many raw latencies are kept per trial (evenly spaced in
@@ -107,6 +121,9 @@ pub struct TrialOutput {
     /// How the outputs nest, e.g. `tuple(tensor,tensor)`.
     #[serde(default)]
     pub output_structure: String,
+    /// With `save_module`: the saved module and its reload check.
+    #[serde(default)]
+    pub saved: Option<SavedModule>,
 }
 
 /// The warm-up: calls made, whether every shape became steady, and the
@@ -154,6 +171,7 @@ impl TrialOutput {
             fusers: FuserState::default(),
             executed_graph: None,
             output_structure: String::new(),
+            saved: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `tune` stage: the plan (host, model, suite, rules, space) and the
 //! tuning session that measures it (stock, the search's candidates, the
 //! winner), writing the results file as it goes.
+pub mod deploy;
 pub mod objective;
 pub mod plan;
 pub mod session;

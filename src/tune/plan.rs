@@ -181,10 +181,12 @@ fn host_shape(
         Some(0) => {
             return Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into())
         }
-        Some(n) if n > usable => return Err(UserError::BadValue(format!(
+        Some(n) if n > usable => {
+            return Err(UserError::BadValue(format!(
             "--threads {n}: this process may use {usable} physical core(s); expected 1..={usable}"
         ))
-        .into()),
+            .into())
+        }
         Some(n) => n,
         None => usable,
     };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::deploy;
 use super::objective::Objective;
 use super::plan::Planned;
 use crate::config::{Config, Dtype, ALL_KNOBS};
@@ -23,6 +24,7 @@ use crate::rules::condition::Observed;
 use crate::rules::facts::Value;
 use crate::rules::Severity;
 use crate::search::{guided, space, Candidate};
+use crate::trial::spec::SavedModule;
 use crate::trial::{self, ChildOutcome, Fault, Observer, TrialOptions, TrialSpec, INTERRUPTED};
 
 /// How the candidates are chosen.
@@ -62,6 +64,8 @@ pub struct Settings {
     pub record_graphs: bool,
     /// What the search and the winner optimize.
     pub objective: Objective,
+    /// Write the winner's optimized module here.
+    pub save_optimized: Option<PathBuf>,
 }
 
 fn now_unix() -> u64 {
@@ -217,6 +221,7 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         skipped: Vec::new(),
         winner: None,
         stock_drift: None,
+        deploy: None,
         objective: settings.objective,
         warnings: plan_warnings(planned),
     }
@@ -364,6 +369,7 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
     }
     session.stock_again()?;
     session.note_interference();
+    session.deploy_winner()?;
     session.results.search.wall_s = session.start.elapsed().as_secs_f64();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     session.results.interrupted = interrupted;
@@ -439,6 +445,7 @@ impl Session<'_> {
             reference: (!is_stock).then(|| stock_outputs.clone()),
             save_outputs: is_stock.then_some(stock_outputs),
             fault,
+            save_module: None,
         }
     }
 
@@ -583,8 +590,10 @@ impl Session<'_> {
                 speedup_ci95: t.speedup_ci95,
                 // Ties are judged on throughput, the figure the intervals
                 // are computed for.
+                // The runner-up is another config (a config measured twice,
+                // like stock, does not tie with itself).
                 tie: (!matches!(objective, Objective::Latency { .. }))
-                    .then(|| ranked.get(1))
+                    .then(|| ranked.iter().find(|(r, _)| r.label != t.label))
                     .flatten()
                     .and_then(|&(r, _)| {
                         let rs = r.stats.as_ref()?.samples_per_s;
@@ -599,6 +608,67 @@ impl Session<'_> {
                     }),
             }
         });
+    }
+
+    /// The `deploy` block of the winner; with `--save-optimized`, the
+    /// winner's config is prepared once more in a child that saves the
+    /// module and checks that it reloads to the same outputs.
+    fn deploy_winner(&mut self) -> anyhow::Result<()> {
+        let Some(winner) = self.results.winner.clone() else {
+            return Ok(());
+        };
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let saved = match &self.settings.save_optimized {
+            Some(path) => {
+                let path = std::path::absolute(path)?;
+                let mut spec = self.spec(&winner.config, false);
+                spec.reference = None;
+                spec.options.min_time_s = 0.0;
+                spec.options.min_iters = 1;
+                spec.save_module = Some(path.clone());
+                if self.settings.progress {
+                    eprintln!(
+                        "saving the winner's optimized module to {} ...",
+                        path.display()
+                    );
+                }
+                let outcome = trial::spawn(&spec, self.scratch.path(), self.limit);
+                Some(outcome.output.and_then(|o| o.saved).unwrap_or(SavedModule {
+                    path,
+                    error: Some(outcome.reason.unwrap_or_else(|| "the child failed".into())),
+                    reload_max_abs: None,
+                }))
+            }
+            None => None,
+        };
+        let ok_path = saved
+            .as_ref()
+            .filter(|s| s.error.is_none())
+            .map(|s| s.path.display().to_string());
+        let mut block = deploy::deploy(
+            self.planned,
+            &winner.config,
+            &self.options.cpus,
+            ok_path,
+            saved.is_some(),
+        );
+        if let Some(s) = saved {
+            block.notes.push(match (s.error, s.reload_max_abs) {
+                (Some(e), _) if winner.config.weights_prepack && winner.config.backend == crate::config::Backend::Stock => format!(
+                    "this config's module could not be saved ({e}): oneDNN-prepacked weights do not serialize; save the same config without +prepack"
+                ),
+                (Some(e), _) => format!("this config's module could not be saved: {e}"),
+                (None, Some(d)) => format!(
+                    "the saved module, loaded back as a fresh module, gives the winner's outputs within {d:.1e}"
+                ),
+                (None, None) => "saved".into(),
+            });
+        }
+        self.results.deploy = Some(block);
+        self.results.write_atomic(self.output)?;
+        Ok(())
     }
 
     /// The run's warning about trials measured under interference.
