@@ -152,6 +152,12 @@ pub struct TargetArgs {
     /// Cores the run may use (default: the usable cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Only these CPUs (e.g. 0-3,8), a subset of what the process may use.
+    #[arg(long, value_name = "LIST", conflicts_with = "nodes")]
+    pub cores: Option<String>,
+    /// Only the CPUs of these NUMA nodes (e.g. 0 or 0,1).
+    #[arg(long, value_name = "LIST")]
+    pub nodes: Option<String>,
     /// Extra rule directories.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
@@ -170,6 +176,8 @@ impl TargetArgs {
             input_shapes: self.input_shape.clone(),
             batch_size: self.batch_size,
             threads: self.threads,
+            cores: self.cores.clone(),
+            nodes: self.nodes.clone(),
             rule_dirs: self.rules.clone(),
             suite_dirs: self.suites.clone(),
         }

@@ -370,3 +370,53 @@ fn threads_beyond_the_usable_cores_are_refused() {
         assert_one_line_user_error(&out, expected);
     }
 }
+
+/// `--cores` / `--nodes` on the real host: a subset of the affinity runs on
+/// exactly those cores; a CPU or node the process may not use is refused.
+#[test]
+fn cores_and_nodes_restrict_the_run() {
+    let first = common::host::affinity()[0];
+    let out = ipex_tune()
+        .args([
+            "plan",
+            "--json",
+            "--suite",
+            "cv",
+            "--cores",
+            &first.to_string(),
+        ])
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["usable_cores"], 1);
+    for c in plan["plan"]["candidates"].as_array().unwrap() {
+        assert_eq!(c["config"]["threads"], 1, "{c}");
+        assert_eq!(c["config"]["instances"], 1, "{c}");
+    }
+    for (flag, value, expected) in [
+        (
+            "--cores",
+            "4095",
+            "--cores 4095: CPU 4095 is not one this process may use",
+        ),
+        ("--nodes", "999", "--nodes 999: no NUMA node 999 here"),
+        (
+            "--cores",
+            "3-1",
+            "--cores '3-1': expected a list like 0-3,8",
+        ),
+    ] {
+        let out = ipex_tune()
+            .args(["plan", "--suite", "cv", flag, value])
+            .arg(fixture("cnn.pt"))
+            .output()
+            .unwrap();
+        assert_one_line_user_error(&out, expected);
+    }
+}

@@ -115,6 +115,8 @@ fn target_for(model: &str, args: &BenchArgs) -> Result<Target, UserError> {
         input_shapes: shapes.iter().map(|s| s.to_string()).collect(),
         batch_size: Some(8).filter(|_| suite == "nlp"),
         threads: None,
+        cores: None,
+        nodes: None,
         rule_dirs: Vec::new(),
         suite_dirs: Vec::new(),
     })

@@ -52,6 +52,8 @@ fn planned(entry: &str, args: &BenchHarnessArgs) -> anyhow::Result<Planned> {
             input_shapes: shape.map(|s| vec![s.to_string()]).unwrap_or_default(),
             batch_size: None,
             threads: None,
+            cores: None,
+            nodes: None,
             rule_dirs: Vec::new(),
             suite_dirs: Vec::new(),
         },

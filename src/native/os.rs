@@ -11,6 +11,39 @@ pub enum OsError {
     Mallopt { param: &'static str, value: i32 },
     #[error("sched_setaffinity({cpus:?}) failed: {reason}")]
     Affinity { cpus: Vec<u32>, reason: String },
+    #[error("set_mempolicy(MPOL_BIND, node {node}) failed: {reason}")]
+    Membind { node: u32, reason: String },
+}
+
+/// Binds this thread's future memory allocations to NUMA node `node`
+/// (set_mempolicy(MPOL_BIND)); threads it starts afterwards inherit it.
+pub fn bind_memory_to_node(node: u32) -> Result<(), OsError> {
+    const MPOL_BIND: libc::c_long = 2;
+    let mut mask = [0u64; 16];
+    let word = (node / 64) as usize;
+    if word >= mask.len() {
+        return Err(OsError::Membind {
+            node,
+            reason: "node number beyond 1023".into(),
+        });
+    }
+    mask[word] = 1u64 << (node % 64);
+    // SAFETY: the mask outlives the call; maxnode is its size in bits.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            MPOL_BIND,
+            mask.as_ptr(),
+            (mask.len() * 64) as libc::c_ulong,
+        )
+    };
+    if rc != 0 {
+        return Err(OsError::Membind {
+            node,
+            reason: std::io::Error::last_os_error().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Loads a shared library for the life of the process (it is never closed:
@@ -206,12 +239,31 @@ pub fn signal_name(sig: i32) -> &'static str {
 /// (PR_SET_PDEATHSIG): a run killed with SIGKILL leaves no trial behind.
 pub fn spawn_dying_with_parent(
     command: &mut std::process::Command,
+    cpus: &[u32],
 ) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    // The child starts on its CPUs, so that OpenMP (which sizes its default
+    // team from the affinity mask when the library loads) sees them: stock
+    // with default threads under `--cores` runs as under taskset.
+    // SAFETY: cpu_set_t is plain data; zeroed is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if (cpu as usize) < libc::CPU_SETSIZE as usize {
+            // SAFETY: CPU_SET writes within the set for cpu < CPU_SETSIZE.
+            unsafe { libc::CPU_SET(cpu as usize, &mut set) };
+        }
+    }
+    let restrict = !cpus.is_empty();
+    // SAFETY: the closure only calls prctl and sched_setaffinity, which are
+    // async-signal-safe, on a set built before the fork.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if restrict
+                && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use super::allocator;
 use super::apply::{self, Calibration, Prepared};
-use super::parallel::{pin_current_thread, split_cores, Streams};
+use super::parallel::{bind_memory, pin_current_thread, split_cores, Streams};
 use super::threads;
 use crate::config::Dtype;
 use crate::measure::accuracy::{self, Accuracy};
@@ -29,6 +29,13 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
         }
     }
     native::os::set_process_affinity(&spec.options.cpus)?;
+    // One node for the whole trial: its memory there (instances bind their
+    // own below).
+    bind_memory(
+        &spec.options.cpus,
+        &spec.options.cpus,
+        &spec.options.cpu_nodes,
+    )?;
     apply::apply_process_settings(&spec.config)?;
     let suite_batches = batches(&spec.suite);
     let shapes: Vec<(String, u64)> = suite_batches
@@ -314,7 +321,9 @@ fn instance(
 ) -> anyhow::Result<InstanceRun> {
     let ready = (|| -> anyhow::Result<_> {
         let threads_each = spec.config.threads_per_worker(spec.options.cpus.len());
-        let setup = pin_current_thread(cores).and_then(|_| threads::set(threads_each));
+        let setup = pin_current_thread(cores)
+            .and_then(|_| bind_memory(cores, &spec.options.cpus, &spec.options.cpu_nodes))
+            .and_then(|_| threads::set(threads_each));
         if let Err(e) = setup {
             meet.prepared.wait();
             return Err(e);

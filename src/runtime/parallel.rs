@@ -48,6 +48,22 @@ pub fn pin_current_thread(cpus: &[u32]) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("hwloc cpubind to {cpus:?} failed: {e:?}"))
 }
 
+/// Binds this thread's memory to the NUMA node of `cores` when they all sit
+/// in one node (`nodes[i]` is the node of `cpus[i]`); no-op when the nodes
+/// are unknown or mixed.
+pub fn bind_memory(cores: &[u32], cpus: &[u32], nodes: &[u32]) -> anyhow::Result<()> {
+    if nodes.len() != cpus.len() || cores.is_empty() {
+        return Ok(());
+    }
+    let node_of = |c: &u32| cpus.iter().position(|x| x == c).map(|i| nodes[i]);
+    let mut of_cores = cores.iter().map(node_of);
+    let first = of_cores.next().flatten();
+    if let Some(node) = first.filter(|n| of_cores.all(|m| m == Some(*n))) {
+        crate::native::os::bind_memory_to_node(node)?;
+    }
+    Ok(())
+}
+
 type Job = (Vec<Tensor>, Sender<anyhow::Result<Vec<Tensor>>>);
 
 struct Worker {

@@ -106,8 +106,8 @@ fn start_child(spec: &TrialSpec, spec_path: &Path) -> anyhow::Result<Running> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     preload::configure_child(&mut command, spec.config.allocator)?;
-    let mut child =
-        native::os::spawn_dying_with_parent(&mut command).context("cannot start the trial")?;
+    let mut child = native::os::spawn_dying_with_parent(&mut command, &spec.options.cpus)
+        .context("cannot start the trial")?;
     // Drain the pipes while waiting, so a chatty child cannot block.
     let stdout = drain(child.stdout.take().expect("piped"));
     let stderr = drain(child.stderr.take().expect("piped"));

@@ -35,6 +35,10 @@ pub struct TrialOptions {
     pub min_iters: usize,
     /// CPUs the trial may use.
     pub cpus: Vec<u32>,
+    /// The NUMA node of each of `cpus` (empty when unknown): workers bind
+    /// their memory to their cores' node.
+    #[serde(default)]
+    pub cpu_nodes: Vec<u32>,
     /// Report the optimized graph the last timed call executed.
     #[serde(default)]
     pub record_graph: bool,

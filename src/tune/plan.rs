@@ -25,6 +25,10 @@ pub struct Target {
     pub batch_size: Option<i64>,
     /// Cores the run may use (default: the usable cores).
     pub threads: Option<usize>,
+    /// `--cores LIST`: only these CPUs.
+    pub cores: Option<String>,
+    /// `--nodes LIST`: only the CPUs of these NUMA nodes.
+    pub nodes: Option<String>,
     pub rule_dirs: Vec<PathBuf>,
     pub suite_dirs: Vec<PathBuf>,
 }
@@ -59,6 +63,11 @@ pub struct Planned {
     pub usable: usize,
     /// The host's shape the layouts come from.
     pub shape: HostShape,
+    /// The CPUs trials use: one per physical core, node by node (empty
+    /// with --host-facts: trials then use the process's affinity).
+    pub cpus: Vec<u32>,
+    /// The NUMA node of each of `cpus` (empty when unknown).
+    pub cpu_nodes: Vec<u32>,
     pub plan: Plan,
 }
 
@@ -116,7 +125,18 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
     let fact_num = |name: &str| facts.get(name).and_then(|v| v.as_num());
     let available_bytes =
         (fact_num("host.memory.available_mib").unwrap_or(0.0) * 1024.0 * 1024.0) as u64;
-    let shape = host_shape(&fact_num, target.threads)?;
+    let (shape, cpus) = match &host {
+        Some(h) => restrict(h, target)?,
+        None => {
+            if target.cores.is_some() || target.nodes.is_some() {
+                return Err(UserError::BadValue(
+                    "--cores/--nodes need the real host (not --host-facts)".into(),
+                )
+                .into());
+            }
+            (host_shape(&fact_num, target.threads)?, Vec::new())
+        }
+    };
     let usable = shape.usable;
     facts.extend(&gather::model_facts(&model, available_bytes));
     facts.extend(&gather::suite_facts(&suite));
@@ -152,6 +172,18 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         options: evaluation.options,
         conflicts: evaluation.conflicts,
     };
+    let cpu_nodes: Vec<u32> = cpus
+        .iter()
+        .filter_map(|&c| {
+            host.as_ref()?
+                .topology
+                .as_ref()?
+                .numa_nodes
+                .iter()
+                .find(|n| n.cpus.contains(&c))
+                .map(|n| n.id)
+        })
+        .collect();
     Ok(Planned {
         model_path: target.model.clone(),
         host,
@@ -161,8 +193,124 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         rules,
         usable,
         shape,
+        cpu_nodes,
+        cpus,
         plan,
     })
+}
+
+/// "0-3,8" -> [0, 1, 2, 3, 8].
+pub fn parse_cpu_list(text: &str, what: &str) -> Result<Vec<u32>, UserError> {
+    let bad = || UserError::BadValue(format!("{what} '{text}': expected a list like 0-3,8"));
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u32, u32) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a > b {
+            return Err(bad());
+        }
+        out.extend(a..=b);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The CPUs of the real host a run may use (the affinity mask, narrowed by
+/// --cores or --nodes), one per physical core, node by node, and the shape
+/// they make.
+fn restrict(host: &HostProfile, target: &Target) -> anyhow::Result<(HostShape, Vec<u32>)> {
+    let affinity = &host.limits.affinity;
+    let topology = host.topology.as_ref();
+    let node_of = |cpu: u32| {
+        topology.and_then(|t| {
+            t.numa_nodes
+                .iter()
+                .find(|n| n.cpus.contains(&cpu))
+                .map(|n| n.id)
+        })
+    };
+    let allowed: Vec<u32> = match (&target.cores, &target.nodes) {
+        (Some(list), _) => {
+            let cpus = parse_cpu_list(list, "--cores")?;
+            if let Some(bad) = cpus.iter().find(|c| !affinity.contains(c)) {
+                return Err(UserError::BadValue(format!(
+                    "--cores {list}: CPU {bad} is not one this process may use (affinity {})",
+                    super::deploy::cpu_list(affinity)
+                ))
+                .into());
+            }
+            cpus
+        }
+        (None, Some(list)) => {
+            let nodes = parse_cpu_list(list, "--nodes")?;
+            let known: Vec<u32> = topology
+                .map(|t| t.numa_nodes.iter().map(|n| n.id).collect())
+                .unwrap_or_else(|| vec![0]);
+            if let Some(bad) = nodes.iter().find(|n| !known.contains(n)) {
+                return Err(UserError::BadValue(format!(
+                    "--nodes {list}: no NUMA node {bad} here (nodes {})",
+                    super::deploy::cpu_list(&known)
+                ))
+                .into());
+            }
+            affinity
+                .iter()
+                .copied()
+                .filter(|&c| node_of(c).is_none_or(|n| nodes.contains(&n)))
+                .collect()
+        }
+        (None, None) => affinity.clone(),
+    };
+    // One logical CPU per physical core (SMT siblings stay idle), node by node.
+    let mut cpus: Vec<u32> = Vec::new();
+    match topology {
+        Some(t) => {
+            for node in &t.numa_nodes {
+                for core in &t.cores {
+                    if let Some(&cpu) = core
+                        .iter()
+                        .find(|c| allowed.contains(c) && node.cpus.contains(c))
+                    {
+                        if !cpus.contains(&cpu) {
+                            cpus.push(cpu);
+                        }
+                    }
+                }
+            }
+        }
+        None => cpus = allowed.clone(),
+    }
+    if cpus.is_empty() {
+        cpus = allowed.clone();
+    }
+    // The cgroup quota may allow fewer cores than the mask.
+    cpus.truncate(host.limits.usable_cores.max(1) as usize);
+    let usable = match target.threads {
+        Some(0) => {
+            return Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into())
+        }
+        Some(n) if n > cpus.len() => {
+            return Err(UserError::BadValue(format!(
+                "--threads {n}: this process may use {} physical core(s); expected 1..={}",
+                cpus.len(),
+                cpus.len()
+            ))
+            .into())
+        }
+        Some(n) => n,
+        None => cpus.len(),
+    };
+    cpus.truncate(usable);
+    let mut per_node: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+    for &c in &cpus {
+        *per_node.entry(node_of(c)).or_default() += 1;
+    }
+    let cores_per_node = per_node.values().copied().min().unwrap_or(usable);
+    Ok((HostShape::new(usable, per_node.len(), cores_per_node), cpus))
 }
 
 /// The cores the run may use and how they sit in NUMA nodes, from the

@@ -91,40 +91,15 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         calibration_threads,
         min_time_s: planned.suite.measure.min_time_s,
         min_iters: planned.suite.measure.min_iters,
-        cpus: run_cpus(planned),
+        cpus: planned.cpus.clone(),
+        // All or nothing: a partial map would pair CPUs with wrong nodes.
+        cpu_nodes: if planned.cpu_nodes.len() == planned.cpus.len() {
+            planned.cpu_nodes.clone()
+        } else {
+            Vec::new()
+        },
         record_graph,
     }
-}
-
-/// The CPUs a run's trials use: one logical CPU per physical core (SMT
-/// siblings stay idle), node by node, so that workers split evenly over
-/// them stay inside a NUMA node; the first `usable`.
-fn run_cpus(planned: &Planned) -> Vec<u32> {
-    let Some(host) = &planned.host else {
-        return Vec::new();
-    };
-    let allowed = &host.limits.affinity;
-    let mut cpus: Vec<u32> = Vec::new();
-    if let Some(topology) = &host.topology {
-        for node in &topology.numa_nodes {
-            for core in &topology.cores {
-                let first = core
-                    .iter()
-                    .find(|c| allowed.contains(c) && node.cpus.contains(c));
-                if let Some(&cpu) = first {
-                    if !cpus.contains(&cpu) {
-                        cpus.push(cpu);
-                    }
-                }
-            }
-        }
-    }
-    if cpus.len() < planned.usable {
-        // No topology (or it disagrees with the mask): the mask's order.
-        cpus = allowed.clone();
-    }
-    cpus.truncate(planned.usable);
-    cpus
 }
 
 /// Where each knob value came from.
