@@ -404,6 +404,135 @@ char* itn_module_graph_facts_json(const itn_module* m, const char* method) {
   return guarded<char*>(nullptr, [&]() { return dup_string(graph_facts_json(*inlined_graph(m->module, method))); });
 }
 
+// What the model says about its inputs' sizes: the sizes a traced graph
+// recorded for each input, and what its first consumer (after pass-through
+// ops) fixes: the feature size of an LSTM/GRU or linear layer, the channels
+// of a convolution, the vocabulary of an embedding. Weights are read from a
+// frozen copy, where they are constants.
+namespace {
+
+c10::optional<at::Tensor> const_tensor(torch::jit::Value* v) {
+  auto iv = torch::jit::toIValue(v);
+  if (iv && iv->isTensor()) return iv->toTensor();
+  return c10::nullopt;
+}
+
+struct InputHint {
+  std::string consumer;
+  int64_t dim = 0;  // 0: none; -1 last dim; 1 channels
+  int64_t size = -1;
+  int64_t bound = -1;
+};
+
+InputHint first_consumer_hint(torch::jit::Value* input) {
+  static const std::unordered_set<std::string> pass = {"aten::to", "aten::contiguous", "aten::dropout",
+                                                       "aten::detach", "aten::clone", "aten::type_as",
+                                                       "aten::float"};
+  std::vector<torch::jit::Value*> frontier{input};
+  for (size_t k = 0; k < frontier.size() && k < 64; ++k) {
+    for (const auto& use : frontier[k]->uses()) {
+      auto* n = use.user;
+      const std::string kind = n->kind().toQualString();
+      InputHint h;
+      h.consumer = kind;
+      if (pass.count(kind) != 0 && use.offset == 0) {
+        frontier.push_back(n->output());
+        continue;
+      }
+      if ((kind == "aten::embedding" || kind == "aten::embedding_bag") && use.offset == 1) {
+        if (auto w = const_tensor(n->input(0))) {
+          h.bound = w->size(0);
+          return h;
+        }
+      } else if ((kind == "aten::lstm" || kind == "aten::gru" || kind == "aten::rnn_tanh" ||
+                  kind == "aten::rnn_relu") &&
+                 use.offset == 0 && n->inputs().size() > 2) {
+        // The weights: a constant Tensor[] after freezing, or a list of
+        // constants. weight_ih_l0 is [gates x hidden, input_size].
+        c10::optional<at::Tensor> w;
+        if (auto list = torch::jit::toIValue(n->input(2)); list && list->isTensorList() &&
+                                                             !list->toTensorList().empty()) {
+          w = list->toTensorList().get(0);
+        } else if (auto* params = n->input(2)->node();
+                   params->kind() == c10::prim::ListConstruct && !params->inputs().empty()) {
+          w = const_tensor(params->input(0));
+        }
+        if (w && w->dim() == 2) {
+          h.dim = -1;
+          h.size = w->size(1);
+          return h;
+        }
+      } else if (kind == "aten::linear" && use.offset == 0) {
+        if (auto w = const_tensor(n->input(1)); w && w->dim() == 2) {
+          h.dim = -1;
+          h.size = w->size(1);
+          return h;
+        }
+      } else if ((kind == "aten::conv1d" || kind == "aten::conv2d" || kind == "aten::conv3d" ||
+                  kind == "aten::_convolution") &&
+                 use.offset == 0) {
+        const size_t groups_at = kind == "aten::_convolution" ? 8 : 6;
+        auto w = const_tensor(n->input(1));
+        auto groups = n->inputs().size() > groups_at ? torch::jit::toIValue(n->input(groups_at)) : c10::nullopt;
+        if (w && w->dim() >= 3) {
+          h.dim = 1;
+          h.size = w->size(1) * (groups && groups->isInt() ? groups->toInt() : 1);
+          return h;
+        }
+      } else if (kind == "aten::matmul" && use.offset == 0) {
+        if (auto w = const_tensor(n->input(1)); w && w->dim() == 2) {
+          h.dim = -1;
+          h.size = w->size(0);
+          return h;
+        }
+      }
+    }
+  }
+  return InputHint{};
+}
+
+std::string input_hints_json(const torch::jit::Module& module, const char* method) {
+  auto frozen = torch::jit::freeze_module(module, {method});
+  auto graph = frozen.get_method(method).graph();
+  std::ostringstream out;
+  out << "[";
+  const auto inputs = graph->inputs();
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    auto* v = inputs[i];
+    if (i > 1) out << ",";
+    out << "{\"index\":" << (i - 1) << ",\"sizes\":";
+    auto tensor_type = v->type()->cast<c10::TensorType>();
+    auto sizes = tensor_type ? tensor_type->sizes().concrete_sizes() : c10::nullopt;
+    if (sizes) {
+      out << "[";
+      for (size_t d = 0; d < sizes->size(); ++d) out << (d ? "," : "") << (*sizes)[d];
+      out << "]";
+    } else {
+      out << "null";
+    }
+    const auto hint = first_consumer_hint(v);
+    out << ",\"consumer\":";
+    if (hint.consumer.empty() || (hint.size < 0 && hint.bound < 0)) {
+      out << "null";
+    } else {
+      out << "\"" << hint.consumer << "\"";
+    }
+    out << ",\"dim\":";
+    if (hint.size >= 0) out << hint.dim << ",\"size\":" << hint.size; else out << "null,\"size\":null";
+    out << ",\"bound\":";
+    if (hint.bound >= 0) out << hint.bound; else out << "null";
+    out << "}";
+  }
+  out << "]";
+  return out.str();
+}
+
+}  // namespace
+
+char* itn_module_input_hints_json(const itn_module* m, const char* method) {
+  return guarded<char*>(nullptr, [&]() { return dup_string(input_hints_json(m->module, method)); });
+}
+
 char* itn_module_graph_text(const itn_module* m, const char* method, int inlined) {
   return guarded<char*>(nullptr, [&]() {
     auto graph = inlined ? inlined_graph(m->module, method) : method_of(m->module, method).graph();

@@ -43,6 +43,10 @@ char* itn_module_tensors_json(const itn_module* m);
 // control-flow facts. See graph_facts() in shim.cpp for the fields.
 char* itn_module_graph_facts_json(const itn_module* m, const char* method);
 // The method's graph as text; inlined when `inlined` is non-zero.
+// JSON list, one entry per tensor input of `method` after self: the sizes a
+// traced graph recorded, and what the first consumer fixes (dim/size, or the
+// id bound of an embedding).
+char* itn_module_input_hints_json(const itn_module* m, const char* method);
 char* itn_module_graph_text(const itn_module* m, const char* method, int inlined);
 // The optimized graph that the last run on this thread executed.
 char* itn_last_executed_graph_text(void);

@@ -420,3 +420,31 @@ fn cores_and_nodes_restrict_the_run() {
         assert_one_line_user_error(&out, expected);
     }
 }
+
+/// Suites fitted to the model: the speech suite's 40 features become the 80
+/// an LSTM reads, the nlp suite's id bound the 500 rows of an embedding;
+/// `plan --json` names each value and where it came from.
+#[test]
+fn suites_take_sizes_the_model_fixes() {
+    let speech = plan("speech80.pt", "speech", &[]);
+    assert_eq!(
+        speech["inferred"][0], "frames: dim -1 = 80 (aten::lstm reads 80; the suite said 40)",
+        "{}",
+        speech["inferred"]
+    );
+    assert!(speech["input_shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s.as_str().unwrap().ends_with(", 80]")));
+    let nlp = plan("vocab500.pt", "nlp", &[]);
+    assert_eq!(
+        nlp["inferred"][0],
+        "input_ids: ids below 500 (aten::embedding has 500 rows; the suite said 1000)"
+    );
+    // A model whose sizes match the suite's keeps them, and says nothing.
+    assert!(plan("cnn.pt", "cv", &[])["inferred"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

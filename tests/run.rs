@@ -638,3 +638,38 @@ fn the_winner_is_saved_with_how_to_run_it() {
     );
     assert_eq!(again["trials"][1]["status"], "ok", "{}", again["trials"][1]);
 }
+
+/// Models the bundled suites did not fit before: 80 log-mel features, a
+/// 500-word vocabulary. They run with the suite, fitted to them.
+#[test]
+fn suites_fitted_to_the_model_run() {
+    for (model, suite) in [("speech80.pt", "speech"), ("vocab500.pt", "nlp")] {
+        let (results, output) = run(
+            model,
+            &[
+                "--suite",
+                suite,
+                "--batch-size",
+                "1",
+                "--config",
+                &format!("stock/O1/fp32/t{}/glibc", usable_cores()),
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!results["suite"]["inferred"].as_array().unwrap().is_empty());
+        assert_eq!(
+            results["trials"][1]["status"], "ok",
+            "{}",
+            results["trials"][1]
+        );
+        assert_eq!(
+            results["trials"][1]["accurate"], true,
+            "{}",
+            results["trials"][1]
+        );
+    }
+}

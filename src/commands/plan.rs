@@ -19,6 +19,8 @@ struct PlanReport<'a> {
     suite: &'a str,
     /// The distinct input shapes the suite generates.
     input_shapes: Vec<String>,
+    /// Sizes taken from the model instead of the suite's, and why.
+    inferred: &'a [String],
     usable_cores: usize,
     /// The host profile (absent with --host-facts).
     host: Option<&'a HostProfile>,
@@ -35,6 +37,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
             method: &planned.model.method,
             suite: &planned.suite.name,
             input_shapes: input_shapes(&planned.suite),
+            inferred: &planned.suite.inferred,
             facts: &planned.facts,
             usable_cores: planned.usable,
             host: planned.host.as_ref(),
@@ -140,6 +143,9 @@ pub fn render(planned: &Planned, limit: usize) -> String {
             "static shapes"
         }
     );
+    for inferred in &planned.suite.inferred {
+        out += &format!("from the model: {inferred}\n");
+    }
     out += &rule_tables(plan);
     for conflict in &plan.conflicts {
         out += &format!("CONFLICT: {conflict}\n");

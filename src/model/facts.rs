@@ -80,6 +80,26 @@ pub struct ModelFacts {
     pub nodes: u64,
     /// IPEX ops already in the graph (a model saved after ipex.optimize + trace).
     pub ipex_ops: Vec<String>,
+    /// What the model says about each input's sizes (suites fill their
+    /// open dimensions from it).
+    #[serde(default)]
+    pub input_hints: Vec<InputHint>,
+}
+
+/// One tensor input of the entry method, as the model describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputHint {
+    /// Position among the method's arguments (after self).
+    pub index: usize,
+    /// The sizes a traced graph recorded for it (None when scripted).
+    pub sizes: Option<Vec<i64>>,
+    /// The op that fixes a size or bound (e.g. `aten::lstm`).
+    pub consumer: Option<String>,
+    /// Which dimension it fixes (-1: the last; 1: channels) and to what.
+    pub dim: Option<i64>,
+    pub size: Option<i64>,
+    /// The exclusive bound of integer ids (an embedding's rows).
+    pub bound: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +197,12 @@ impl ModelFacts {
             control_flow: graph.control_flow,
             nodes: graph.nodes,
             ipex_ops,
+            // Best effort: a model that cannot be frozen gives no hints.
+            input_hints: module
+                .input_hints_json(method)
+                .ok()
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
         })
     }
 }

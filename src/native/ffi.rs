@@ -20,6 +20,7 @@ extern "C" {
     pub fn itn_module_methods_json(m: *const ItnModule) -> *mut c_char;
     pub fn itn_module_tensors_json(m: *const ItnModule) -> *mut c_char;
     pub fn itn_module_graph_facts_json(m: *const ItnModule, method: *const c_char) -> *mut c_char;
+    pub fn itn_module_input_hints_json(m: *const ItnModule, method: *const c_char) -> *mut c_char;
     pub fn itn_module_graph_text(
         m: *const ItnModule,
         method: *const c_char,

@@ -165,6 +165,17 @@ impl Module {
         )
     }
 
+    /// What the model says about its inputs' sizes (traced sizes, first
+    /// consumers' features/channels/vocabulary), as JSON.
+    pub fn input_hints_json(&self, method: &str) -> Result<String> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live, m is a valid C string; the shim freezes a copy.
+        owned_string(
+            unsafe { ffi::itn_module_input_hints_json(self.ptr.as_ptr(), m.as_ptr()) },
+            "reading the inputs' sizes",
+        )
+    }
+
     /// A method's graph as text (inlined, or as stored).
     pub fn graph_text(&self, method: &str, inlined: bool) -> Result<String> {
         let m = c_string(method)?;

@@ -133,6 +133,10 @@ pub struct Suite {
     pub measure: Measure,
     #[serde(default = "default_seed")]
     pub seed: i64,
+    /// Sizes taken from the model instead of the suite's own, and where
+    /// from (filled by [`Suite::fit_to_model`]; not written in suite files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
 }
 
 fn default_seed() -> i64 {
@@ -404,6 +408,7 @@ impl Suite {
                 min_iters: 20,
             },
             seed: default_seed(),
+            inferred: Vec::new(),
         })
     }
 
@@ -438,6 +443,48 @@ impl Suite {
                 }
             })
             .fold(0.0, f64::max)
+    }
+
+    /// Fills the suite's fixed sizes from what the model fixes: the feature
+    /// size its first LSTM/GRU/linear layer reads, the channels of its first
+    /// convolution, the rows of the embedding its ids index (a vocabulary
+    /// smaller than the suite's bound would index out of range). Named
+    /// dimensions (batch, seq, frames) stay the suite's. Each change is
+    /// recorded in `inferred`.
+    pub fn fit_to_model(&mut self, model: &ModelFacts) {
+        for (spec, hint) in self.inputs.iter_mut().zip(&model.input_hints) {
+            let by = hint.consumer.as_deref().unwrap_or("the model");
+            if let (Some(bound), InputKind::Tokens | InputKind::BagIndices) =
+                (hint.bound, spec.kind)
+            {
+                if spec.high != Some(bound) {
+                    self.inferred.push(format!(
+                        "{}: ids below {bound} ({by} has {bound} rows; the suite said {})",
+                        spec.name,
+                        spec.high.map_or("none".to_string(), |h| h.to_string())
+                    ));
+                    spec.high = Some(bound);
+                }
+            }
+            let (Some(dim), Some(size), InputKind::Normal) = (hint.dim, hint.size, spec.kind)
+            else {
+                continue;
+            };
+            let at = if dim < 0 {
+                spec.shape.len().checked_sub(dim.unsigned_abs() as usize)
+            } else {
+                Some(dim as usize).filter(|&d| d < spec.shape.len())
+            };
+            if let Some(Dim::Fixed(was)) = at.and_then(|j| spec.shape.get_mut(j)) {
+                if *was != size {
+                    self.inferred.push(format!(
+                        "{}: dim {dim} = {size} ({by} reads {size}; the suite said {was})",
+                        spec.name
+                    ));
+                    *was = size;
+                }
+            }
+        }
     }
 
     /// Checks the suite's inputs against the model's entry method; the error

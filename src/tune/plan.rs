@@ -102,6 +102,9 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
         suite.batch_sizes = vec![batch];
     }
     suite.check_fits(model)?;
+    if target.suite != "generic" {
+        suite.fit_to_model(model);
+    }
     Ok(suite)
 }
 
