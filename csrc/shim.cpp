@@ -31,6 +31,7 @@
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -366,6 +367,66 @@ itn_module* itn_module_load_bytes(const char* data, size_t len) {
     auto module = torch::jit::load(stream, at::kCPU);
     module.eval();
     return new itn_module{std::move(module)};
+  });
+}
+
+// A file written by Python's torch.save: a tensor, a list/tuple of tensors
+// (one batch), a list of such lists (several batches), or a dict of
+// argument name -> tensor (one batch). Flattened into tensors, each with its
+// batch index and name ("" when unnamed); `names` is newline-joined.
+int itn_load_tensor_file(const char* data, size_t len, itn_tensor** tensors, int** batch_of, char** names,
+                         int* n) {
+  return guarded<int>(-1, [&]() {
+    std::vector<char> bytes(data, data + len);
+    auto value = torch::jit::pickle_load(bytes);
+    std::vector<at::Tensor> found;
+    std::vector<int> batches;
+    std::string joined;
+    auto add = [&](const c10::IValue& v, int batch, const std::string& name) {
+      TORCH_CHECK(v.isTensor(), "expected tensors, found a ", v.tagKind());
+      found.push_back(v.toTensor());
+      batches.push_back(batch);
+      joined += name + "\n";
+    };
+    auto items = [](const c10::IValue& v) -> c10::optional<std::vector<c10::IValue>> {
+      if (v.isList()) return v.toListRef().vec();
+      if (v.isTuple()) return v.toTupleRef().elements().vec();
+      return c10::nullopt;
+    };
+    if (value.isTensor()) {
+      add(value, 0, "");
+    } else if (value.isGenericDict()) {
+      for (const auto& entry : value.toGenericDict()) {
+        TORCH_CHECK(entry.key().isString(), "dict keys must be argument names");
+        add(entry.value(), 0, entry.key().toStringRef());
+      }
+    } else if (auto outer = items(value)) {
+      const bool nested = !outer->empty() && items((*outer)[0]).has_value();
+      for (size_t b = 0; b < outer->size(); ++b) {
+        if (nested) {
+          auto inner = items((*outer)[b]);
+          TORCH_CHECK(inner, "batch ", b, " is not a list of tensors");
+          for (const auto& t : *inner) add(t, static_cast<int>(b), "");
+        } else {
+          add((*outer)[b], 0, "");
+        }
+      }
+    } else {
+      TORCH_CHECK(false, "expected a tensor, a list of tensors, a list of lists or a dict; found a ",
+                  value.tagKind());
+    }
+    auto* out = static_cast<itn_tensor*>(std::malloc(sizeof(itn_tensor) * std::max<size_t>(found.size(), 1)));
+    auto* of = static_cast<int*>(std::malloc(sizeof(int) * std::max<size_t>(found.size(), 1)));
+    TORCH_CHECK(out != nullptr && of != nullptr, "out of memory");
+    for (size_t i = 0; i < found.size(); ++i) {
+      out[i] = new at::Tensor(found[i]);
+      of[i] = batches[i];
+    }
+    *tensors = out;
+    *batch_of = of;
+    *names = dup_string(joined);
+    *n = static_cast<int>(found.size());
+    return 0;
   });
 }
 

@@ -33,6 +33,9 @@ itn_module* itn_module_load(const char* path);
 // Loads a TorchScript archive held in memory (e.g. assets embedded in the binary).
 itn_module* itn_module_load_bytes(const char* data, size_t len);
 void itn_module_free(itn_module* m);
+// Tensors of a torch.save file (see shim.cpp); arrays malloc'd, freed by the caller.
+int itn_load_tensor_file(const char* data, size_t len, itn_tensor** tensors, int** batch_of, char** names,
+                         int* n);
 // Saves the module (TorchScript archive) to `path`. 0 ok, -1 error.
 int itn_module_save(const itn_module* m, const char* path);
 // Methods with their schemas: [{"name","arguments":[{"name","type"}],"returns":[...],"schema"}].

@@ -158,6 +158,13 @@ pub struct TargetArgs {
     /// Only the CPUs of these NUMA nodes (e.g. 0 or 0,1).
     #[arg(long, value_name = "LIST")]
     pub nodes: Option<String>,
+    /// Measure and check accuracy on these inputs instead of the suite's
+    /// generated ones (torch.save list/dict of tensors, .npy, .npz, .safetensors).
+    #[arg(long, value_name = "PATH")]
+    pub inputs: Option<PathBuf>,
+    /// Calibrate static int8 on these inputs (same formats as --inputs).
+    #[arg(long, value_name = "PATH")]
+    pub calibration: Option<PathBuf>,
     /// Extra rule directories.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
@@ -178,6 +185,8 @@ impl TargetArgs {
             threads: self.threads,
             cores: self.cores.clone(),
             nodes: self.nodes.clone(),
+            inputs: self.inputs.clone(),
+            calibration: self.calibration.clone(),
             rule_dirs: self.rules.clone(),
             suite_dirs: self.suites.clone(),
         }

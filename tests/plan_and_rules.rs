@@ -448,3 +448,59 @@ fn suites_take_sizes_the_model_fixes() {
         .unwrap()
         .is_empty());
 }
+
+/// Every input-file format, named tensors matched to the arguments by
+/// name, and a file that is none of them refused with one line.
+#[test]
+fn input_files_in_every_format() {
+    for (model, suite, file, shapes) in [
+        (
+            "mlp.pt",
+            "generic",
+            "mlp-batches.pt",
+            vec!["inputs 16x512: [16, 512]", "inputs 4x512: [4, 512]"],
+        ),
+        (
+            "mlp.pt",
+            "generic",
+            "mlp-one.npy",
+            vec!["inputs 8x512: [8, 512]"],
+        ),
+        (
+            "mlp.pt",
+            "generic",
+            "mlp-calibration.npz",
+            vec!["inputs 32x512: [32, 512]"],
+        ),
+        (
+            "encoder.pt",
+            "nlp",
+            "encoder-dict.pt",
+            vec!["inputs 4x24 4x24: [4, 24] [4, 24]"],
+        ),
+        (
+            "encoder.pt",
+            "nlp",
+            "encoder.safetensors",
+            vec!["inputs 4x24 4x24: [4, 24] [4, 24]"],
+        ),
+    ] {
+        let path = fixture(&format!("inputs/{file}"));
+        let mut extra = vec!["--inputs", path.to_str().unwrap()];
+        if suite == "generic" {
+            extra.extend(["--input-shape", "16x512"]);
+        }
+        let p = plan(model, suite, &extra);
+        assert_eq!(p["input_shapes"], serde_json::json!(shapes), "{file}");
+    }
+    let out = ipex_tune()
+        .args(["plan", "--suite", "cv", "--inputs"])
+        .arg(fixture("expected.json"))
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(
+        &out,
+        "expected.json: expected a .pt/.pth (torch.save), .npy, .npz or .safetensors file",
+    );
+}

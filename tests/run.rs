@@ -673,3 +673,47 @@ fn suites_fitted_to_the_model_run() {
         );
     }
 }
+
+/// `--inputs` measures and checks accuracy on the file's batches (here two
+/// batches of a torch.save list), `--calibration` calibrates static int8 on
+/// another file (.npz, by argument name).
+#[test]
+fn real_inputs_and_calibration_from_files() {
+    let inputs = fixture("inputs/mlp-batches.pt");
+    let calibration = fixture("inputs/mlp-calibration.npz");
+    let label = format!("stock/O1/int8-static/t{}/glibc", usable_cores());
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--calibration",
+            calibration.to_str().unwrap(),
+            "--config",
+            &label,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trial = &results["trials"][1];
+    assert_eq!(trial["status"], "ok", "{trial}");
+    let shapes: Vec<&str> = trial["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect();
+    assert_eq!(shapes, ["inputs 16x512", "inputs 4x512"]);
+    assert_eq!(trial["accuracy"]["outputs_compared"], 2, "{trial}");
+    assert!(results["suite"]["calibration_file"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("mlp-calibration.npz"));
+}

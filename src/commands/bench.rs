@@ -116,6 +116,8 @@ fn target_for(model: &str, args: &BenchArgs) -> Result<Target, UserError> {
         batch_size: Some(8).filter(|_| suite == "nlp"),
         threads: None,
         cores: None,
+        inputs: None,
+        calibration: None,
         nodes: None,
         rule_dirs: Vec::new(),
         suite_dirs: Vec::new(),

@@ -53,6 +53,8 @@ fn planned(entry: &str, args: &BenchHarnessArgs) -> anyhow::Result<Planned> {
             batch_size: None,
             threads: None,
             cores: None,
+            inputs: None,
+            calibration: None,
             nodes: None,
             rule_dirs: Vec::new(),
             suite_dirs: Vec::new(),

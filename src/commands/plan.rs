@@ -9,7 +9,7 @@ use crate::error::exit_code;
 use crate::host::HostProfile;
 use crate::rules::condition::Observed;
 use crate::rules::Facts;
-use crate::suite::{batches, Suite};
+use crate::suite::{suite_batches, Suite};
 use crate::tune::{make_plan, Plan, Planned};
 
 #[derive(Serialize)]
@@ -52,7 +52,8 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
 
 /// Each batch the suite generates, as its shape key and tensor shapes.
 fn input_shapes(suite: &Suite) -> Vec<String> {
-    batches(suite)
+    suite_batches(suite)
+        .unwrap_or_default()
         .iter()
         .map(|b| {
             let shapes: Vec<String> = b

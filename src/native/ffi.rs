@@ -16,6 +16,14 @@ extern "C" {
     pub fn itn_module_load(path: *const c_char) -> *mut ItnModule;
     pub fn itn_module_load_bytes(data: *const c_char, len: usize) -> *mut ItnModule;
     pub fn itn_module_free(m: *mut ItnModule);
+    pub fn itn_load_tensor_file(
+        data: *const c_char,
+        len: usize,
+        tensors: *mut *mut ItnTensor,
+        batch_of: *mut *mut c_int,
+        names: *mut *mut c_char,
+        n: *mut c_int,
+    ) -> c_int;
     pub fn itn_module_save(m: *const ItnModule, path: *const c_char) -> c_int;
     pub fn itn_module_methods_json(m: *const ItnModule) -> *mut c_char;
     pub fn itn_module_tensors_json(m: *const ItnModule) -> *mut c_char;

@@ -375,6 +375,46 @@ impl Module {
 }
 
 /// libtorch's build as JSON (version, MKLDNN, OpenMP, show_config, ...).
+/// The tensors of a file written by Python's `torch.save`: (batch index,
+/// argument name or "", tensor) in file order.
+pub fn load_tensor_file(bytes: &[u8]) -> Result<Vec<(usize, String, tch::Tensor)>> {
+    let mut tensors: *mut ffi::ItnTensor = std::ptr::null_mut();
+    let mut batch_of: *mut c_int = std::ptr::null_mut();
+    let mut names: *mut c_char = std::ptr::null_mut();
+    let mut n: c_int = 0;
+    // SAFETY: pointer and length describe a live slice; on success the shim
+    // hands us malloc'd arrays of n entries (tensors created with `new`).
+    let status = unsafe {
+        ffi::itn_load_tensor_file(
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            &mut tensors,
+            &mut batch_of,
+            &mut names,
+            &mut n,
+        )
+    };
+    check_status(status, "reading the tensors")?;
+    let names = owned_string(names, "tensor names")?;
+    // SAFETY: as above; tch frees each tensor on drop, we free the arrays.
+    let out = unsafe {
+        let out = (0..n as usize)
+            .zip(names.split('\n'))
+            .map(|(i, name)| {
+                (
+                    *batch_of.add(i) as usize,
+                    name.to_string(),
+                    tch::Tensor::from_ptr((*tensors.add(i)).cast()),
+                )
+            })
+            .collect();
+        libc::free(tensors.cast());
+        libc::free(batch_of.cast());
+        out
+    };
+    Ok(out)
+}
+
 pub fn torch_build_json() -> Result<String> {
     // SAFETY: no arguments; returns an owned string or NULL.
     owned_string(

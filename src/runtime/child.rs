@@ -16,7 +16,7 @@ use crate::measure::accuracy::{self, Accuracy};
 use crate::measure::interference::Probe;
 use crate::measure::timing::{self, Timed, WarmUp};
 use crate::native;
-use crate::suite::batches;
+use crate::suite::{calibration_batches, suite_batches};
 use crate::trial::spec::{FuserState, SavedModule, WarmedUp};
 use crate::trial::{Fault, TrialOutput, TrialSpec};
 
@@ -37,16 +37,19 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
         &spec.options.cpu_nodes,
     )?;
     apply::apply_process_settings(&spec.config)?;
-    let suite_batches = batches(&spec.suite);
+    let suite_batches = suite_batches(&spec.suite)?;
+    // Calibration on --calibration's batches when given, else the suite's.
+    let calibration_set = calibration_batches(&spec.suite)?;
     let shapes: Vec<(String, u64)> = suite_batches
         .iter()
         .map(|b| (b.shape_key.clone(), samples_in(&b.tensors)))
         .collect();
     let batches: Vec<Vec<Tensor>> = suite_batches.into_iter().map(|b| b.tensors).collect();
+    let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     let mut output = if spec.config.instances > 1 {
-        run_instances(spec, &batches, &shapes)?
+        run_instances(spec, &batches, calibrate_on, &shapes)?
     } else {
-        run_streams(spec, &batches, &shapes)?
+        run_streams(spec, &batches, calibrate_on, &shapes)?
     };
     output.threads = native::num_threads()?;
     output.fusers = FuserState {
@@ -143,13 +146,14 @@ fn time_round_robin(
 fn run_streams(
     spec: &TrialSpec,
     batches: &[Vec<Tensor>],
+    calibrate_on: &[Vec<Tensor>],
     shapes: &[(String, u64)],
 ) -> anyhow::Result<TrialOutput> {
     let prepared = Arc::new(apply::prepare(
         &spec.model,
         &spec.method,
         &spec.config,
-        calibration(spec, batches).as_ref(),
+        calibration(spec, calibrate_on).as_ref(),
     )?);
     let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
     let executor = if spec.config.streams > 1 {
@@ -317,6 +321,7 @@ fn instance(
     index: usize,
     cores: &[u32],
     own: &[Vec<Tensor>],
+    own_calibration: &[Vec<Tensor>],
     meet: &Rendezvous,
 ) -> anyhow::Result<InstanceRun> {
     let ready = (|| -> anyhow::Result<_> {
@@ -337,7 +342,7 @@ fn instance(
                 &spec.model,
                 &spec.method,
                 &spec.config,
-                calibration(spec, own).as_ref(),
+                calibration(spec, own_calibration).as_ref(),
             )
         };
         // The fuser is enabled (process-wide) only once every instance has
@@ -376,6 +381,7 @@ fn instance(
 fn run_instances(
     spec: &TrialSpec,
     batches: &[Vec<Tensor>],
+    calibrate_on: &[Vec<Tensor>],
     shapes: &[(String, u64)],
 ) -> anyhow::Result<TrialOutput> {
     let instances = spec.config.instances;
@@ -390,11 +396,15 @@ fn run_instances(
             let spec = spec.clone();
             let meet = Arc::clone(&meet);
             // Each instance gets its own deep copies of the inputs.
-            let own: Vec<Vec<Tensor>> = batches
-                .iter()
-                .map(|b| b.iter().map(|t| t.copy()).collect())
-                .collect();
-            std::thread::spawn(move || instance(&spec, index, &cores, &own, &meet))
+            let copy = |set: &[Vec<Tensor>]| -> Vec<Vec<Tensor>> {
+                set.iter()
+                    .map(|b| b.iter().map(|t| t.copy()).collect())
+                    .collect()
+            };
+            let (own, own_calibration) = (copy(batches), copy(calibrate_on));
+            std::thread::spawn(move || {
+                instance(&spec, index, &cores, &own, &own_calibration, &meet)
+            })
         })
         .collect();
     let mut runs = Vec::new();

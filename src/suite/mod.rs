@@ -2,6 +2,7 @@
 //! their shapes (static or dynamic), batch sizes, the accuracy metric and
 //! per-dtype tolerances, and measurement minimums. Produces a [`Suite`] and
 //! its seeded input batches.
+mod files;
 mod inputs;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use files::{calibration_batches, load as files_load, suite_batches, InputFile};
 pub use inputs::batches;
 
 use crate::config::Dtype;
@@ -137,6 +139,12 @@ pub struct Suite {
     /// from (filled by [`Suite::fit_to_model`]; not written in suite files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<String>,
+    /// `--inputs`: measure (and check accuracy) on these batches instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_file: Option<InputFile>,
+    /// `--calibration`: static int8 calibrates on these batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_file: Option<InputFile>,
 }
 
 fn default_seed() -> i64 {
@@ -409,6 +417,8 @@ impl Suite {
             },
             seed: default_seed(),
             inferred: Vec::new(),
+            input_file: None,
+            calibration_file: None,
         })
     }
 

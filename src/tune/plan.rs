@@ -13,7 +13,7 @@ use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::Value;
 use crate::rules::{self, gather, Facts, Rule};
 use crate::search::space::{self, Candidate, HostShape};
-use crate::suite::Suite;
+use crate::suite::{InputFile, Suite};
 
 /// What the model is run with, as the command line gives it.
 #[derive(Debug, Clone)]
@@ -29,6 +29,10 @@ pub struct Target {
     pub cores: Option<String>,
     /// `--nodes LIST`: only the CPUs of these NUMA nodes.
     pub nodes: Option<String>,
+    /// `--inputs PATH`: real inputs for measurement and accuracy.
+    pub inputs: Option<PathBuf>,
+    /// `--calibration PATH`: real inputs for int8 calibration.
+    pub calibration: Option<PathBuf>,
     pub rule_dirs: Vec<PathBuf>,
     pub suite_dirs: Vec<PathBuf>,
 }
@@ -101,9 +105,42 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
         }
         suite.batch_sizes = vec![batch];
     }
-    suite.check_fits(model)?;
-    if target.suite != "generic" {
-        suite.fit_to_model(model);
+    let args: Vec<String> = model
+        .methods
+        .iter()
+        .find(|m| m.name == model.method)
+        .map(|m| m.arguments.iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let file = |path: &PathBuf| InputFile {
+        path: path.clone(),
+        args: args.clone(),
+    };
+    suite.calibration_file = target.calibration.as_ref().map(file);
+    suite.input_file = target.inputs.as_ref().map(file);
+    if suite.input_file.is_none() {
+        suite.check_fits(model)?;
+        if target.suite != "generic" {
+            suite.fit_to_model(model);
+        }
+    }
+    // Files are read now, so that a bad one is refused before any trial.
+    for (what, file) in [
+        ("--inputs", &suite.input_file),
+        ("--calibration", &suite.calibration_file),
+    ] {
+        let Some(file) = file else { continue };
+        for (i, batch) in crate::suite::files_load(file)?.iter().enumerate() {
+            if batch.len() > args.len() {
+                return Err(UserError::BadValue(format!(
+                    "{what} {}: batch {i} has {} tensors, `{}` takes ({})",
+                    file.path.display(),
+                    batch.len(),
+                    model.method,
+                    args.join(", ")
+                ))
+                .into());
+            }
+        }
     }
     Ok(suite)
 }
