@@ -21,7 +21,7 @@ pub enum Command {
     /// What a model is: methods, schemas, parameters, op histogram, control flow.
     Inspect(InspectArgs),
     /// The candidate configurations the rules allow for a model and suite, and why.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Measure stock and the candidates, check accuracy, pick the winner, write the results.
     Run(Box<RunArgs>),
     /// Render a results file as HTML (with charts), PNG charts and Markdown.
@@ -165,6 +165,14 @@ pub struct TargetArgs {
     /// Calibrate static int8 on these inputs (same formats as --inputs).
     #[arg(long, value_name = "PATH")]
     pub calibration: Option<PathBuf>,
+    /// The class of every row of --inputs' batches (same structure): the
+    /// task's top-1 accuracy of stock and of every config is reported.
+    #[arg(long, value_name = "PATH", requires = "inputs")]
+    pub labels: Option<PathBuf>,
+    /// With --labels: a config is accurate when its top-1 is within this
+    /// loss of stock's: "1%" (relative) or "0.01abs" (absolute).
+    #[arg(long, value_parser = parse_accuracy_loss, requires = "labels")]
+    pub max_accuracy_loss: Option<crate::suite::AccuracyLoss>,
     /// Extra rule directories.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
@@ -187,6 +195,8 @@ impl TargetArgs {
             nodes: self.nodes.clone(),
             inputs: self.inputs.clone(),
             calibration: self.calibration.clone(),
+            labels: self.labels.clone(),
+            max_accuracy_loss: self.max_accuracy_loss,
             rule_dirs: self.rules.clone(),
             suite_dirs: self.suites.clone(),
         }
@@ -260,6 +270,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("'{text}': a duration must be positive"));
     }
     Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// Parses "1%" (relative to stock's accuracy) or "0.01abs" (absolute).
+pub fn parse_accuracy_loss(text: &str) -> Result<crate::suite::AccuracyLoss, String> {
+    let t = text.trim();
+    let (number, relative, scale) = if let Some(p) = t.strip_suffix('%') {
+        (p, true, 0.01)
+    } else if let Some(a) = t.strip_suffix("abs") {
+        (a, false, 1.0)
+    } else {
+        return Err(format!(
+            "'{text}': expected a relative loss like 1% or an absolute one like 0.01abs"
+        ));
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if (0.0..100.0).contains(&v) => Ok(crate::suite::AccuracyLoss {
+            value: v * scale,
+            relative,
+        }),
+        _ => Err(format!(
+            "'{text}': expected a relative loss like 1% or an absolute one like 0.01abs"
+        )),
+    }
 }
 
 /// Parses a latency percentile: 50, 90 or 99.

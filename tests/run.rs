@@ -717,3 +717,83 @@ fn real_inputs_and_calibration_from_files() {
         .unwrap()
         .ends_with("mlp-calibration.npz"));
 }
+
+/// `--labels` reports the task's top-1 of stock and of every config, and
+/// with `--max-accuracy-loss` that criterion decides what is accurate. The
+/// labels are the traced MLP's own classes with every fourth moved: stock's
+/// top-1 is 15/20.
+#[test]
+fn labels_give_task_accuracy_and_the_criterion_decides() {
+    let inputs = fixture("inputs/mlp-batches.pt");
+    let labels = fixture("inputs/mlp-labels.pt");
+    let label = format!("stock/O1/int8-dyn/t{}/glibc", usable_cores());
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--max-accuracy-loss",
+            "1%",
+            "--config",
+            &label,
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        results["trials"][0]["task_top1"], 0.75,
+        "{}",
+        results["trials"][0]
+    );
+    assert_eq!(results["suite"]["accuracy"]["max_loss"]["relative"], true);
+    for t in results["trials"].as_array().unwrap() {
+        if t["status"] != "ok" {
+            continue;
+        }
+        let top1 = t["task_top1"].as_f64().unwrap();
+        assert_eq!(t["accurate"] == true, top1 >= 0.75 * 0.99, "{t}");
+    }
+    assert!(String::from_utf8_lossy(&output.stdout).contains("top-1 75.0%"));
+    // Labels need inputs; a bad criterion is refused with one line.
+    let out = ipex_tune()
+        .args([
+            "run",
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--labels",
+        ])
+        .arg(&labels)
+        .arg(fixture("mlp.pt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = ipex_tune()
+        .args([
+            "run",
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--inputs",
+        ])
+        .arg(&inputs)
+        .arg("--labels")
+        .arg(&labels)
+        .args(["--max-accuracy-loss", "lots"])
+        .arg(fixture("mlp.pt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a relative loss like 1%"));
+}

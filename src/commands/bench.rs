@@ -118,6 +118,8 @@ fn target_for(model: &str, args: &BenchArgs) -> Result<Target, UserError> {
         cores: None,
         inputs: None,
         calibration: None,
+        labels: None,
+        max_accuracy_loss: None,
         nodes: None,
         rule_dirs: Vec::new(),
         suite_dirs: Vec::new(),

@@ -55,6 +55,8 @@ fn planned(entry: &str, args: &BenchHarnessArgs) -> anyhow::Result<Planned> {
             cores: None,
             inputs: None,
             calibration: None,
+            labels: None,
+            max_accuracy_loss: None,
             nodes: None,
             rule_dirs: Vec::new(),
             suite_dirs: Vec::new(),

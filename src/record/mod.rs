@@ -176,7 +176,12 @@ pub struct TrialRecord {
     pub peak_rss_bytes: u64,
     pub wall_s: f64,
     pub accuracy: Option<Accuracy>,
-    /// Whether the outputs are within the suite's tolerance for the dtype.
+    /// With `--labels`: the task's top-1 accuracy (share of rows whose
+    /// top class is the label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_top1: Option<f64>,
+    /// Whether the outputs are within the suite's tolerance for the dtype
+    /// (or, with `--max-accuracy-loss`, the task accuracy within the loss).
     pub accurate: Option<bool>,
     pub accuracy_problem: Option<String>,
     /// samples/s over stock's.

@@ -10,11 +10,15 @@ fn right(s: String) -> Cell {
 
 /// How a trial's accuracy reads in the table.
 fn accuracy_cell(trial: &TrialRecord) -> String {
-    match (&trial.accuracy, trial.accurate) {
+    let cell = match (&trial.accuracy, trial.accurate) {
         (Some(a), Some(true)) => format!("ok (max|d| {:.1e})", a.max_abs),
         (Some(a), Some(false)) => format!("OUT (max|d| {:.1e})", a.max_abs),
         _ if trial.status == Status::Ok => "reference".to_string(),
         _ => String::new(),
+    };
+    match trial.task_top1 {
+        Some(top1) => format!("{cell} top-1 {:.1}%", top1 * 100.0),
+        None => cell,
     }
 }
 

@@ -168,7 +168,8 @@ fn run_streams(
     };
     let warm = warm_up(&inputs, |b| executor.run(b))?;
     let timed = time_round_robin(spec, &inputs, 0, |b| executor.run(b))?;
-    let accuracy = outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
+    let (accuracy, task_top1) =
+        outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
     let mut output = TrialOutput::new(
         &timed,
         warm,
@@ -177,6 +178,7 @@ fn run_streams(
         shapes,
         1,
     );
+    output.task_top1 = task_top1;
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
     Ok(output)
 }
@@ -256,13 +258,57 @@ fn outputs_and_accuracy(
     spec: &TrialSpec,
     count: usize,
     mut run: impl FnMut(usize) -> anyhow::Result<Vec<Tensor>>,
-) -> anyhow::Result<Option<Accuracy>> {
+) -> anyhow::Result<(Option<Accuracy>, Option<f64>)> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
+    let mut firsts: Vec<Tensor> = Vec::new();
     for i in 0..count {
         for (j, t) in run(i)?.into_iter().enumerate() {
+            if j == 0 {
+                firsts.push(t.shallow_clone());
+            }
             named.push((format!("b{i}_o{j}"), t));
         }
     }
+    let task_top1 = match &spec.suite.labels_file {
+        Some(file) => Some(task_top1(&firsts, &crate::suite::files_load(file)?)?),
+        None => None,
+    };
+    Ok((compare_with_stock(spec, named)?, task_top1))
+}
+
+/// The task's top-1 accuracy: the share of rows whose first output's argmax
+/// is the row's label (`labels[i][0]` holds batch i's class ids).
+fn task_top1(outputs: &[Tensor], labels: &[Vec<Tensor>]) -> anyhow::Result<f64> {
+    anyhow::ensure!(
+        labels.len() == outputs.len(),
+        "--labels has {} batches, --inputs {}",
+        labels.len(),
+        outputs.len()
+    );
+    let (mut right, mut rows) = (0i64, 0i64);
+    for (out, batch) in outputs.iter().zip(labels) {
+        let want = batch[0].to_kind(tch::Kind::Int64).flatten(0, -1);
+        anyhow::ensure!(
+            out.dim() == 2 && out.size()[0] == want.size()[0],
+            "labels of {} rows for an output of shape {:?}: expected [rows, classes] outputs",
+            want.size()[0],
+            out.size()
+        );
+        right += out
+            .argmax(-1, false)
+            .eq_tensor(&want)
+            .sum(tch::Kind::Int64)
+            .int64_value(&[]);
+        rows += want.size()[0];
+    }
+    Ok(right as f64 / rows.max(1) as f64)
+}
+
+/// Saves the outputs (stock) or compares them with stock's.
+fn compare_with_stock(
+    spec: &TrialSpec,
+    named: Vec<(String, Tensor)>,
+) -> anyhow::Result<Option<Accuracy>> {
     if let Some(path) = &spec.save_outputs {
         Tensor::save_multi(&named, path)?;
     }
@@ -453,8 +499,10 @@ fn merge_instances(
     }
     let prepared = first.expect("an instance");
     let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
-    let accuracy = outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
+    let (accuracy, task_top1) =
+        outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
     let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, shapes, workers);
+    output.task_top1 = task_top1;
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
     Ok(output)
 }

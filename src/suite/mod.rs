@@ -109,6 +109,30 @@ pub struct AccuracyPolicy {
     pub metric: String,
     /// dtype -> tolerance.
     pub tolerance: BTreeMap<Dtype, Tolerance>,
+    /// `--max-accuracy-loss`: with `--labels`, a config is accurate when its
+    /// task top-1 is within this loss of stock's (instead of the output
+    /// tolerance), as Neural Compressor's accuracy criterion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_loss: Option<AccuracyLoss>,
+}
+
+/// An allowed drop of the task accuracy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct AccuracyLoss {
+    pub value: f64,
+    /// Relative to stock's accuracy (1% of it) or absolute (1 point).
+    pub relative: bool,
+}
+
+impl AccuracyLoss {
+    /// The lowest accuracy allowed given stock's.
+    pub fn floor(&self, stock: f64) -> f64 {
+        if self.relative {
+            stock * (1.0 - self.value)
+        } else {
+            stock - self.value
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -145,6 +169,9 @@ pub struct Suite {
     /// `--calibration`: static int8 calibrates on these batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration_file: Option<InputFile>,
+    /// `--labels`: the class of every row of `input_file`'s batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_file: Option<InputFile>,
 }
 
 fn default_seed() -> i64 {
@@ -410,6 +437,7 @@ impl Suite {
                     (Dtype::Int8Static, tolerance(2e-1, 0.98)),
                 ]
                 .into(),
+                max_loss: None,
             },
             measure: Measure {
                 min_time_s: 1.0,
@@ -419,6 +447,7 @@ impl Suite {
             inferred: Vec::new(),
             input_file: None,
             calibration_file: None,
+            labels_file: None,
         })
     }
 

@@ -128,6 +128,9 @@ pub struct TrialOutput {
     /// With `save_module`: the saved module and its reload check.
     #[serde(default)]
     pub saved: Option<SavedModule>,
+    /// With `--labels`: the task's top-1 accuracy of this trial's outputs.
+    #[serde(default)]
+    pub task_top1: Option<f64>,
 }
 
 /// The warm-up: calls made, whether every shape became steady, and the
@@ -176,6 +179,7 @@ impl TrialOutput {
             executed_graph: None,
             output_structure: String::new(),
             saved: None,
+            task_top1: None,
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Target {
     pub inputs: Option<PathBuf>,
     /// `--calibration PATH`: real inputs for int8 calibration.
     pub calibration: Option<PathBuf>,
+    /// `--labels PATH`: the class of every row of `inputs`.
+    pub labels: Option<PathBuf>,
+    /// `--max-accuracy-loss`: the task accuracy criterion.
+    pub max_accuracy_loss: Option<crate::suite::AccuracyLoss>,
     pub rule_dirs: Vec<PathBuf>,
     pub suite_dirs: Vec<PathBuf>,
 }
@@ -117,6 +121,8 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
     };
     suite.calibration_file = target.calibration.as_ref().map(file);
     suite.input_file = target.inputs.as_ref().map(file);
+    suite.labels_file = target.labels.as_ref().map(file);
+    suite.accuracy.max_loss = target.max_accuracy_loss;
     if suite.input_file.is_none() {
         suite.check_fits(model)?;
         if target.suite != "generic" {

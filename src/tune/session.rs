@@ -240,6 +240,7 @@ fn measured(outcome: ChildOutcome) -> TrialRecord {
             .map(|o| o.per_shape.clone())
             .unwrap_or_default(),
         interference: out.as_ref().and_then(|o| o.interference.clone()),
+        task_top1: out.as_ref().and_then(|o| o.task_top1),
         first_call_ms: out.as_ref().map(|o| o.first_call_ms),
         warmup_iterations: out.as_ref().map(|o| o.warmup_iterations),
         peak_rss_bytes: outcome.peak_rss_bytes,
@@ -464,6 +465,26 @@ impl Session<'_> {
             return (Some(true), None);
         }
         let policy = &self.planned.suite.accuracy;
+        // A task criterion (--labels + --max-accuracy-loss) decides instead
+        // of the output tolerance; outputs that are not finite never pass.
+        let stock_top1 = self.results.trials.first().and_then(|t| t.task_top1);
+        if let (Some(loss), Some(top1), Some(stock)) = (policy.max_loss, out.task_top1, stock_top1)
+        {
+            let broken = out.accuracy.as_ref().is_some_and(|a| a.non_finite > 0);
+            let floor = loss.floor(stock);
+            return if top1 >= floor && !broken {
+                (Some(true), None)
+            } else {
+                (
+                    Some(false),
+                    Some(if broken {
+                        "outputs are not finite".to_string()
+                    } else {
+                        format!("task top-1 {top1:.4} below {floor:.4} (stock {stock:.4} less the allowed loss)")
+                    }),
+                )
+            };
+        }
         let Some(tolerance) = policy.tolerance.get(&config.dtype) else {
             return (
                 Some(false),
