@@ -797,3 +797,25 @@ fn labels_give_task_accuracy_and_the_criterion_decides() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a relative loss like 1%"));
 }
+
+/// A suite whose sizes the model cannot take: the error names the
+/// arguments with the sizes given and the flags that set them.
+#[test]
+fn a_suite_the_model_cannot_take_names_the_flags() {
+    let out = ipex_tune()
+        .arg("run")
+        .arg(fixture("lstm_loop.pt"))
+        .args(["--suite", "cv", "--quiet"])
+        .args(QUICK)
+        .arg("--output")
+        .arg(tempfile::tempdir().unwrap().path().join("r.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the suite gave x [batch, 3, 112, 112]: set the sizes with --suite generic --input-shape"),
+        "{stderr}"
+    );
+}

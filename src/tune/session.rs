@@ -257,6 +257,46 @@ fn measured(outcome: ChildOutcome) -> TrialRecord {
     }
 }
 
+/// When stock fails on the suite's sizes (a size the model did not fix in a
+/// layer ipex-tune reads), which argument and which flag set them.
+fn shape_hint(reason: &str, planned: &Planned) -> String {
+    let about_sizes = [
+        "size",
+        "shape",
+        "dimension",
+        "2D",
+        "3D",
+        "4D",
+        "index out of range",
+        "mat1 and mat2",
+    ]
+    .iter()
+    .any(|w| reason.contains(w));
+    if !about_sizes || planned.suite.input_file.is_some() {
+        return String::new();
+    }
+    let args: Vec<String> = planned
+        .suite
+        .inputs
+        .iter()
+        .map(|i| {
+            let dims: Vec<String> = i
+                .shape
+                .iter()
+                .map(|d| match d {
+                    crate::suite::Dim::Fixed(n) => n.to_string(),
+                    crate::suite::Dim::Named(n) => n.clone(),
+                })
+                .collect();
+            format!("{} [{}]", i.name, dims.join(", "))
+        })
+        .collect();
+    format!(
+        "; the suite gave {}: set the sizes with --suite generic --input-shape (one per argument), or real inputs with --inputs",
+        args.join(", ")
+    )
+}
+
 /// Stock's drift over a run within this share is not worth a warning.
 const DRIFT_TOLERANCE: f64 = 0.03;
 
@@ -332,10 +372,11 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
     if session.results.trials[0].status != Status::Ok {
         session.results.complete = true;
         session.results.write_atomic(output)?;
+        let reason = session.results.trials[0].reason.clone().unwrap_or_default();
         anyhow::bail!(
-            "the stock run failed ({}); results in {}",
-            session.results.trials[0].reason.clone().unwrap_or_default(),
-            output.display()
+            "the stock run failed ({reason}); results in {}{}",
+            output.display(),
+            shape_hint(&reason, planned)
         );
     }
     match &settings.search {
