@@ -108,22 +108,12 @@ fn target_for(model: &str, args: &BenchArgs) -> Result<Target, UserError> {
             "no such fixture; expected a TorchScript file (--fixtures DIR)",
         ));
     }
-    Ok(Target {
-        model: path,
-        suite: suite.into(),
-        method: "forward".into(),
-        input_shapes: shapes.iter().map(|s| s.to_string()).collect(),
-        batch_size: Some(8).filter(|_| suite == "nlp"),
-        threads: None,
-        cores: None,
-        inputs: None,
-        calibration: None,
-        labels: None,
-        max_accuracy_loss: None,
-        nodes: None,
-        rule_dirs: Vec::new(),
-        suite_dirs: Vec::new(),
-    })
+    Ok(Target::fixture(
+        path,
+        suite,
+        shapes.iter().map(|s| s.to_string()).collect(),
+        Some(8).filter(|_| suite == "nlp"),
+    ))
 }
 
 /// One row of the printed table.

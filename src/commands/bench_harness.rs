@@ -45,22 +45,12 @@ fn planned(entry: &str, args: &BenchHarnessArgs) -> anyhow::Result<Planned> {
         .into());
     }
     make_plan(
-        &Target {
-            model: path,
-            suite: suite.into(),
-            method: "forward".into(),
-            input_shapes: shape.map(|s| vec![s.to_string()]).unwrap_or_default(),
-            batch_size: None,
-            threads: None,
-            cores: None,
-            inputs: None,
-            calibration: None,
-            labels: None,
-            max_accuracy_loss: None,
-            nodes: None,
-            rule_dirs: Vec::new(),
-            suite_dirs: Vec::new(),
-        },
+        &Target::fixture(
+            path,
+            suite,
+            shape.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            None,
+        ),
         None,
     )
 }

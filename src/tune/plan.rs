@@ -41,6 +41,34 @@ pub struct Target {
     pub suite_dirs: Vec<PathBuf>,
 }
 
+impl Target {
+    /// A fixture model with a suite, as the benchmarks run it: the usable
+    /// cores, the bundled rules and suites, the suite's generated inputs.
+    pub fn fixture(
+        model: PathBuf,
+        suite: &str,
+        input_shapes: Vec<String>,
+        batch_size: Option<i64>,
+    ) -> Target {
+        Target {
+            model,
+            suite: suite.into(),
+            method: "forward".into(),
+            input_shapes,
+            batch_size,
+            threads: None,
+            cores: None,
+            nodes: None,
+            inputs: None,
+            calibration: None,
+            labels: None,
+            max_accuracy_loss: None,
+            rule_dirs: Vec::new(),
+            suite_dirs: Vec::new(),
+        }
+    }
+}
+
 /// The rules' verdict over the space: the JSON `plan` prints and the
 /// results file keeps.
 #[derive(Debug, Clone, Serialize)]
