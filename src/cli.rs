@@ -44,18 +44,68 @@ pub enum Command {
     BenchHarness(BenchHarnessArgs),
 }
 
+/// The fixture models a benchmark runs, each with its suite.
 #[derive(Debug, Args)]
-pub struct BenchHarnessArgs {
-    /// Fixture models and their suites, as MODEL:SUITE (MODEL under --fixtures, without .pt).
+pub struct FixtureModels {
+    /// Fixture models and their suites, as MODEL:SUITE[=SHAPE] (MODEL under
+    /// --fixtures, without .pt; SHAPE for the generic suite).
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "mlp:generic=64x512,cnn:cv"
     )]
     pub models: Vec<String>,
-    /// Folder with the fixture models.
+    /// Folder with the fixture models (relative to the working directory:
+    /// run from the repository, or point it at a copy).
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
+}
+
+/// One `MODEL:SUITE[=SHAPE]` entry of --models.
+pub struct FixtureModel {
+    pub model: String,
+    pub path: PathBuf,
+    pub suite: String,
+    pub shape: Option<String>,
+}
+
+impl FixtureModels {
+    /// The entries, each checked: the syntax and that the file exists.
+    pub fn entries(&self) -> Result<Vec<FixtureModel>, crate::error::UserError> {
+        self.models
+            .iter()
+            .map(|entry| {
+                let (model, suite_spec) = entry.split_once(':').ok_or_else(|| {
+                    crate::error::UserError::BadValue(format!(
+                        "--models '{entry}': expected MODEL:SUITE"
+                    ))
+                })?;
+                let (suite, shape) = match suite_spec.split_once('=') {
+                    Some((suite, shape)) => (suite, Some(shape.to_string())),
+                    None => (suite_spec, None),
+                };
+                let path = self.fixtures.join(format!("{model}.pt"));
+                if !path.is_file() {
+                    return Err(crate::error::UserError::bad_model(
+                        &path,
+                        "no such fixture; expected a TorchScript file (--fixtures DIR)",
+                    ));
+                }
+                Ok(FixtureModel {
+                    model: model.to_string(),
+                    path,
+                    suite: suite.to_string(),
+                    shape,
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHarnessArgs {
+    #[command(flatten)]
+    pub set: FixtureModels,
     /// P3: calls per block (bare and timed blocks alternate).
     #[arg(long, default_value_t = 1000)]
     pub calls: usize,
@@ -419,17 +469,8 @@ pub struct TrialArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchSearchArgs {
-    /// Fixture models and their suites, as MODEL:SUITE (MODEL under --fixtures, without .pt).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "mlp:generic=64x512,cnn:cv"
-    )]
-    pub models: Vec<String>,
-    /// Folder with the fixture models (relative to the working directory:
-    /// run from the repository, or point it at a copy).
-    #[arg(long, default_value = "tests/fixtures")]
-    pub fixtures: PathBuf,
+    #[command(flatten)]
+    pub set: FixtureModels,
     /// Minimum timed seconds per trial (both searches).
     #[arg(long, default_value_t = 0.3)]
     pub min_time: f64,

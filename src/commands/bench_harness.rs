@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
-use crate::cli::BenchHarnessArgs;
+use crate::cli::{BenchHarnessArgs, FixtureModel};
 use crate::config::{Config, Level};
 use crate::error::{exit_code, UserError};
 use crate::measure::interference::Probe;
@@ -27,28 +27,13 @@ use crate::suite::batches;
 use crate::trial::{self, TrialSpec};
 use crate::tune::{make_plan, session::trial_options, Planned, Target};
 
-/// `MODEL:SUITE[=SHAPE]` -> the plan for it.
-fn planned(entry: &str, args: &BenchHarnessArgs) -> anyhow::Result<Planned> {
-    let (model, suite_spec) = entry
-        .split_once(':')
-        .ok_or_else(|| UserError::BadValue(format!("--models '{entry}': expected MODEL:SUITE")))?;
-    let (suite, shape) = match suite_spec.split_once('=') {
-        Some((suite, shape)) => (suite, Some(shape)),
-        None => (suite_spec, None),
-    };
-    let path = args.fixtures.join(format!("{model}.pt"));
-    if !path.is_file() {
-        return Err(UserError::bad_model(
-            &path,
-            "no such fixture; expected a TorchScript file (--fixtures DIR)",
-        )
-        .into());
-    }
+/// The plan for one fixture model and its suite.
+fn planned(entry: &FixtureModel) -> anyhow::Result<Planned> {
     make_plan(
         &Target::fixture(
-            path,
-            suite,
-            shape.map(|s| vec![s.to_string()]).unwrap_or_default(),
+            entry.path.clone(),
+            &entry.suite,
+            entry.shape.iter().cloned().collect(),
             None,
         ),
         None,
@@ -184,9 +169,9 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "spread",
         "target <= 3%",
     ]);
-    for entry in &args.models {
-        let planned = planned(entry, args)?;
-        let model = entry.split(':').next().unwrap_or(entry);
+    for entry in args.set.entries()? {
+        let planned = planned(&entry)?;
+        let model = entry.model.as_str();
         eprintln!("bench-harness: P3 {model} ...");
         let (bare, timed, over) = overhead(&planned, args)?;
         p3.add_row(vec![

@@ -9,7 +9,7 @@ use std::process::Command;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use crate::cli::BenchSearchArgs;
-use crate::error::{exit_code, UserError};
+use crate::error::exit_code;
 use crate::record::Results;
 
 fn run_one(
@@ -26,7 +26,7 @@ fn run_one(
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("run")
-        .arg(args.fixtures.join(format!("{model}.pt")))
+        .arg(args.set.fixtures.join(format!("{model}.pt")))
         .args(["--suite", suite, "--search", mode, "--quiet"])
         .args([
             "--min-time",
@@ -64,14 +64,12 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<i32> {
         "rules time / grid time",
     ]);
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-    for entry in &args.models {
-        let (model, suite_spec) = entry.split_once(':').ok_or_else(|| {
-            UserError::BadValue(format!("--models '{entry}': expected MODEL:SUITE"))
-        })?;
-        let (suite, shape) = match suite_spec.split_once('=') {
-            Some((suite, shape)) => (suite, Some(shape)),
-            None => (suite_spec, None),
-        };
+    for entry in args.set.entries()? {
+        let (model, suite, shape) = (
+            entry.model.as_str(),
+            entry.suite.as_str(),
+            entry.shape.as_deref(),
+        );
         let rules = Results::read(&run_one(args, model, suite, shape, "rules")?)?;
         let grid = Results::read(&run_one(args, model, suite, shape, "grid")?)?;
         let stock = rules
