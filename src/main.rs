@@ -28,6 +28,7 @@ use clap::Parser;
 use error::{exit_code, UserError};
 
 fn main() {
+    native::os::default_sigpipe();
     let cli = cli::Cli::parse();
     let code = match commands::dispatch(cli) {
         Ok(code) => code,

@@ -504,3 +504,15 @@ fn input_files_in_every_format() {
         "expected.json: expected a .pt/.pth (torch.save), .npy, .npz or .safetensors file",
     );
 }
+
+/// `--suites` checks its folders as `--rules` does.
+#[test]
+fn a_missing_suite_folder_is_refused() {
+    let out = ipex_tune()
+        .args(["plan", "--suite", "cv", "--suites", "/nope", "--host-facts"])
+        .arg(fixture(HOST))
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&out, "--suites /nope: not a directory");
+}

@@ -343,21 +343,46 @@ fn sigkill_mid_run_leaves_a_valid_results_file() {
     );
 }
 
+/// Ctrl-C, and SIGTERM / SIGHUP (how CI runners cancel a job): the run
+/// stops, keeps what it measured (`interrupted: true`) and exits 130.
 #[test]
 fn ctrl_c_stops_cleanly_and_keeps_what_was_measured() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let mut child = start_background_run(&out);
-    wait_for_trials(&out, 2, Duration::from_secs(120));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
+    for signal in ["-INT", "-TERM", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("results.json");
+        let mut child = start_background_run(&out);
+        wait_for_trials(&out, 2, Duration::from_secs(120));
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal}");
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(results["interrupted"], true, "{signal}");
+        assert!(results["trials"].as_array().unwrap().len() >= 2, "{signal}");
+    }
+}
+
+/// A reader that stops early (`| head`) ends ipex-tune quietly: no
+/// "Broken pipe" panic (exit 101), no message.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"))
+        .args(["rules", "facts"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(results["interrupted"], true);
-    assert!(results["trials"].as_array().unwrap().len() >= 2);
+    drop(child.stdout.take()); // the reader goes away at once
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
 
 #[test]

@@ -180,6 +180,16 @@ pub fn wait4_nohang(pid: i32) -> Option<Exit> {
     })
 }
 
+/// Restores SIGPIPE's default action (end the process quietly): Rust
+/// ignores it, which turns `ipex-tune ... | head` into a "Broken pipe"
+/// panic when the reader goes away.
+pub fn default_sigpipe() {
+    // SAFETY: signal() with SIG_DFL only resets a disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// This process's resource usage so far (all threads).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {

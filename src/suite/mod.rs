@@ -287,6 +287,14 @@ impl Suite {
 
     /// Finds a suite by name in the user's directories, then the bundled ones.
     pub fn find(name: &str, extra_dirs: &[PathBuf]) -> Result<Suite, UserError> {
+        // As --rules: a suite folder that is not there is a mistake, even
+        // when the suite asked for is a bundled one.
+        if let Some(missing) = extra_dirs.iter().find(|d| !d.is_dir()) {
+            return Err(UserError::BadValue(format!(
+                "--suites {}: not a directory; expected a folder of suite YAML files",
+                missing.display()
+            )));
+        }
         for dir in extra_dirs {
             for ext in ["yaml", "yml"] {
                 let path = dir.join(format!("{name}.{ext}"));
