@@ -406,3 +406,15 @@ fn the_committed_sample_renders_and_names_its_host() {
         "{text}"
     );
 }
+
+/// A report that cannot be written names the path.
+#[test]
+fn an_unwritable_report_names_the_path() {
+    let out = ipex_tune()
+        .arg("report")
+        .arg(sample())
+        .args(["--html", "/nonexistent/x.html"])
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&out, "cannot write the report: /nonexistent/x.html: No such file");
+}

@@ -17,13 +17,14 @@ pub fn write_reports(
     png_dir: Option<&Path>,
     markdown_path: Option<&Path>,
 ) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
     let mut written = Vec::new();
     if let Some(path) = html {
-        std::fs::write(path, html::render(results)?)?;
+        std::fs::write(path, html::render(results)?).with_context(|| path.display().to_string())?;
         written.push(path.display().to_string());
     }
     if let Some(dir) = png_dir {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         for chart in charts::all() {
             let path = dir.join(format!("{}.png", chart.name()));
             chart.png(results, &path)?;
@@ -31,7 +32,8 @@ pub fn write_reports(
         }
     }
     if let Some(path) = markdown_path {
-        std::fs::write(path, markdown::render(results))?;
+        std::fs::write(path, markdown::render(results))
+            .with_context(|| path.display().to_string())?;
         written.push(path.display().to_string());
     }
     Ok(written)
