@@ -416,5 +416,8 @@ fn an_unwritable_report_names_the_path() {
         .args(["--html", "/nonexistent/x.html"])
         .output()
         .unwrap();
-    assert_one_line_user_error(&out, "cannot write the report: /nonexistent/x.html: No such file");
+    assert_one_line_user_error(
+        &out,
+        "cannot write the report: /nonexistent/x.html: No such file",
+    );
 }
