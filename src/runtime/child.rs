@@ -228,18 +228,19 @@ fn save_prepared(prepared: &Prepared, inputs: &[Tensor], path: &std::path::Path)
         }
         Ok(worst)
     };
-    match check() {
+    let checked = check();
+    if checked.is_err() {
+        // A file that does not load back is no deliverable.
+        let _ = std::fs::remove_file(path);
+    }
+    match checked {
         Ok(max_abs) => SavedModule {
             path: path.to_path_buf(),
             error: None,
             reload_max_abs: Some(max_abs),
         },
         Err(e) => SavedModule {
-            // A file that does not load back is no deliverable.
-            path: {
-                let _ = std::fs::remove_file(path);
-                path.to_path_buf()
-            },
+            path: path.to_path_buf(),
             error: Some(
                 format!("{e:#}")
                     .lines()

@@ -28,17 +28,10 @@ pub fn cpu_list(cpus: &[u32]) -> String {
     parts.join(",")
 }
 
-/// The NUMA node of `cpu`, from the host's topology.
+/// The NUMA node of `cpu` among the plan's CPUs.
 fn node_of(planned: &Planned, cpu: u32) -> Option<u32> {
-    planned
-        .host
-        .as_ref()?
-        .topology
-        .as_ref()?
-        .numa_nodes
-        .iter()
-        .find(|n| n.cpus.contains(&cpu))
-        .map(|n| n.id)
+    let i = planned.cpus.iter().position(|&c| c == cpu)?;
+    planned.cpu_nodes.get(i).copied()
 }
 
 /// The deploy block of `config` run on `cpus`.

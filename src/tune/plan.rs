@@ -102,7 +102,7 @@ pub struct Planned {
     /// The CPUs trials use: one per physical core, node by node (empty
     /// with --host-facts: trials then use the process's affinity).
     pub cpus: Vec<u32>,
-    /// The NUMA node of each of `cpus` (empty when unknown).
+    /// The NUMA node of each of `cpus` (empty when unknown, never partial).
     pub cpu_nodes: Vec<u32>,
     pub plan: Plan,
 }
@@ -199,7 +199,7 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
     let fact_num = |name: &str| facts.get(name).and_then(|v| v.as_num());
     let available_bytes =
         (fact_num("host.memory.available_mib").unwrap_or(0.0) * 1024.0 * 1024.0) as u64;
-    let (shape, cpus) = match &host {
+    let (shape, cpus, cpu_nodes) = match &host {
         Some(h) => restrict(h, target)?,
         None => {
             if target.cores.is_some() || target.nodes.is_some() {
@@ -208,7 +208,11 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
                 )
                 .into());
             }
-            (host_shape(&fact_num, target.threads)?, Vec::new())
+            (
+                host_shape(&fact_num, target.threads)?,
+                Vec::new(),
+                Vec::new(),
+            )
         }
     };
     let usable = shape.usable;
@@ -246,18 +250,6 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         options: evaluation.options,
         conflicts: evaluation.conflicts,
     };
-    let cpu_nodes: Vec<u32> = cpus
-        .iter()
-        .filter_map(|&c| {
-            host.as_ref()?
-                .topology
-                .as_ref()?
-                .numa_nodes
-                .iter()
-                .find(|n| n.cpus.contains(&c))
-                .map(|n| n.id)
-        })
-        .collect();
     Ok(Planned {
         model_path: target.model.clone(),
         host,
@@ -271,6 +263,20 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         cpus,
         plan,
     })
+}
+
+/// `--threads N` against the `available` physical cores: 0 and more than
+/// available are refused; none means all of them.
+fn checked_threads(threads: Option<usize>, available: usize) -> anyhow::Result<usize> {
+    match threads {
+        Some(0) => Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into()),
+        Some(n) if n > available => Err(UserError::BadValue(format!(
+            "--threads {n}: this process may use {available} physical core(s); expected 1..={available}"
+        ))
+        .into()),
+        Some(n) => Ok(n),
+        None => Ok(available),
+    }
 }
 
 /// "0-3,8" -> [0, 1, 2, 3, 8].
@@ -295,8 +301,11 @@ pub fn parse_cpu_list(text: &str, what: &str) -> Result<Vec<u32>, UserError> {
 
 /// The CPUs of the real host a run may use (the affinity mask, narrowed by
 /// --cores or --nodes), one per physical core, node by node, and the shape
-/// they make.
-fn restrict(host: &HostProfile, target: &Target) -> anyhow::Result<(HostShape, Vec<u32>)> {
+/// they make, and the NUMA node of each CPU (empty without a topology).
+fn restrict(
+    host: &HostProfile,
+    target: &Target,
+) -> anyhow::Result<(HostShape, Vec<u32>, Vec<u32>)> {
     let affinity = &host.limits.affinity;
     let topology = host.topology.as_ref();
     let node_of = |cpu: u32| {
@@ -363,28 +372,24 @@ fn restrict(host: &HostProfile, target: &Target) -> anyhow::Result<(HostShape, V
     }
     // The cgroup quota may allow fewer cores than the mask.
     cpus.truncate(host.limits.usable_cores.max(1) as usize);
-    let usable = match target.threads {
-        Some(0) => {
-            return Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into())
-        }
-        Some(n) if n > cpus.len() => {
-            return Err(UserError::BadValue(format!(
-                "--threads {n}: this process may use {} physical core(s); expected 1..={}",
-                cpus.len(),
-                cpus.len()
-            ))
-            .into())
-        }
-        Some(n) => n,
-        None => cpus.len(),
-    };
+    let usable = checked_threads(target.threads, cpus.len())?;
     cpus.truncate(usable);
     let mut per_node: BTreeMap<Option<u32>, usize> = BTreeMap::new();
     for &c in &cpus {
         *per_node.entry(node_of(c)).or_default() += 1;
     }
     let cores_per_node = per_node.values().copied().min().unwrap_or(usable);
-    Ok((HostShape::new(usable, per_node.len(), cores_per_node), cpus))
+    // All or nothing: a partial map would pair CPUs with wrong nodes.
+    let nodes: Vec<u32> = cpus
+        .iter()
+        .map(|&c| node_of(c))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    Ok((
+        HostShape::new(usable, per_node.len(), cores_per_node),
+        cpus,
+        nodes,
+    ))
 }
 
 /// The cores the run may use and how they sit in NUMA nodes, from the
@@ -399,19 +404,7 @@ fn host_shape(
     let physical = fact("host.cores.physical").unwrap_or(usable_logical);
     let logical = fact("host.cores.logical").unwrap_or(physical).max(physical);
     let usable = ((usable_logical * physical / logical).round() as usize).max(1);
-    let usable = match threads {
-        Some(0) => {
-            return Err(UserError::BadValue("--threads 0: expected at least 1 core".into()).into())
-        }
-        Some(n) if n > usable => {
-            return Err(UserError::BadValue(format!(
-            "--threads {n}: this process may use {usable} physical core(s); expected 1..={usable}"
-        ))
-            .into())
-        }
-        Some(n) => n,
-        None => usable,
-    };
+    let usable = checked_threads(threads, usable)?;
     let nodes = fact("host.numa.nodes").unwrap_or(1.0) as usize;
     let per_node = fact("host.numa.cores_per_node").unwrap_or(0.0) as usize;
     Ok(HostShape::new(usable, nodes, per_node))

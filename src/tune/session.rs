@@ -92,12 +92,7 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         min_time_s: planned.suite.measure.min_time_s,
         min_iters: planned.suite.measure.min_iters,
         cpus: planned.cpus.clone(),
-        // All or nothing: a partial map would pair CPUs with wrong nodes.
-        cpu_nodes: if planned.cpu_nodes.len() == planned.cpus.len() {
-            planned.cpu_nodes.clone()
-        } else {
-            Vec::new()
-        },
+        cpu_nodes: planned.cpu_nodes.clone(),
         record_graph,
     }
 }
