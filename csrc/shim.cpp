@@ -997,12 +997,14 @@ void sink_quantize_through_shape_ops(torch::jit::Graph& graph) {
     std::vector<torch::jit::Node*> dequantizes;  // dequantizes after a shape op
     std::vector<torch::jit::Value*> frontier{q->output()};
     bool sinkable = true;
+    bool only_flattens = true;
     while (!frontier.empty() && sinkable) {
       auto* value = frontier.back();
       frontier.pop_back();
       for (const auto& use : value->uses()) {
         auto* user = use.user;
         if (is_shape_op(user) && use.offset == 0) {
+          only_flattens = only_flattens && is_kind(user, {"aten::flatten"});
           if (value == q->output()) heads.push_back(user);
           frontier.push_back(user->output());
         } else if (is_kind(user, {"aten::dequantize"})) {
@@ -1013,12 +1015,15 @@ void sink_quantize_through_shape_ops(torch::jit::Graph& graph) {
         }
       }
     }
-    // Only towards matmuls (the attention): elsewhere, e.g. a flatten before
-    // a linear, the int8 reshape is what IPEX's fusions expect, and a moved
-    // quantize breaks them.
+    // Towards matmuls (the attention), and through a flatten into a linear
+    // (a CNN's classifier: an int8 flatten keeps oneDNN Graph from taking
+    // the linear, measured on ResNet-18). Elsewhere, e.g. a view before a
+    // transformer's linear, the int8 reshape is what IPEX's fusions expect,
+    // and a moved quantize breaks them.
     for (auto* dq : dequantizes) {
       for (const auto& use : dq->output()->uses()) {
-        sinkable = sinkable && is_kind(use.user, {"aten::matmul", "aten::bmm"});
+        sinkable = sinkable && (is_kind(use.user, {"aten::matmul", "aten::bmm"}) ||
+                                (only_flattens && is_kind(use.user, {"aten::linear"})));
       }
     }
     if (!sinkable || heads.empty()) continue;
@@ -1119,10 +1124,39 @@ void quantize_softmax_into_matmul(torch::jit::Graph& graph) {
   }
 }
 
+// libtorch requantizes the output of an op that keeps its input's
+// quantization (average pooling) with the input's qparams read at run time:
+// quantize_per_tensor(y, q_scale(q), q_zero_point(q), dtype(q)). oneDNN
+// Graph needs constant qparams to take the dequantize that follows into an
+// int8 partition; without them ResNet's classifier ran as an fp32 linear on a
+// weight dequantized at every call. Where q itself was quantized with
+// constants, those constants are the values read at run time.
+void constant_qparams_for_requantize(torch::jit::Graph& graph) {
+  for (auto* node : graph.nodes()) {
+    if (!is_kind(node, {"aten::quantize_per_tensor"}) || node->inputs().size() != 4) continue;
+    auto* scale = node->input(1)->node();
+    auto* zero_point = node->input(2)->node();
+    auto* dtype = node->input(3)->node();
+    if (!is_kind(scale, {"aten::q_scale"}) || !is_kind(zero_point, {"aten::q_zero_point"}) ||
+        !is_kind(dtype, {"prim::dtype"})) {
+      continue;
+    }
+    auto* source = scale->input(0);
+    if (zero_point->input(0) != source || dtype->input(0) != source) continue;
+    auto* q = source->node();
+    if (!is_kind(q, {"aten::quantize_per_tensor"}) || q->inputs().size() != 4) continue;
+    bool constant = true;
+    for (size_t i = 1; i < 4; ++i) constant = constant && q->input(i)->node()->kind() == c10::prim::Constant;
+    if (!constant) continue;
+    for (size_t i = 1; i < 4; ++i) node->replaceInput(i, q->input(i));
+  }
+}
+
 void place_int8_like_ipex(std::shared_ptr<torch::jit::Graph>& graph) {
   // Inference dropout (train=False, kept by tracing) would hide the pairs and
   // the softmax -> matmul edge behind an identity op.
   torch::jit::removeDropout(graph);
+  constant_qparams_for_requantize(*graph);
   pool_between_quantize_pairs(*graph);
   sink_quantize_through_shape_ops(*graph);
   drop_fp32_only_pairs(*graph);

@@ -132,3 +132,40 @@ fn ipex_static_int8_runs_on_a_traced_hf_bert() {
     );
     assert!(!graph.contains("quantized::add"), "{graph}");
 }
+
+/// A CNN's classifier (pool -> flatten -> linear) runs as an int8 linear
+/// inside oneDNN Graph, as in IPEX's recipe. libtorch requantizes the pooled
+/// tensor with qparams read at run time and flattens it in int8; oneDNN
+/// Graph then left the linear in fp32, its weight dequantized at every call.
+#[test]
+fn ipex_static_int8_takes_a_cnn_classifier_into_onednn_graph() {
+    let path = fixture("cnn.pt");
+    let label = "ipex/O1+prepack/int8-static/t1/glibc";
+    let results = run_results(
+        &[
+            path.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "2x3x64x64",
+            "--min-time",
+            "0",
+            "--min-iters",
+            "2",
+            "--quiet",
+            "--record-graphs",
+            "--config",
+            label,
+        ],
+        &[],
+    );
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    // The executed graph first, then each fusion group's body ("with ...").
+    let top_level = graph.split("\nwith ").next().unwrap();
+    assert!(top_level.contains("LlgaFusionGroup"), "{graph}");
+    assert!(
+        !top_level.contains("aten::linear") && !top_level.contains("q_scale"),
+        "the classifier left outside oneDNN Graph: {top_level}"
+    );
+}
