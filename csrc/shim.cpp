@@ -857,15 +857,68 @@ int itn_onednn_fuser_enabled(void) {
   return guarded<int>(-1, [&]() { return torch::jit::RegisterLlgaFuseGraph::isEnabled() ? 1 : 0; });
 }
 
+namespace {
+
+// The qconfig map of graph-mode quantization: one qconfig for the whole
+// module, and None (ops stay fp32) for each named layer. libtorch looks a
+// submodule up by its qualified name, else inherits its parent's entry.
+torch::jit::QConfigDict qconfig_keeping_fp32(const itn_module* activation_observer,
+                                             const itn_module* weight_observer, const char* fp32_layers) {
+  torch::jit::QConfigDict qconfig;
+  qconfig.emplace("", std::make_tuple(activation_observer->module, weight_observer->module));
+  std::istringstream names(fp32_layers == nullptr ? "" : fp32_layers);
+  for (std::string name; std::getline(names, name);) {
+    if (!name.empty()) qconfig[name] = std::nullopt;
+  }
+  return qconfig;
+}
+
+bool calls_quantizable_op(const torch::jit::Block* block) {
+  for (const auto* node : block->nodes()) {
+    const std::string kind = node->kind().toQualString();
+    for (const char* op : {"aten::linear", "aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::_convolution",
+                           "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d",
+                           "aten::matmul", "aten::bmm", "aten::addmm", "aten::lstm", "aten::gru",
+                           "aten::embedding_bag"}) {
+      if (kind == op) return true;
+    }
+    for (const auto* inner : node->blocks()) {
+      if (calls_quantizable_op(inner)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+char* itn_quantizable_layers_json(const itn_module* m) {
+  return guarded<char*>(nullptr, [&]() {
+    std::ostringstream out;
+    out << "[";
+    bool first = true;
+    for (const auto& named : m->module.named_modules()) {
+      if (named.name.empty()) continue;  // the whole model: not a fallback
+      bool quantizable = false;
+      for (const auto& method : named.value.get_methods()) {
+        quantizable = quantizable || calls_quantizable_op(method.graph()->block());
+      }
+      if (!quantizable) continue;
+      out << (first ? "" : ",") << json_escape(named.name);
+      first = false;
+    }
+    out << "]";
+    return dup_string(out.str());
+  });
+}
+
 itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const itn_module* activation_observer,
-                                 const itn_module* weight_observer) {
+                                 const itn_module* weight_observer, const char* fp32_layers) {
   return guarded<itn_module*>(nullptr, [&]() {
     // Finalize (like Python's convert_dynamic_jit) only rewrites `forward`.
     TORCH_CHECK(std::strcmp(method, "forward") == 0,
                 "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
     auto module = torch::jit::FoldConvBatchNorm(m->module);
-    torch::jit::QConfigDict qconfig;
-    qconfig.emplace("", std::make_tuple(activation_observer->module, weight_observer->module));
+    auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
     auto quantized =
@@ -880,14 +933,13 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const 
 
 itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
                                         const itn_module* activation_observer,
-                                        const itn_module* weight_observer) {
+                                        const itn_module* weight_observer, const char* fp32_layers) {
   return guarded<itn_module*>(nullptr, [&]() {
     TORCH_CHECK(std::strcmp(method, "forward") == 0,
                 "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
     // As Python's prepare_jit: fold conv-bn first, then observe.
     auto module = torch::jit::FoldConvBatchNorm(m->module);
-    torch::jit::QConfigDict qconfig;
-    qconfig.emplace("", std::make_tuple(activation_observer->module, weight_observer->module));
+    auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::STATIC);
     return new itn_module{std::move(observed)};

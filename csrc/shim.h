@@ -91,9 +91,11 @@ int itn_onednn_fuser_enabled(void);
 // Graph-mode dynamic int8 quantization of Linear/LSTM (what Python's
 // torch.ao.quantization.quantize_dynamic_jit does), with scripted observer
 // modules for activations and weights. Returns a new, frozen module.
+// `fp32_layers`: newline-separated submodule names (e.g. "encoder.0.fc")
+// whose ops stay fp32 (qconfig None); "" quantizes every layer.
 itn_module* itn_quantize_dynamic(const itn_module* m, const char* method,
                                  const itn_module* activation_observer,
-                                 const itn_module* weight_observer);
+                                 const itn_module* weight_observer, const char* fp32_layers);
 
 // Graph-mode static int8 quantization, in two steps around calibration:
 // prepare inserts observers (the module then records activation ranges when
@@ -102,7 +104,11 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method,
 // return new modules; convert's result is frozen.
 itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
                                         const itn_module* activation_observer,
-                                        const itn_module* weight_observer);
+                                        const itn_module* weight_observer, const char* fp32_layers);
+// JSON list of the submodules (qualified names, module order) whose own
+// methods call an op graph-mode quantization rewrites (conv, linear, matmul,
+// LSTM/GRU, embedding_bag): the layers an int8 fallback can keep in fp32.
+char* itn_quantizable_layers_json(const itn_module* m);
 itn_module* itn_quantize_static_convert(const itn_module* observed, const char* method, int qdq);
 
 int itn_set_num_threads(int n);

@@ -173,6 +173,7 @@ fn bench_model(
                 save_outputs: saves.then(|| reference.clone()),
                 fault: None,
                 save_module: None,
+                job: Default::default(),
             };
             eprintln!("bench: {model} / {} / {} ...", mode.name, config.allocator);
             let outcome = trial::spawn(&spec, scratch.path(), limit);

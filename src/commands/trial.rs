@@ -2,7 +2,8 @@
 use crate::cli::TrialArgs;
 use crate::error::{exit_code, UserError};
 use crate::runtime::child::run_child;
-use crate::trial::TrialSpec;
+use crate::runtime::sensitivity::run_sensitivity_child;
+use crate::trial::{Job, TrialSpec};
 
 pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(&args.spec_file).map_err(|e| {
@@ -17,7 +18,10 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
             args.spec_file.display()
         ))
     })?;
-    let output = run_child(&spec)?;
-    println!("{}", serde_json::to_string(&output)?);
+    let answer = match spec.job {
+        Job::Measure => serde_json::to_string(&run_child(&spec)?)?,
+        Job::LayerSensitivity => serde_json::to_string(&run_sensitivity_child(&spec)?)?,
+    };
+    println!("{answer}");
     Ok(exit_code::OK)
 }

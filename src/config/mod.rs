@@ -28,11 +28,15 @@ pub struct Config {
     pub streams: usize,
     pub instances: usize,
     pub allocator: Allocator,
+    /// int8 only: layers (qualified submodule names) kept in fp32, the
+    /// accuracy-aware fallback's result. Empty: every layer quantized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fp32_layers: Vec<String>,
 }
 
 /// A config label that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{label}': {problem}; expected BACKEND/LEVEL[+fold][+prepack][/FUSER]/DTYPE[/tN][/sN][/iN]/ALLOCATOR, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned")]
+#[error("'{label}': {problem}; expected BACKEND/LEVEL[+fold][+prepack][/FUSER]/DTYPE[+fp32:LAYER,...][/tN][/sN][/iN]/ALLOCATOR, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned")]
 pub struct LabelError {
     pub label: String,
     pub problem: String,
@@ -53,6 +57,17 @@ impl Config {
             streams: 1,
             instances: 1,
             allocator: Allocator::Glibc,
+            fp32_layers: Vec::new(),
+        }
+    }
+
+    /// The dtype part of the label: the dtype, and for an int8 fallback the
+    /// layers kept in fp32 (`int8-static+fp32:fc,features.3`).
+    pub fn dtype_label(&self) -> String {
+        if self.fp32_layers.is_empty() {
+            self.dtype.label().to_string()
+        } else {
+            format!("{}+fp32:{}", self.dtype.label(), self.fp32_layers.join(","))
         }
     }
 
@@ -87,7 +102,7 @@ impl Config {
         if self.fuser != Fuser::None {
             parts.push(self.fuser.label().into());
         }
-        parts.push(self.dtype.label().into());
+        parts.push(self.dtype_label());
         if let Some(t) = self.threads {
             parts.push(format!("t{t}"));
         }
@@ -140,10 +155,29 @@ impl std::str::FromStr for Config {
             config.fuser = fuser;
             parts.next();
         }
-        config.dtype = parts.next().unwrap_or("").parse().map_err(|_| {
+        let dtype_part = parts.next().unwrap_or("");
+        let (dtype, fallback) = match dtype_part.split_once('+') {
+            Some((dtype, fallback)) => (dtype, Some(fallback)),
+            None => (dtype_part, None),
+        };
+        config.dtype = dtype.parse().map_err(|_| {
             let spellings: Vec<&str> = Dtype::ALL.iter().map(|d| d.label()).collect();
             bad(format!("the dtype is {}", spellings.join(", ")))
         })?;
+        if let Some(fallback) = fallback {
+            let layers = fallback
+                .strip_prefix("fp32:")
+                .ok_or_else(|| bad(format!("unknown dtype option '{fallback}'")))?;
+            if !config.dtype.is_int8() {
+                return Err(bad(format!(
+                    "layers kept in fp32 ('+fp32:{layers}') need an int8 dtype"
+                )));
+            }
+            config.fp32_layers = layers.split(',').map(str::to_string).collect();
+            if config.fp32_layers.iter().any(|l| l.is_empty()) {
+                return Err(bad("an empty layer name in '+fp32:'".into()));
+            }
+        }
         let rest: Vec<&str> = parts.collect();
         let (allocator, counts) = rest
             .split_last()
@@ -180,6 +214,7 @@ mod tests {
             "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc",
             "stock/O1+prepack/int8-static/t1/i2/tcmalloc",
             "stock/O1/texpr/int8-dyn/t2/glibc-tuned",
+            "ipex/O1+prepack/int8-static+fp32:fc,features.3/t1/i2/glibc-tuned",
         ] {
             assert_eq!(label.parse::<Config>().unwrap().label(), label);
         }
@@ -190,6 +225,15 @@ mod tests {
             .contains("O0 or O1"));
         assert!("stock/O1/fp64/glibc".parse::<Config>().is_err());
         assert!("stock/O1/fp32/x2/glibc".parse::<Config>().is_err());
+        for bad in [
+            "stock/O1/fp32+fp32:fc/glibc",
+            "stock/O1/int8-static+fp32:/glibc",
+            "stock/O1/int8-static+keep:fc/glibc",
+        ] {
+            assert!(bad.parse::<Config>().is_err(), "{bad}");
+        }
+        let fallback: Config = "stock/O1/int8-dyn+fp32:a.b,c/glibc".parse().unwrap();
+        assert_eq!(fallback.fp32_layers, ["a.b", "c"]);
     }
 
     #[test]
@@ -210,6 +254,7 @@ mod tests {
             streams: 2,
             instances: 1,
             allocator: Allocator::Jemalloc,
+            fp32_layers: Vec::new(),
         };
         assert_eq!(c.label(), "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc");
     }

@@ -134,6 +134,14 @@ knob_values! {
     }
 }
 
+impl Dtype {
+    /// Whether graph-mode quantization makes this dtype (its layers can be
+    /// kept in fp32 one by one).
+    pub fn is_int8(self) -> bool {
+        matches!(self, Dtype::Int8Dynamic | Dtype::Int8Static)
+    }
+}
+
 knob_values! {
     /// The malloc the trial process runs with.
     Allocator ("allocator") {

@@ -66,13 +66,16 @@ extern "C" {
         method: *const c_char,
         activation_observer: *const ItnModule,
         weight_observer: *const ItnModule,
+        fp32_layers: *const c_char,
     ) -> *mut ItnModule;
     pub fn itn_quantize_static_prepare(
         m: *const ItnModule,
         method: *const c_char,
         activation_observer: *const ItnModule,
         weight_observer: *const ItnModule,
+        fp32_layers: *const c_char,
     ) -> *mut ItnModule;
+    pub fn itn_quantizable_layers_json(m: *const ItnModule) -> *mut c_char;
     pub fn itn_quantize_static_convert(
         observed: *const ItnModule,
         method: *const c_char,

@@ -176,6 +176,17 @@ impl Module {
         )
     }
 
+    /// The layers (qualified submodule names, module order) that call an op
+    /// graph-mode quantization rewrites: what an int8 fallback can keep fp32.
+    pub fn quantizable_layers(&self) -> Result<Vec<String>> {
+        // SAFETY: self.ptr is live.
+        let json = owned_string(
+            unsafe { ffi::itn_quantizable_layers_json(self.ptr.as_ptr()) },
+            "listing the quantizable layers",
+        )?;
+        serde_json::from_str(&json).map_err(|e| TorchError(format!("the shim's layer list: {e}")))
+    }
+
     /// A method's graph as text (inlined, or as stored).
     pub fn graph_text(&self, method: &str, inlined: bool) -> Result<String> {
         let m = c_string(method)?;
@@ -312,14 +323,17 @@ impl Module {
         self.graph_pass(method, ffi::itn_pass_mkldnn_prepack, "oneDNN prepacking")
     }
 
-    /// Graph-mode dynamic int8 quantization (Linear/LSTM), returning a new frozen module.
+    /// Graph-mode dynamic int8 quantization (Linear/LSTM), returning a new
+    /// frozen module; the submodules named in `fp32_layers` stay fp32.
     pub fn quantize_dynamic(
         &self,
         method: &str,
         activation_observer: &Module,
         weight_observer: &Module,
+        fp32_layers: &[String],
     ) -> Result<Module> {
         let m = c_string(method)?;
+        let layers = c_string(&fp32_layers.join("\n"))?;
         // SAFETY: all handles are live for the call.
         Module::from_raw(
             unsafe {
@@ -328,6 +342,7 @@ impl Module {
                     m.as_ptr(),
                     activation_observer.ptr.as_ptr(),
                     weight_observer.ptr.as_ptr(),
+                    layers.as_ptr(),
                 )
             },
             "dynamic quantization",
@@ -337,14 +352,17 @@ impl Module {
 
 impl Module {
     /// Static int8, step 1: a copy with observers inserted (run it on
-    /// calibration inputs next).
+    /// calibration inputs next); the submodules named in `fp32_layers` get
+    /// none and stay fp32.
     pub fn quantize_static_prepare(
         &self,
         method: &str,
         activation_observer: &Module,
         weight_observer: &Module,
+        fp32_layers: &[String],
     ) -> Result<Module> {
         let m = c_string(method)?;
+        let layers = c_string(&fp32_layers.join("\n"))?;
         // SAFETY: all handles are live for the call.
         Module::from_raw(
             unsafe {
@@ -353,6 +371,7 @@ impl Module {
                     m.as_ptr(),
                     activation_observer.ptr.as_ptr(),
                     weight_observer.ptr.as_ptr(),
+                    layers.as_ptr(),
                 )
             },
             "static quantization (prepare)",

@@ -197,6 +197,26 @@ pub struct TrialRecord {
     pub warnings: Vec<String>,
 }
 
+/// The accuracy-aware int8 fallback for one int8 config that missed the
+/// tolerance: every layer's sensitivity (most sensitive first), the configs
+/// tried with one more sensitive layer kept in fp32 each, and the layers
+/// the first accurate one kept in fp32.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Int8Fallback {
+    /// The int8 config that missed the tolerance.
+    pub config: String,
+    /// Each layer's effect when it alone is quantized, most sensitive first.
+    pub sensitivity: Vec<crate::trial::LayerError>,
+    /// Labels of the fallback trials, in order.
+    pub tried: Vec<String>,
+    /// The layers kept in fp32 by the first accurate fallback (None: none
+    /// was accurate within the steps and budget).
+    pub kept_fp32: Option<Vec<String>>,
+    /// Why the sensitivity could not be measured, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
 /// A candidate the search did not try, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Skipped {
@@ -257,6 +277,9 @@ pub struct Results {
     /// How to run the winner (v2).
     #[serde(default)]
     pub deploy: Option<Deploy>,
+    /// The int8 fallbacks the search ran (v2, when int8 missed the tolerance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub int8_fallbacks: Vec<Int8Fallback>,
     pub warnings: Vec<String>,
 }
 

@@ -123,6 +123,22 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    for fallback in &results.int8_fallbacks {
+        out += &match &fallback.kept_fp32 {
+            Some(layers) => format!(
+                "int8 fallback: {} missed the tolerance; accurate with {} kept in fp32 ({} tried)\n",
+                fallback.config,
+                layers.join(", "),
+                fallback.tried.len()
+            ),
+            None => format!(
+                "int8 fallback: {} missed the tolerance; no accurate mix of int8 and fp32 layers found ({} tried{})\n",
+                fallback.config,
+                fallback.tried.len(),
+                fallback.problem.as_ref().map(|p| format!("; {p}")).unwrap_or_default()
+            ),
+        };
+    }
     out += &deploy_text(results);
     for warning in &results.warnings {
         out += &format!("warning: {warning}\n");

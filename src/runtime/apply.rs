@@ -111,7 +111,7 @@ fn quantize_static(
 ) -> anyhow::Result<Module> {
     let (activation, weight) = super::quant::static_observers(calibration.observer)?;
     let observed = module
-        .quantize_static_prepare(method, &activation, &weight)
+        .quantize_static_prepare(method, &activation, &weight, &config.fp32_layers)
         .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.first_line())))?;
     // Unset threads are libtorch's default here, which num_threads reports
     // (the reading of Config::threads_per_worker in this worker's thread).
@@ -138,6 +138,27 @@ fn quantize_static(
     Ok(converted)
 }
 
+/// A layer kept in fp32 must be one graph-mode quantization would quantize
+/// (libtorch ignores a name it does not know).
+fn check_fp32_layers(module: &Module, config: &Config) -> anyhow::Result<()> {
+    if config.fp32_layers.is_empty() {
+        return Ok(());
+    }
+    let layers = module.quantizable_layers()?;
+    for name in &config.fp32_layers {
+        if !layers.contains(name) {
+            return Err(cannot(
+                "dtype",
+                format!(
+                    "'{name}' is not a quantizable layer of the model (its layers: {})",
+                    layers.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn apply_to_module(
     mut module: Module,
     method: &str,
@@ -153,6 +174,7 @@ fn apply_to_module(
             "O0 runs the module as loaded: folding, prepacking and IPEX's rewrites need O1 (a frozen module)",
         ));
     }
+    check_fp32_layers(&module, config)?;
     match config.dtype {
         // Autocast acts on the frozen graph, below.
         Dtype::Fp32 | Dtype::Bf16Autocast => {}
@@ -162,7 +184,7 @@ fn apply_to_module(
         Dtype::Int8Dynamic => {
             let (activation, weight) = super::quant::dynamic_observers()?;
             module = module
-                .quantize_dynamic(method, &activation, &weight)
+                .quantize_dynamic(method, &activation, &weight, &config.fp32_layers)
                 .map_err(|e| cannot("dtype", format!("dynamic int8: {}", e.first_line())))?;
             threads::mark_packed()?;
             steps.push(Step::new("quantize_dynamic", true));
@@ -176,7 +198,7 @@ fn apply_to_module(
     }
     if config.level == Level::O1 {
         // Quantization's Finalize already froze the module.
-        if !matches!(config.dtype, Dtype::Int8Dynamic | Dtype::Int8Static) {
+        if !config.dtype.is_int8() {
             module = module
                 .freeze(method)
                 .map_err(|e| cannot("level", format!("freeze: {}", e.first_line())))?;

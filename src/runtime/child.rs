@@ -306,7 +306,7 @@ fn task_top1(outputs: &[Tensor], labels: &[Vec<Tensor>]) -> anyhow::Result<f64> 
 }
 
 /// Saves the outputs (stock) or compares them with stock's.
-fn compare_with_stock(
+pub(super) fn compare_with_stock(
     spec: &TrialSpec,
     named: Vec<(String, Tensor)>,
 ) -> anyhow::Result<Option<Accuracy>> {

@@ -8,4 +8,5 @@ pub mod child;
 pub mod ipex;
 pub mod parallel;
 pub mod quant;
+pub mod sensitivity;
 pub mod threads;

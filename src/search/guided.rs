@@ -85,6 +85,7 @@ pub fn start(candidates: &[&Candidate], usable: usize) -> Option<Config> {
         streams: 1,
         instances: 1,
         allocator: Allocator::GlibcTuned,
+        fp32_layers: Vec::new(),
     };
     let distance = |c: &Config| {
         [

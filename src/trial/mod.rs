@@ -6,4 +6,6 @@ pub mod preload;
 pub mod spec;
 
 pub use parent::{spawn, ChildOutcome, INTERRUPTED};
-pub use spec::{Fault, Observer, TrialOptions, TrialOutput, TrialSpec};
+pub use spec::{
+    Fault, Job, LayerError, Observer, SensitivityOutput, TrialOptions, TrialOutput, TrialSpec,
+};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::preload;
-use super::spec::{TrialOutput, TrialSpec};
+use super::spec::{Job, SensitivityOutput, TrialOutput, TrialSpec};
 use crate::native::{self, os::Exit as ChildExit};
 use crate::record::Status;
 
@@ -22,6 +22,8 @@ pub struct ChildOutcome {
     pub status: Status,
     pub reason: Option<String>,
     pub output: Option<TrialOutput>,
+    /// The answer of a `Job::LayerSensitivity` child.
+    pub sensitivity: Option<SensitivityOutput>,
     pub peak_rss_bytes: u64,
     pub wall_s: f64,
 }
@@ -51,6 +53,7 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
         status: Status::Failed,
         reason: Some(reason),
         output: None,
+        sensitivity: None,
         peak_rss_bytes: 0,
         wall_s: start.elapsed().as_secs_f64(),
     };
@@ -65,11 +68,17 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
     let (exit, stopped, stdout, stderr) = wait(running, start, limit);
     let _ = std::fs::remove_file(&spec_path);
     keep_child_logs(spec, &stdout, &stderr);
-    let (status, reason, output) = classify(&exit, stopped, limit, &stdout, &stderr);
+    let (status, reason, answer) = classify(&exit, stopped, limit, spec.job, &stdout, &stderr);
+    let (output, sensitivity) = match answer {
+        Some(Answer::Measured(output)) => (Some(*output), None),
+        Some(Answer::Sensitivity(sensitivity)) => (None, Some(sensitivity)),
+        None => (None, None),
+    };
     ChildOutcome {
         status,
         reason,
         output,
+        sensitivity,
         peak_rss_bytes: exit.max_rss_bytes,
         wall_s: start.elapsed().as_secs_f64(),
     }
@@ -184,13 +193,20 @@ pub fn error_line(stderr: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A child's answer, by its job.
+enum Answer {
+    Measured(Box<TrialOutput>),
+    Sensitivity(SensitivityOutput),
+}
+
 fn classify(
     exit: &ChildExit,
     stopped: Stopped,
     limit: Duration,
+    job: Job,
     stdout: &str,
     stderr: &str,
-) -> (Status, Option<String>, Option<TrialOutput>) {
+) -> (Status, Option<String>, Option<Answer>) {
     let oom_message = stderr.contains("not enough memory") || stderr.contains("std::bad_alloc");
     match (stopped, exit.signal, exit.code) {
         (Stopped::Interrupted, _, _) => (
@@ -225,8 +241,16 @@ fn classify(
                 .rev()
                 .find(|l| l.starts_with('{'))
                 .unwrap_or("");
-            match serde_json::from_str::<TrialOutput>(line) {
-                Ok(output) => (Status::Ok, None, Some(output)),
+            let answer = match job {
+                Job::Measure => {
+                    serde_json::from_str::<TrialOutput>(line).map(|o| Answer::Measured(Box::new(o)))
+                }
+                Job::LayerSensitivity => {
+                    serde_json::from_str::<SensitivityOutput>(line).map(Answer::Sensitivity)
+                }
+            };
+            match answer {
+                Ok(answer) => (Status::Ok, None, Some(answer)),
                 Err(e) => (
                     Status::Failed,
                     Some(format!("unreadable trial result ({e})")),

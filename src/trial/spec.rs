@@ -52,6 +52,63 @@ pub enum Fault {
     Hang,
 }
 
+/// What the child is asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Job {
+    /// Apply the config, time it, compare its outputs (a `TrialOutput`).
+    #[default]
+    Measure,
+    /// For an int8 config: each quantizable layer's effect on the outputs
+    /// when it alone is quantized (a `SensitivityOutput`; nothing timed).
+    LayerSensitivity,
+}
+
+/// One layer's int8 sensitivity: the model's outputs against stock's with
+/// only this layer quantized (the rest fp32), or why that did not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerError {
+    pub layer: String,
+    pub accuracy: Option<Accuracy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LayerError {
+    /// How far the outputs moved: 1 - cosine similarity, then max abs error
+    /// (larger is more sensitive; a layer that failed to run, most).
+    fn damage(&self) -> (f64, f64) {
+        match &self.accuracy {
+            Some(a) if self.error.is_none() && a.non_finite == 0 => {
+                let finite = |x: f64| if x.is_nan() { f64::INFINITY } else { x };
+                (finite(1.0 - a.cosine), finite(a.max_abs))
+            }
+            _ => (f64::INFINITY, f64::INFINITY),
+        }
+    }
+}
+
+/// What a `Job::LayerSensitivity` child answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SensitivityOutput {
+    /// Every quantizable layer of the model, in module order.
+    pub layers: Vec<String>,
+    /// The layers measured (those the config does not already keep fp32).
+    pub layer_errors: Vec<LayerError>,
+}
+
+impl SensitivityOutput {
+    /// The measured layers, most sensitive first.
+    pub fn ranked(&self) -> Vec<LayerError> {
+        let mut ranked = self.layer_errors.clone();
+        ranked.sort_by(|a, b| {
+            let (da, db) = (a.damage(), b.damage());
+            db.0.total_cmp(&da.0).then(db.1.total_cmp(&da.1))
+        });
+        ranked
+    }
+}
+
 /// Everything a child needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialSpec {
@@ -69,6 +126,8 @@ pub struct TrialSpec {
     /// Write the prepared (optimized) module here (`run --save-optimized`).
     #[serde(default)]
     pub save_module: Option<PathBuf>,
+    #[serde(default)]
+    pub job: Job,
 }
 
 /// What saving the optimized module gave.
@@ -181,5 +240,43 @@ impl TrialOutput {
             saved: None,
             task_top1: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(name: &str, cosine: f64, max_abs: f64) -> LayerError {
+        LayerError {
+            layer: name.into(),
+            accuracy: Some(Accuracy {
+                cosine,
+                max_abs,
+                ..Accuracy::default()
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_most_damaging_layer_ranks_first_and_a_failed_one_before_all() {
+        let failed = LayerError {
+            layer: "broken".into(),
+            accuracy: None,
+            error: Some("convert failed".into()),
+        };
+        let out = SensitivityOutput {
+            layers: vec![],
+            layer_errors: vec![
+                layer("fine", 0.99999, 1e-3),
+                layer("bad", 0.5, 3.0),
+                failed,
+                layer("nan", f64::NAN, 1.0),
+                layer("tie", 0.99999, 1e-2),
+            ],
+        };
+        let order: Vec<String> = out.ranked().into_iter().map(|l| l.layer).collect();
+        assert_eq!(order, ["broken", "nan", "bad", "tie", "fine"]);
     }
 }

@@ -17,15 +17,17 @@ use crate::config::{Config, Dtype, ALL_KNOBS};
 use crate::measure::accuracy;
 use crate::measure::shapes::interval_around;
 use crate::record::{
-    Drift, ExclusionRecord, FiringRecord, PlanRecord, Results, Search, Skipped, Status, Tie, Tool,
-    TrialRecord, Winner, SCHEMA,
+    Drift, ExclusionRecord, FiringRecord, Int8Fallback, PlanRecord, Results, Search, Skipped,
+    Status, Tie, Tool, TrialRecord, Winner, SCHEMA,
 };
 use crate::rules::condition::Observed;
 use crate::rules::facts::Value;
 use crate::rules::Severity;
 use crate::search::{guided, space, Candidate};
 use crate::trial::spec::SavedModule;
-use crate::trial::{self, ChildOutcome, Fault, Observer, TrialOptions, TrialSpec, INTERRUPTED};
+use crate::trial::{
+    self, ChildOutcome, Fault, Job, Observer, TrialOptions, TrialSpec, INTERRUPTED,
+};
 
 /// How the candidates are chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +194,7 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         winner: None,
         stock_drift: None,
         deploy: None,
+        int8_fallbacks: Vec::new(),
         objective: settings.objective,
         warnings: plan_warnings(planned),
     }
@@ -321,6 +324,10 @@ struct Session<'a> {
     reference_saved: bool,
     /// Trials measured twice because the first window was disturbed.
     reruns: usize,
+    /// Per int8 dtype, what its accuracy-aware fallback found: the layers
+    /// to keep in fp32 (None: no accurate fallback). Later configs of the
+    /// dtype start from it instead of measuring the sensitivity again.
+    int8_fp32_layers: BTreeMap<Dtype, Option<Vec<String>>>,
 }
 
 impl<'a> Session<'a> {
@@ -345,6 +352,7 @@ impl<'a> Session<'a> {
             start: Instant::now(),
             reference_saved: false,
             reruns: 0,
+            int8_fp32_layers: BTreeMap::new(),
         })
     }
 }
@@ -458,6 +466,7 @@ impl Session<'_> {
             save_outputs: is_stock.then_some(stock_outputs),
             fault,
             save_module: None,
+            job: Default::default(),
         }
     }
 
@@ -775,8 +784,12 @@ impl Session<'_> {
                 });
                 continue;
             }
-            if self.tried.insert(config.clone()) {
-                self.trial(config.clone(), "given with --config".into())?;
+            if self.tried.insert(config.clone())
+                && self
+                    .trial(config.clone(), "given with --config".into())?
+                    .is_none()
+            {
+                self.int8_fallback(config)?;
             }
         }
         Ok(())
@@ -825,17 +838,24 @@ impl Session<'_> {
             let Some((current, _)) = best.clone() else {
                 break;
             };
-            for config in guided::variants(&allowed, &current, group, &self.tried) {
+            for mut config in guided::variants(&allowed, &current, group, &self.tried) {
                 if self.should_stop() {
                     break 'groups;
                 }
-                self.tried.insert(config.clone());
+                self.with_known_fp32_layers(&mut config);
+                if !self.tried.insert(config.clone()) {
+                    continue;
+                }
                 let why = format!(
                     "varying {} from the best so far ({})",
                     group.name(),
                     current.label()
                 );
-                if let Some(score) = self.trial(config.clone(), why)? {
+                let scored = match self.trial(config.clone(), why)? {
+                    Some(score) => Some((config, score)),
+                    None => self.int8_fallback(&config)?,
+                };
+                if let Some((config, score)) = scored {
                     if best.as_ref().is_none_or(|(_, s)| score > *s) {
                         best = Some((config, score));
                     }
@@ -875,11 +895,14 @@ impl Session<'_> {
         for (dtype, (mut current, mut score)) in best_of {
             for group in [guided::Group::Fuser, guided::Group::Layout] {
                 let variants = guided::variants(allowed, &current, group, &self.tried);
-                for config in variants.into_iter().filter(|c| c.dtype == dtype) {
+                for mut config in variants.into_iter().filter(|c| c.dtype == dtype) {
                     if self.should_stop() {
                         return Ok(());
                     }
-                    self.tried.insert(config.clone());
+                    self.with_known_fp32_layers(&mut config);
+                    if !self.tried.insert(config.clone()) {
+                        continue;
+                    }
                     let why = format!(
                         "varying {} for the best {dtype} so far ({})",
                         group.name(),
@@ -894,6 +917,96 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The accuracy-aware int8 fallback, for an int8 config that ran but
+    /// missed the tolerance: a child measures each layer's sensitivity (the
+    /// outputs with that layer alone quantized), then configs keep the 1, 2,
+    /// ... most sensitive layers in fp32 until one is accurate, at most
+    /// half the layers (beyond that, little int8 is left), within the
+    /// budget. Returns the first accurate one and its score.
+    fn int8_fallback(&mut self, failed: &Config) -> anyhow::Result<Option<(Config, f64)>> {
+        let inaccurate = self.results.trials.last().is_some_and(|t| {
+            t.config == *failed && t.status == Status::Ok && t.accurate == Some(false)
+        });
+        if !inaccurate
+            || !failed.dtype.is_int8()
+            || !failed.fp32_layers.is_empty()
+            || self.int8_fp32_layers.contains_key(&failed.dtype)
+            || self.should_stop()
+        {
+            return Ok(None);
+        }
+        if self.settings.progress {
+            eprintln!(
+                "int8 fallback: {} missed the tolerance; measuring each layer's sensitivity ...",
+                failed.label()
+            );
+        }
+        let mut spec = self.spec(failed, false);
+        spec.job = Job::LayerSensitivity;
+        let outcome = trial::spawn(&spec, self.scratch.path(), self.limit);
+        let mut record = Int8Fallback {
+            config: failed.label(),
+            sensitivity: Vec::new(),
+            tried: Vec::new(),
+            kept_fp32: None,
+            problem: None,
+        };
+        let Some(measured) = outcome.sensitivity else {
+            record.problem = Some(outcome.reason.unwrap_or_else(|| "no answer".into()));
+            self.results.int8_fallbacks.push(record);
+            self.results.write_atomic(self.output)?;
+            return Ok(None);
+        };
+        record.sensitivity = measured.ranked();
+        let ranked: Vec<String> = record.sensitivity.iter().map(|l| l.layer.clone()).collect();
+        let steps = (measured.layers.len() / 2).max(1).min(ranked.len());
+        let mut found = None;
+        for k in 1..=steps {
+            if self.should_stop() {
+                break;
+            }
+            let mut config = failed.clone();
+            config.fp32_layers = ranked[..k].to_vec();
+            if !self.tried.insert(config.clone()) {
+                continue;
+            }
+            record.tried.push(config.label());
+            let why = format!(
+                "int8 fallback: {} with its {k} most sensitive layer(s) in fp32",
+                failed.label()
+            );
+            if let Some(score) = self.trial(config.clone(), why)? {
+                record.kept_fp32 = Some(config.fp32_layers.clone());
+                found = Some((config, score));
+                break;
+            }
+        }
+        self.int8_fp32_layers
+            .insert(failed.dtype, record.kept_fp32.clone());
+        if self.settings.progress {
+            match &record.kept_fp32 {
+                Some(layers) => {
+                    eprintln!("int8 fallback: accurate with {} in fp32", layers.join(", "))
+                }
+                None => eprintln!("int8 fallback: no accurate config within {steps} step(s)"),
+            }
+        }
+        self.results.int8_fallbacks.push(record);
+        self.results.write_atomic(self.output)?;
+        Ok(found)
+    }
+
+    /// An int8 config whose dtype needed a fallback keeps the same layers
+    /// in fp32 (another layout, fuser or allocator does not change which
+    /// layers int8 breaks).
+    fn with_known_fp32_layers(&self, config: &mut Config) {
+        if let Some(Some(layers)) = self.int8_fp32_layers.get(&config.dtype) {
+            if config.fp32_layers.is_empty() {
+                config.fp32_layers.clone_from(layers);
+            }
+        }
     }
 
     fn skip_rest(&mut self, configs: &[Config]) {
