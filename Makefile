@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/ipex-tune
 
-.PHONY: setup build demo test lint bench bench-peer bench-plan fixtures clean-stack
+.PHONY: setup build demo test lint bench bench-peer bench-plan bench-int8-fallback fixtures clean-stack
 
 setup:
 	scripts/bootstrap
@@ -44,6 +44,12 @@ bench-plan: build
 bench-peer: build
 	scripts/bootstrap --fixtures
 	.stack/fixture-venv/bin/python benches/peer/run.py
+
+# The accuracy-aware int8 fallback on a wide outlier MLP: plain int8 misses
+# the tolerance; the mix it finds against the best fp32, in one run.
+bench-int8-fallback: build
+	scripts/bootstrap --fixtures
+	.stack/fixture-venv/bin/python benches/int8_fallback.py
 
 # Regenerate tests/fixtures and assets/quant (needs Python torch; downloads
 # the full CUDA wheel set into .stack/fixture-venv).
