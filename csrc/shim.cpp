@@ -41,6 +41,8 @@
 #include <functional>
 #include <map>
 #include <sstream>
+
+#include <caffe2/serialize/inline_container.h>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -361,6 +363,22 @@ itn_module* itn_module_load(const char* path) {
   });
 }
 
+itn_module* itn_module_load_with_shapes(const char* path) {
+  return guarded<itn_module*>(nullptr, [&]() {
+    // restore_shapes: the example inputs torch.jit.trace stored with the
+    // module (traced_inputs.pkl, PyTorch >= 2.0) become the graph's input
+    // types, e.g. 1x3x224x224 for a CNN whose adaptive pooling takes any size.
+    // Only traced modules have them (libtorch warns on stderr otherwise).
+    const bool traced = caffe2::serialize::PyTorchStreamReader(std::string(path)).hasRecord("traced_inputs.pkl");
+    torch::jit::ExtraFilesMap extra_files;
+    auto module = torch::jit::import_ir_module(std::make_shared<torch::jit::CompilationUnit>(), std::string(path),
+                                               at::kCPU, extra_files, /*load_debug_files=*/true,
+                                               /*restore_shapes=*/traced);
+    module.eval();
+    return new itn_module{std::move(module)};
+  });
+}
+
 itn_module* itn_module_load_bytes(const char* data, size_t len) {
   return guarded<itn_module*>(nullptr, [&]() {
     std::istringstream stream(std::string(data, len));
@@ -553,6 +571,9 @@ InputHint first_consumer_hint(torch::jit::Value* input) {
 }
 
 std::string input_hints_json(const torch::jit::Module& module, const char* method) {
+  // Sizes from the method as loaded (a module loaded with its traced
+  // shapes has them there; freezing clones the graph without them).
+  const auto loaded_inputs = module.get_method(method).graph()->inputs();
   auto frozen = torch::jit::freeze_module(module, {method});
   auto graph = frozen.get_method(method).graph();
   std::ostringstream out;
@@ -562,7 +583,8 @@ std::string input_hints_json(const torch::jit::Module& module, const char* metho
     auto* v = inputs[i];
     if (i > 1) out << ",";
     out << "{\"index\":" << (i - 1) << ",\"sizes\":";
-    auto tensor_type = v->type()->cast<c10::TensorType>();
+    auto* loaded = i < loaded_inputs.size() ? loaded_inputs[i] : v;
+    auto tensor_type = loaded->type()->cast<c10::TensorType>();
     auto sizes = tensor_type ? tensor_type->sizes().concrete_sizes() : c10::nullopt;
     if (sizes) {
       out << "[";

@@ -30,6 +30,9 @@ char* itn_torch_build_json(void);
 char* itn_libtorch_path(void);
 
 itn_module* itn_module_load(const char* path);
+// As itn_module_load, with the input sizes a traced module was traced with
+// as its graph's input types (for reading facts; trials load without them).
+itn_module* itn_module_load_with_shapes(const char* path);
 // Loads a TorchScript archive held in memory (e.g. assets embedded in the binary).
 itn_module* itn_module_load_bytes(const char* data, size_t len);
 void itn_module_free(itn_module* m);

@@ -422,8 +422,9 @@ fn cores_and_nodes_restrict_the_run() {
 }
 
 /// Suites fitted to the model: the speech suite's 40 features become the 80
-/// an LSTM reads, the nlp suite's id bound the 500 rows of an embedding;
-/// `plan --json` names each value and where it came from.
+/// an LSTM reads, the nlp suite's id bound the 500 rows of an embedding, the
+/// cv suite's 112x112 images the 224x224 a CNN was traced with; `plan
+/// --json` names each value and where it came from.
 #[test]
 fn suites_take_sizes_the_model_fixes() {
     let speech = plan("speech80.pt", "speech", &[]);
@@ -442,6 +443,18 @@ fn suites_take_sizes_the_model_fixes() {
         nlp["inferred"][0],
         "input_ids: ids below 500 (aten::embedding has 500 rows; the suite said 1000)"
     );
+    // A CNN traced at 224x224 (adaptive pooling: any size would run) is
+    // measured at the size it was traced with, not the suite's 112.
+    let cv = plan("cnn224.pt", "cv", &[]);
+    assert_eq!(
+        cv["inferred"][0],
+        "x: batchx3x224x224 (traced with 1x3x224x224; the suite said batchx3x112x112)"
+    );
+    assert!(cv["input_shapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s.as_str().unwrap().ends_with(", 3, 224, 224]")));
     // A model whose sizes match the suite's keeps them, and says nothing.
     assert!(plan("cnn.pt", "cv", &[])["inferred"]
         .as_array()

@@ -665,10 +665,15 @@ fn the_winner_is_saved_with_how_to_run_it() {
 }
 
 /// Models the bundled suites did not fit before: 80 log-mel features, a
-/// 500-word vocabulary. They run with the suite, fitted to them.
+/// 500-word vocabulary, a CNN traced at 224x224. They run with the suite,
+/// fitted to them.
 #[test]
 fn suites_fitted_to_the_model_run() {
-    for (model, suite) in [("speech80.pt", "speech"), ("vocab500.pt", "nlp")] {
+    for (model, suite) in [
+        ("speech80.pt", "speech"),
+        ("vocab500.pt", "nlp"),
+        ("cnn224.pt", "cv"),
+    ] {
         let (results, output) = run(
             model,
             &[

@@ -3,17 +3,17 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use crate::cli::InspectArgs;
 use crate::error::exit_code;
-use crate::model::{load_module, ModelFacts, TensorSummary};
+use crate::model::{load_module_for_facts, ModelFacts, TensorSummary};
 use crate::runtime::ipex;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
-    let module = match load_module(&args.model) {
+    let module = match load_module_for_facts(&args.model) {
         Ok(module) => module,
         // A model saved after IPEX's optimizations holds IPEX ops, which only
         // resolve once the IPEX library has registered them.
         Err(e) if e.to_string().contains("ipex") => {
             ipex::load()?;
-            load_module(&args.model)?
+            load_module_for_facts(&args.model)?
         }
         Err(e) => return Err(e.into()),
     };

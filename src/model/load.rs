@@ -26,6 +26,14 @@ pub fn load_module(path: &Path) -> Result<Module, UserError> {
     })
 }
 
+/// As [`load_module`], with the sizes a traced module was traced with as
+/// its graph's input types: for reading facts. Trials load without them, so
+/// their graphs are not specialized to the traced size.
+pub fn load_module_for_facts(path: &Path) -> Result<Module, UserError> {
+    check_file(path)?;
+    Module::load_with_traced_shapes(path).or_else(|_| load_module(path))
+}
+
 fn check_file(path: &Path) -> Result<(), UserError> {
     let meta = std::fs::metadata(path).map_err(|e| {
         let what = match e.kind() {

@@ -5,5 +5,5 @@ mod load;
 mod ops;
 
 pub use facts::{ModelFacts, TensorSummary};
-pub use load::load_module;
+pub use load::{load_module, load_module_for_facts};
 pub use ops::group_names;

@@ -14,6 +14,7 @@ extern "C" {
     pub fn itn_torch_build_json() -> *mut c_char;
     pub fn itn_libtorch_path() -> *mut c_char;
     pub fn itn_module_load(path: *const c_char) -> *mut ItnModule;
+    pub fn itn_module_load_with_shapes(path: *const c_char) -> *mut ItnModule;
     pub fn itn_module_load_bytes(data: *const c_char, len: usize) -> *mut ItnModule;
     pub fn itn_module_free(m: *mut ItnModule);
     pub fn itn_load_tensor_file(

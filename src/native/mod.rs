@@ -128,6 +128,17 @@ impl Module {
         Module::from_raw(unsafe { ffi::itn_module_load(c_path.as_ptr()) }, "loading")
     }
 
+    /// Loads a TorchScript file with the sizes it was traced with as its
+    /// graph's input types (a traced module stores its example inputs).
+    pub fn load_with_traced_shapes(path: &Path) -> Result<Module> {
+        let c_path = c_string(&path.to_string_lossy())?;
+        // SAFETY: as `load`.
+        Module::from_raw(
+            unsafe { ffi::itn_module_load_with_shapes(c_path.as_ptr()) },
+            "loading",
+        )
+    }
+
     /// Loads a TorchScript archive from memory.
     pub fn load_bytes(bytes: &[u8]) -> Result<Module> {
         // SAFETY: pointer and length describe a live slice.

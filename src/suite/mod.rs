@@ -31,6 +31,20 @@ pub struct InputSpec {
     pub high: Option<i64>,
 }
 
+impl InputSpec {
+    /// The shape as written, e.g. `batchx3x224x224`.
+    pub fn shape_text(&self) -> String {
+        self.shape
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => n.to_string(),
+                Dim::Named(name) => name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("x")
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
@@ -496,10 +510,37 @@ impl Suite {
     /// size its first LSTM/GRU/linear layer reads, the channels of its first
     /// convolution, the rows of the embedding its ids index (a vocabulary
     /// smaller than the suite's bound would index out of range). Named
-    /// dimensions (batch, seq, frames) stay the suite's. Each change is
-    /// recorded in `inferred`.
+    /// dimensions (batch, seq, frames) stay the suite's. An image input
+    /// (4 or more dimensions) of a traced model takes its fixed sizes from
+    /// the example the model was traced with (an ImageNet CNN traced at
+    /// 224x224 is measured at 224x224; its adaptive pooling would accept the
+    /// suite's 112 without complaint). Each change is recorded in `inferred`.
     pub fn fit_to_model(&mut self, model: &ModelFacts) {
         for (spec, hint) in self.inputs.iter_mut().zip(&model.input_hints) {
+            if let (Some(traced), InputKind::Normal) = (&hint.sizes, spec.kind) {
+                if traced.len() >= 4 && traced.len() == spec.shape.len() {
+                    let was = spec.shape_text();
+                    let mut changed = false;
+                    for (dim, &size) in spec.shape.iter_mut().zip(traced).skip(1) {
+                        if let Dim::Fixed(fixed) = dim {
+                            changed |= *fixed != size;
+                            *fixed = size;
+                        }
+                    }
+                    if changed {
+                        self.inferred.push(format!(
+                            "{}: {} (traced with {}; the suite said {was})",
+                            spec.name,
+                            spec.shape_text(),
+                            traced
+                                .iter()
+                                .map(i64::to_string)
+                                .collect::<Vec<_>>()
+                                .join("x")
+                        ));
+                    }
+                }
+            }
             let by = hint.consumer.as_deref().unwrap_or("the model");
             if let (Some(bound), InputKind::Tokens | InputKind::BagIndices) =
                 (hint.bound, spec.kind)

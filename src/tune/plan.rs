@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::UserError;
 use crate::host::HostProfile;
-use crate::model::{load_module, ModelFacts};
+use crate::model::{load_module_for_facts, ModelFacts};
 use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::Value;
 use crate::rules::{self, gather, Facts, Rule};
@@ -184,7 +184,7 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
 /// `host_facts` replaces profiling the host (reproducible tests).
 pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<Planned> {
     let rules = rules::load(&target.rule_dirs)?;
-    let module = load_module(&target.model)?;
+    let module = load_module_for_facts(&target.model)?;
     let model = ModelFacts::read(&target.model, &module, &target.method)?;
     drop(module);
     let suite = load_suite(target, &model)?;
