@@ -839,3 +839,106 @@ fn a_suite_the_model_cannot_take_names_the_flags() {
         "{stderr}"
     );
 }
+
+/// An image folder for a CV model: the PNGs (three sizes and aspect ratios;
+/// a text file in the folder is skipped) decoded, resized and cropped to the
+/// 224x224 the CNN was traced with, batched by --batch-size (2 + 1); labels
+/// from a text file of class ids, one per image.
+#[test]
+fn an_image_folder_with_text_labels() {
+    let images = fixture("inputs/images");
+    let labels = fixture("inputs/images-labels.txt");
+    let (results, output) = run(
+        "cnn224.pt",
+        &[
+            "--suite",
+            "cv",
+            "--batch-size",
+            "2",
+            "--inputs",
+            images.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--config",
+            &format!("stock/O1/fp32/t{}/glibc", usable_cores()),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trial = &results["trials"][1];
+    assert_eq!(trial["status"], "ok", "{trial}");
+    let shapes: Vec<&str> = trial["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect();
+    assert_eq!(shapes, ["inputs 2x3x224x224", "inputs 1x3x224x224"]);
+    // Three labels for three images: a share of them, computed.
+    let top1 = results["trials"][0]["task_top1"].as_f64().unwrap();
+    assert!([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0]
+        .iter()
+        .any(|v| (v - top1).abs() < 1e-9));
+}
+
+/// A text file of token ids for an NLP model: one sequence per line, padded
+/// per batch with its attention mask; an id beyond the model's vocabulary
+/// is refused before any trial, naming the line.
+#[test]
+fn a_token_id_file() {
+    let tokens = fixture("inputs/tokens.txt");
+    let (results, output) = run(
+        "vocab500.pt",
+        &[
+            "--suite",
+            "nlp",
+            "--batch-size",
+            "2",
+            "--inputs",
+            tokens.to_str().unwrap(),
+            "--config",
+            &format!("stock/O1/fp32/t{}/glibc", usable_cores()),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trial = &results["trials"][1];
+    assert_eq!(trial["status"], "ok", "{trial}");
+    assert_eq!(trial["accurate"], true, "{trial}");
+    let shapes: Vec<&str> = trial["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect();
+    // Lines of 5 and 9 ids, 7 and 3, then 12: padded to each batch's longest.
+    assert_eq!(
+        shapes,
+        ["inputs 2x9 2x9", "inputs 2x7 2x7", "inputs 1x12 1x12"]
+    );
+    let beyond = fixture("inputs/tokens-beyond-vocabulary.txt");
+    let out = ipex_tune()
+        .args(["plan", "--suite", "nlp", "--inputs"])
+        .arg(&beyond)
+        .arg(fixture("vocab500.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(
+        &out,
+        "line 2: id 612 is not below the model's 500 token ids",
+    );
+    // An image folder for a model whose suite takes token ids.
+    let out = ipex_tune()
+        .args(["plan", "--suite", "nlp", "--inputs"])
+        .arg(fixture("inputs/images"))
+        .arg(fixture("vocab500.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&out, "an image folder fills one image input");
+}

@@ -28,6 +28,30 @@ pub struct Accuracy {
     pub outputs_compared: usize,
 }
 
+/// One layer's int8 sensitivity: the model's outputs against stock's with
+/// only this layer quantized (the rest fp32), or why that did not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerError {
+    pub layer: String,
+    pub accuracy: Option<Accuracy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LayerError {
+    /// How far the outputs moved: 1 - cosine similarity, then max abs error
+    /// (larger is more sensitive; a layer that failed to run, most).
+    pub fn damage(&self) -> (f64, f64) {
+        match &self.accuracy {
+            Some(a) if self.error.is_none() && a.non_finite == 0 => {
+                let finite = |x: f64| if x.is_nan() { f64::INFINITY } else { x };
+                (finite(1.0 - a.cosine), finite(a.max_abs))
+            }
+            _ => (f64::INFINITY, f64::INFINITY),
+        }
+    }
+}
+
 /// Outputs that cannot be compared with stock's.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("output shape {got:?} differs from stock's {want:?}")]

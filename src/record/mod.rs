@@ -206,7 +206,7 @@ pub struct Int8Fallback {
     /// The int8 config that missed the tolerance.
     pub config: String,
     /// Each layer's effect when it alone is quantized, most sensitive first.
-    pub sensitivity: Vec<crate::trial::LayerError>,
+    pub sensitivity: Vec<crate::measure::accuracy::LayerError>,
     /// Labels of the fallback trials, in order.
     pub tried: Vec<String>,
     /// The layers kept in fp32 by the first accurate fallback (None: none

@@ -271,36 +271,45 @@ fn outputs_and_accuracy(
         }
     }
     let task_top1 = match &spec.suite.labels_file {
-        Some(file) => Some(task_top1(&firsts, &crate::suite::files_load(file)?)?),
+        Some(file) => Some(task_top1(&firsts, &crate::suite::load_labels(file)?)?),
         None => None,
     };
     Ok((compare_with_stock(spec, named)?, task_top1))
 }
 
 /// The task's top-1 accuracy: the share of rows whose first output's argmax
-/// is the row's label (`labels[i][0]` holds batch i's class ids).
+/// is the row's label. Labels are one class id per input row, in input
+/// order, however the file batches them.
 fn task_top1(outputs: &[Tensor], labels: &[Vec<Tensor>]) -> anyhow::Result<f64> {
+    let all: Vec<Tensor> = labels
+        .iter()
+        .filter_map(|batch| batch.first())
+        .map(|t| t.to_kind(tch::Kind::Int64).flatten(0, -1))
+        .collect();
+    let labels = Tensor::cat(&all, 0);
+    let rows: i64 = outputs
+        .iter()
+        .map(|o| o.size().first().copied().unwrap_or(0))
+        .sum();
     anyhow::ensure!(
-        labels.len() == outputs.len(),
-        "--labels has {} batches, --inputs {}",
-        labels.len(),
-        outputs.len()
+        labels.size()[0] == rows,
+        "--labels has {} class ids for {rows} input rows",
+        labels.size()[0]
     );
-    let (mut right, mut rows) = (0i64, 0i64);
-    for (out, batch) in outputs.iter().zip(labels) {
-        let want = batch[0].to_kind(tch::Kind::Int64).flatten(0, -1);
+    let (mut right, mut start) = (0i64, 0i64);
+    for out in outputs {
         anyhow::ensure!(
-            out.dim() == 2 && out.size()[0] == want.size()[0],
-            "labels of {} rows for an output of shape {:?}: expected [rows, classes] outputs",
-            want.size()[0],
+            out.dim() == 2,
+            "labels for an output of shape {:?}: expected [rows, classes] outputs",
             out.size()
         );
+        let n = out.size()[0];
         right += out
             .argmax(-1, false)
-            .eq_tensor(&want)
+            .eq_tensor(&labels.narrow(0, start, n))
             .sum(tch::Kind::Int64)
             .int64_value(&[]);
-        rows += want.size()[0];
+        start += n;
     }
     Ok(right as f64 / rows.max(1) as f64)
 }

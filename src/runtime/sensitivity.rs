@@ -11,10 +11,11 @@ use super::allocator;
 use super::apply::{self, Calibration};
 use super::child::compare_with_stock;
 use crate::config::Dtype;
+use crate::measure::accuracy::LayerError;
 use crate::model::load_module;
 use crate::native;
 use crate::suite::{calibration_batches, suite_batches};
-use crate::trial::{LayerError, SensitivityOutput, TrialSpec};
+use crate::trial::{SensitivityOutput, TrialSpec};
 
 /// Measures every layer the config does not already keep in fp32.
 pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutput> {

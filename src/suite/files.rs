@@ -5,7 +5,8 @@
 //! batches) or a dict of argument name -> tensor (one batch); NumPy `.npy`
 //! (one tensor) and `.npz`; safetensors. Named tensors (dict, npz,
 //! safetensors) are matched to the entry method's arguments by name;
-//! unnamed ones are taken in argument order.
+//! unnamed ones are taken in argument order. Image folders and token-id or
+//! label text files are decoded in [`super::decoded`].
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,7 @@ pub fn load(file: &InputFile) -> Result<Vec<Vec<Tensor>>, UserError> {
         _ => {
             return Err(bad(
                 path,
-                "expected a .pt/.pth (torch.save), .npy, .npz or .safetensors file",
+                "expected a .pt/.pth (torch.save), .npy, .npz or .safetensors file, a .txt of token ids or an image folder",
             ))
         }
     };
@@ -122,6 +123,34 @@ pub fn load(file: &InputFile) -> Result<Vec<Vec<Tensor>>, UserError> {
         return Err(bad(path, "holds no tensors"));
     }
     Ok(batches)
+}
+
+/// The batches of an `--inputs` or `--calibration` path: an image folder
+/// or a token-id `.txt` file decoded for the suite's inputs, else a file of
+/// tensors.
+pub fn load_inputs(file: &InputFile, suite: &Suite) -> Result<Vec<Vec<Tensor>>, UserError> {
+    let path = &file.path;
+    if path.is_dir() {
+        return super::decoded::image_folder(path, suite);
+    }
+    if has_extension(path, "txt") {
+        return super::decoded::token_file(path, suite);
+    }
+    load(file)
+}
+
+/// The batches of a `--labels` path: a `.txt` of class ids, or tensors.
+pub fn load_labels(file: &InputFile) -> Result<Vec<Vec<Tensor>>, UserError> {
+    if has_extension(&file.path, "txt") {
+        return super::decoded::label_file(&file.path);
+    }
+    load(file)
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// Dimensions of a batch, e.g. `8x3x224x224 8x16`.
@@ -142,7 +171,7 @@ fn sizes_key(tensors: &[Tensor]) -> String {
 /// The suite's batches: from `--inputs` when given, else generated.
 pub fn suite_batches(suite: &Suite) -> Result<Vec<Batch>, UserError> {
     match &suite.input_file {
-        Some(file) => Ok(load(file)?
+        Some(file) => Ok(load_inputs(file, suite)?
             .into_iter()
             .map(|tensors| Batch {
                 shape_key: format!("inputs {}", sizes_key(&tensors)),
@@ -155,5 +184,9 @@ pub fn suite_batches(suite: &Suite) -> Result<Vec<Batch>, UserError> {
 
 /// The batches static int8 calibrates on: `--calibration` when given.
 pub fn calibration_batches(suite: &Suite) -> Result<Option<Vec<Vec<Tensor>>>, UserError> {
-    suite.calibration_file.as_ref().map(load).transpose()
+    suite
+        .calibration_file
+        .as_ref()
+        .map(|file| load_inputs(file, suite))
+        .transpose()
 }

@@ -2,6 +2,7 @@
 //! their shapes (static or dynamic), batch sizes, the accuracy metric and
 //! per-dtype tolerances, and measurement minimums. Produces a [`Suite`] and
 //! its seeded input batches.
+mod decoded;
 mod files;
 mod inputs;
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use files::{calibration_batches, load as files_load, suite_batches, InputFile};
+pub use files::{calibration_batches, load_inputs, load_labels, suite_batches, InputFile};
 pub use inputs::batches;
 
 use crate::config::Dtype;

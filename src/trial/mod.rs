@@ -6,6 +6,4 @@ pub mod preload;
 pub mod spec;
 
 pub use parent::{spawn, ChildOutcome, INTERRUPTED};
-pub use spec::{
-    Fault, Job, LayerError, Observer, SensitivityOutput, TrialOptions, TrialOutput, TrialSpec,
-};
+pub use spec::{Fault, Job, Observer, SensitivityOutput, TrialOptions, TrialOutput, TrialSpec};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::measure::accuracy::Accuracy;
+use crate::measure::accuracy::{Accuracy, LayerError};
 use crate::measure::interference::Interference;
 use crate::measure::shapes::{split_by_shape, ShapeStats};
 use crate::measure::stats::{thin, LatencyStats};
@@ -62,30 +62,6 @@ pub enum Job {
     /// For an int8 config: each quantizable layer's effect on the outputs
     /// when it alone is quantized (a `SensitivityOutput`; nothing timed).
     LayerSensitivity,
-}
-
-/// One layer's int8 sensitivity: the model's outputs against stock's with
-/// only this layer quantized (the rest fp32), or why that did not run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerError {
-    pub layer: String,
-    pub accuracy: Option<Accuracy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl LayerError {
-    /// How far the outputs moved: 1 - cosine similarity, then max abs error
-    /// (larger is more sensitive; a layer that failed to run, most).
-    fn damage(&self) -> (f64, f64) {
-        match &self.accuracy {
-            Some(a) if self.error.is_none() && a.non_finite == 0 => {
-                let finite = |x: f64| if x.is_nan() { f64::INFINITY } else { x };
-                (finite(1.0 - a.cosine), finite(a.max_abs))
-            }
-            _ => (f64::INFINITY, f64::INFINITY),
-        }
-    }
 }
 
 /// What a `Job::LayerSensitivity` child answers.

@@ -151,11 +151,14 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
     suite.input_file = target.inputs.as_ref().map(file);
     suite.labels_file = target.labels.as_ref().map(file);
     suite.accuracy.max_loss = target.max_accuracy_loss;
+    // A file of tensors brings its own arity; an image folder or token file
+    // is decoded for the suite's inputs, fitted to the model like the
+    // generated ones (image size, id bound).
     if suite.input_file.is_none() {
         suite.check_fits(model)?;
-        if target.suite != "generic" {
-            suite.fit_to_model(model);
-        }
+    }
+    if target.suite != "generic" {
+        suite.fit_to_model(model);
     }
     // Files are read now, so that a bad one is refused before any trial.
     for (what, file) in [
@@ -163,7 +166,7 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
         ("--calibration", &suite.calibration_file),
     ] {
         let Some(file) = file else { continue };
-        for (i, batch) in crate::suite::files_load(file)?.iter().enumerate() {
+        for (i, batch) in crate::suite::load_inputs(file, &suite)?.iter().enumerate() {
             if batch.len() > args.len() {
                 return Err(UserError::BadValue(format!(
                     "{what} {}: batch {i} has {} tensors, `{}` takes ({})",
