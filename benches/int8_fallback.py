@@ -50,7 +50,8 @@ def main():
     print(f"host: {isa_line(a.binary)}")
     for f in results.get("int8_fallbacks", []):
         ranking = ", ".join(
-            f'{l["layer"]} (cos {l["accuracy"]["cosine"]:.4f})' if l.get("accuracy") else f'{l["layer"]} (failed)'
+            f'{l["layer"]} (alone cos {l["alone"]["cosine"]:.4f}, kept fp32 cos {l["kept_fp32"]["cosine"]:.4f})'
+            if l.get("alone") and l.get("kept_fp32") else f'{l["layer"]} (failed)'
             for l in f["sensitivity"])
         print(f'fallback for {f["config"]}: ranking {ranking}; tried {len(f["tried"])}; '
               f'kept in fp32: {", ".join(f["kept_fp32"]) if f["kept_fp32"] else "none accurate"}')

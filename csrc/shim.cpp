@@ -898,10 +898,17 @@ torch::jit::QConfigDict qconfig_keeping_fp32(const itn_module* activation_observ
 bool calls_quantizable_op(const torch::jit::Block* block) {
   for (const auto* node : block->nodes()) {
     const std::string kind = node->kind().toQualString();
+    // What libtorch's graph-mode quantization quantizes on its own (not
+    // only when its inputs are int8): a module holding one of these is a
+    // layer that can be kept fp32. Norms count: quantized::layer_norm ran
+    // in BERT's LayerNorm modules, which the fallback could not keep fp32
+    // while they were missing here.
     for (const char* op : {"aten::linear", "aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::_convolution",
                            "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d",
                            "aten::matmul", "aten::bmm", "aten::addmm", "aten::lstm", "aten::gru",
-                           "aten::embedding_bag"}) {
+                           "aten::embedding_bag", "aten::embedding", "aten::layer_norm", "aten::group_norm",
+                           "aten::instance_norm", "aten::batch_norm", "aten::hardswish", "aten::elu",
+                           "aten::leaky_relu"}) {
       if (kind == op) return true;
     }
     for (const auto* inner : node->blocks()) {

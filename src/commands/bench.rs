@@ -174,6 +174,7 @@ fn bench_model(
                 fault: None,
                 save_module: None,
                 job: Default::default(),
+                time_limit_s: None,
             };
             eprintln!("bench: {model} / {} / {} ...", mode.name, config.allocator);
             let outcome = trial::spawn(&spec, scratch.path(), limit);

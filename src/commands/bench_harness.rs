@@ -111,6 +111,7 @@ fn repeatability(
         fault: None,
         save_module: None,
         job: Default::default(),
+        time_limit_s: None,
     };
     let limit = Duration::from_secs_f64(120.0 + 10.0 * args.min_time);
     let mut per_shape: Vec<(String, Vec<f64>)> = Vec::new();

@@ -28,27 +28,32 @@ pub struct Accuracy {
     pub outputs_compared: usize,
 }
 
-/// One layer's int8 sensitivity: the model's outputs against stock's with
-/// only this layer quantized (the rest fp32), or why that did not run.
+/// One layer's int8 sensitivity, measured two ways against stock's
+/// outputs: `alone`, with only this layer quantized (the damage it does by
+/// itself: it finds a layer whose input quantization hurts, which keeping
+/// it fp32 alone would not fix while its neighbour stays int8), and
+/// `kept_fp32`, with every other layer quantized and this one fp32 (the
+/// damage keeping it fp32 removes, as Neural Compressor's fallback measures:
+/// it finds a layer that hurts only together with the others). `error`
+/// says why a measurement did not run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerError {
     pub layer: String,
-    pub accuracy: Option<Accuracy>,
+    pub alone: Option<Accuracy>,
+    pub kept_fp32: Option<Accuracy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The ranking's score (see `SensitivityOutput::ranked`).
+    #[serde(default)]
+    pub score: f64,
 }
 
-impl LayerError {
-    /// How far the outputs moved: 1 - cosine similarity, then max abs error
-    /// (larger is more sensitive; a layer that failed to run, most).
-    pub fn damage(&self) -> (f64, f64) {
-        match &self.accuracy {
-            Some(a) if self.error.is_none() && a.non_finite == 0 => {
-                let finite = |x: f64| if x.is_nan() { f64::INFINITY } else { x };
-                (finite(1.0 - a.cosine), finite(a.max_abs))
-            }
-            _ => (f64::INFINITY, f64::INFINITY),
-        }
+/// How far outputs moved from stock's: 1 - cosine similarity; infinite for
+/// outputs that are not finite or were not measured.
+pub fn damage(accuracy: Option<&Accuracy>) -> f64 {
+    match accuracy {
+        Some(a) if a.non_finite == 0 && a.cosine.is_finite() => (1.0 - a.cosine).max(0.0),
+        _ => f64::INFINITY,
     }
 }
 

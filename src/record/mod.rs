@@ -205,8 +205,15 @@ pub struct TrialRecord {
 pub struct Int8Fallback {
     /// The int8 config that missed the tolerance.
     pub config: String,
-    /// Each layer's effect when it alone is quantized, most sensitive first.
+    /// The config's outputs against stock's, as the sensitivity child
+    /// measured them (every layer int8).
+    #[serde(default)]
+    pub all_int8: Option<crate::measure::accuracy::Accuracy>,
+    /// Each layer alone int8 and alone fp32, most sensitive first.
     pub sensitivity: Vec<crate::measure::accuracy::LayerError>,
+    /// How long measuring the sensitivity took (two quantizations per layer).
+    #[serde(default)]
+    pub sensitivity_wall_s: f64,
     /// Labels of the fallback trials, in order.
     pub tried: Vec<String>,
     /// The layers kept in fp32 by the first accurate fallback (None: none

@@ -1,24 +1,30 @@
 //! The int8 fallback's measurement (`Job::LayerSensitivity`): for each
-//! quantizable layer, the model's outputs against stock's when that layer
-//! alone is quantized and every other one stays fp32. Neural Compressor
-//! ranks ops for its fallback the same way (one op at a time); measuring
-//! the whole model's outputs rather than the layer's own output catches a
-//! layer whose int8 output is fine but whose input quantization is not
-//! (the layer after an outlier-heavy activation). Nothing is timed.
+//! quantizable layer, the model's outputs against stock's with that layer
+//! alone quantized, and with that layer alone kept fp32 (see
+//! [`LayerError`] for what each finds). Two quantizations (prepare,
+//! calibrate, convert) and one pass over the inputs per layer, on the whole
+//! model's outputs; nothing is timed.
+use std::time::{Duration, Instant};
+
 use tch::Tensor;
 
 use super::allocator;
 use super::apply::{self, Calibration};
 use super::child::compare_with_stock;
-use crate::config::Dtype;
-use crate::measure::accuracy::LayerError;
+use crate::config::{Config, Dtype};
+use crate::measure::accuracy::{damage, LayerError};
 use crate::model::load_module;
 use crate::native;
 use crate::suite::{calibration_batches, suite_batches};
 use crate::trial::{SensitivityOutput, TrialSpec};
 
+/// The share of the parent's time limit spent measuring (the rest is the
+/// margin for the measurement under way and the answer).
+const TIME_LIMIT_SHARE: f64 = 0.7;
+
 /// Measures every layer the config does not already keep in fp32.
 pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutput> {
+    let started = Instant::now();
     anyhow::ensure!(
         spec.config.dtype.is_int8(),
         "layer sensitivity needs an int8 config, not {}",
@@ -34,36 +40,63 @@ pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutp
     let calibration_set = calibration_batches(&spec.suite)?;
     let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     let layers = load_module(&spec.model)?.quantizable_layers()?;
-    let mut layer_errors = Vec::new();
-    for layer in layers
+    let measure = |config: &Config| {
+        outputs_with(spec, config, &batches, calibrate_on)
+            .and_then(|named| compare_with_stock(spec, named))
+    };
+    let first_line = |e: &anyhow::Error| {
+        format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or("failed")
+            .to_string()
+    };
+    let all_int8 = measure(&spec.config).ok().flatten();
+    let measured: Vec<&String> = layers
         .iter()
         .filter(|l| !spec.config.fp32_layers.contains(l))
-    {
-        let mut only_this = spec.config.clone();
-        only_this.fp32_layers = layers.iter().filter(|l| *l != layer).cloned().collect();
-        let measured = outputs_with(spec, &only_this, &batches, calibrate_on)
-            .and_then(|named| compare_with_stock(spec, named));
-        layer_errors.push(match measured {
-            Ok(accuracy) => LayerError {
-                layer: layer.clone(),
-                accuracy,
-                error: None,
-            },
-            Err(e) => LayerError {
-                layer: layer.clone(),
-                accuracy: None,
-                error: Some(
-                    format!("{e:#}")
-                        .lines()
-                        .next()
-                        .unwrap_or("failed")
-                        .to_string(),
-                ),
-            },
-        });
+        .collect();
+    // Each layer alone int8 first (cheap: one small quantized layer)...
+    let mut layer_errors: Vec<LayerError> = measured
+        .iter()
+        .map(|layer| {
+            let mut alone = spec.config.clone();
+            alone.fp32_layers = layers.iter().filter(|l| l != layer).cloned().collect();
+            let result = measure(&alone);
+            LayerError {
+                layer: (*layer).clone(),
+                error: result.as_ref().err().map(first_line),
+                alone: result.ok().flatten(),
+                kept_fp32: None,
+                score: 0.0,
+            }
+        })
+        .collect();
+    // ...then each alone fp32 (a whole model to quantize each time: about
+    // ten times the cost on a BERT), most damaging alone first, while the
+    // parent's time limit allows (a layer left unmeasured gains nothing in
+    // the ranking).
+    let mut order: Vec<usize> = (0..layer_errors.len()).collect();
+    order.sort_by(|&a, &b| {
+        damage(layer_errors[b].alone.as_ref()).total_cmp(&damage(layer_errors[a].alone.as_ref()))
+    });
+    let deadline = spec
+        .time_limit_s
+        .map(|s| Duration::from_secs_f64(s * TIME_LIMIT_SHARE));
+    for i in order {
+        if deadline.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let mut kept = spec.config.clone();
+        kept.fp32_layers.push(layer_errors[i].layer.clone());
+        match measure(&kept) {
+            Ok(accuracy) => layer_errors[i].kept_fp32 = accuracy,
+            Err(e) => layer_errors[i].error = Some(first_line(&e)),
+        }
     }
     Ok(SensitivityOutput {
         layers,
+        all_int8,
         layer_errors,
     })
 }
@@ -74,7 +107,7 @@ pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutp
 /// quantize/dequantize graph simulates).
 fn outputs_with(
     spec: &TrialSpec,
-    config: &crate::config::Config,
+    config: &Config,
     batches: &[Vec<Tensor>],
     calibrate_on: &[Vec<Tensor>],
 ) -> anyhow::Result<Vec<(String, Tensor)>> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::measure::accuracy::{Accuracy, LayerError};
+use crate::measure::accuracy::{damage, Accuracy, LayerError};
 use crate::measure::interference::Interference;
 use crate::measure::shapes::{split_by_shape, ShapeStats};
 use crate::measure::stats::{thin, LatencyStats};
@@ -69,18 +69,52 @@ pub enum Job {
 pub struct SensitivityOutput {
     /// Every quantizable layer of the model, in module order.
     pub layers: Vec<String>,
+    /// The config as given (every measured layer int8).
+    pub all_int8: Option<Accuracy>,
     /// The layers measured (those the config does not already keep fp32).
     pub layer_errors: Vec<LayerError>,
 }
 
 impl SensitivityOutput {
-    /// The measured layers, most sensitive first.
+    /// The measured layers, most sensitive first. Score: the damage keeping
+    /// the layer fp32 removes, over the largest such gain, plus the damage
+    /// it does alone, over the largest such damage (both in [0, 1]; the two
+    /// measures find different culprits, see [`LayerError`]). A layer whose
+    /// int8 could not run at all ranks first. Ties keep module order.
     pub fn ranked(&self) -> Vec<LayerError> {
-        let mut ranked = self.layer_errors.clone();
-        ranked.sort_by(|a, b| {
-            let (da, db) = (a.damage(), b.damage());
-            db.0.total_cmp(&da.0).then(db.1.total_cmp(&da.1))
-        });
+        let full = damage(self.all_int8.as_ref());
+        let gain = |l: &LayerError| {
+            let kept = damage(l.kept_fp32.as_ref());
+            if full.is_finite() && kept.is_finite() {
+                (full - kept).max(0.0)
+            } else {
+                0.0
+            }
+        };
+        let alone = |l: &LayerError| damage(l.alone.as_ref());
+        let largest = |f: &dyn Fn(&LayerError) -> f64| {
+            self.layer_errors
+                .iter()
+                .map(f)
+                .filter(|x| x.is_finite())
+                .fold(0.0, f64::max)
+        };
+        let (max_gain, max_alone) = (largest(&gain), largest(&alone));
+        let share = |x: f64, max: f64| if max > 0.0 { x / max } else { 0.0 };
+        let mut ranked: Vec<LayerError> = self
+            .layer_errors
+            .iter()
+            .map(|l| {
+                let a = alone(l);
+                let score = if a.is_finite() {
+                    share(gain(l), max_gain) + share(a, max_alone)
+                } else {
+                    f64::INFINITY
+                };
+                LayerError { score, ..l.clone() }
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
         ranked
     }
 }
@@ -104,6 +138,10 @@ pub struct TrialSpec {
     pub save_module: Option<PathBuf>,
     #[serde(default)]
     pub job: Job,
+    /// The parent's time limit for this child, in seconds (a job that can
+    /// do part of its work, the layer sensitivity, stops in time).
+    #[serde(default)]
+    pub time_limit_s: Option<f64>,
 }
 
 /// What saving the optimized module gave.
@@ -223,36 +261,56 @@ impl TrialOutput {
 mod tests {
     use super::*;
 
-    fn layer(name: &str, cosine: f64, max_abs: f64) -> LayerError {
+    fn cosine(c: f64) -> Option<Accuracy> {
+        Some(Accuracy {
+            cosine: c,
+            ..Accuracy::default()
+        })
+    }
+
+    fn layer(name: &str, alone: f64, kept_fp32: f64) -> LayerError {
         LayerError {
             layer: name.into(),
-            accuracy: Some(Accuracy {
-                cosine,
-                max_abs,
-                ..Accuracy::default()
-            }),
+            alone: cosine(alone),
+            kept_fp32: cosine(kept_fp32),
             error: None,
+            score: 0.0,
         }
     }
 
+    /// The two culprits of the outlier MLP (each damages alone; keeping
+    /// only one fp32 barely helps), a layer that hurts only together with
+    /// the others (BERT's), a layer whose int8 does not run, harmless ones.
     #[test]
-    fn the_most_damaging_layer_ranks_first_and_a_failed_one_before_all() {
+    fn both_kinds_of_culprit_rank_before_harmless_layers() {
         let failed = LayerError {
             layer: "broken".into(),
-            accuracy: None,
+            alone: None,
+            kept_fp32: None,
             error: Some("convert failed".into()),
+            score: 0.0,
         };
         let out = SensitivityOutput {
             layers: vec![],
+            all_int8: cosine(0.95),
             layer_errors: vec![
-                layer("fine", 0.99999, 1e-3),
-                layer("bad", 0.5, 3.0),
+                layer("harmless", 0.99999, 0.95),
+                layer("writes_outliers", 0.98, 0.951),
                 failed,
-                layer("nan", f64::NAN, 1.0),
-                layer("tie", 0.99999, 1e-2),
+                layer("together", 0.9999, 0.9999),
+                layer("reads_outliers", 0.96, 0.96),
+                layer("harmless_too", 0.99998, 0.9501),
             ],
         };
         let order: Vec<String> = out.ranked().into_iter().map(|l| l.layer).collect();
-        assert_eq!(order, ["broken", "nan", "bad", "tie", "fine"]);
+        assert_eq!(order[0], "broken");
+        let next: std::collections::BTreeSet<&str> =
+            order[1..4].iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            next,
+            ["reads_outliers", "together", "writes_outliers"].into(),
+            "{order:?}"
+        );
+        assert!(order[4..].iter().all(|l| l.starts_with("harmless")));
     }
 }

@@ -307,6 +307,9 @@ fn disturbed(outcome: &ChildOutcome) -> Option<String> {
         .and_then(|i| i.disturbed())
 }
 
+/// The sensitivity child's time limit, in trial time limits.
+const SENSITIVITY_LIMIT_TRIALS: u32 = 4;
+
 /// A tuning run in progress.
 struct Session<'a> {
     settings: &'a Settings,
@@ -467,6 +470,7 @@ impl Session<'_> {
             fault,
             save_module: None,
             job: Default::default(),
+            time_limit_s: None,
         }
     }
 
@@ -945,10 +949,20 @@ impl Session<'_> {
         }
         let mut spec = self.spec(failed, false);
         spec.job = Job::LayerSensitivity;
-        let outcome = trial::spawn(&spec, self.scratch.path(), self.limit);
+        // One quantization (prepare, calibrate, convert) and one pass over
+        // the inputs per layer: a longer limit than one trial's, within
+        // what is left of the budget.
+        let mut limit = self.limit * SENSITIVITY_LIMIT_TRIALS;
+        if let Some(budget) = self.settings.budget {
+            limit = limit.min(budget.saturating_sub(self.start.elapsed()).max(self.limit));
+        }
+        spec.time_limit_s = Some(limit.as_secs_f64());
+        let outcome = trial::spawn(&spec, self.scratch.path(), limit);
         let mut record = Int8Fallback {
             config: failed.label(),
+            all_int8: None,
             sensitivity: Vec::new(),
+            sensitivity_wall_s: outcome.wall_s,
             tried: Vec::new(),
             kept_fp32: None,
             problem: None,
@@ -959,6 +973,7 @@ impl Session<'_> {
             self.results.write_atomic(self.output)?;
             return Ok(None);
         };
+        record.all_int8.clone_from(&measured.all_int8);
         record.sensitivity = measured.ranked();
         let ranked: Vec<String> = record.sensitivity.iter().map(|l| l.layer.clone()).collect();
         let steps = (measured.layers.len() / 2).max(1).min(ranked.len());
