@@ -25,6 +25,27 @@ fn run_configs(model: &str, labels: &[&str]) -> Value {
     run_results(&args, &[])
 }
 
+/// One config on `model` with the generic suite's `shapes`, its executed
+/// graph recorded; the results.
+fn run_recording_graph(model: &str, shapes: &[&str], label: &str) -> Value {
+    let path = fixture(model);
+    let mut args = vec![path.to_str().unwrap(), "--suite", "generic"];
+    for shape in shapes {
+        args.extend(["--input-shape", shape]);
+    }
+    args.extend([
+        "--min-time",
+        "0",
+        "--min-iters",
+        "2",
+        "--quiet",
+        "--record-graphs",
+        "--config",
+        label,
+    ]);
+    run_results(&args, &[])
+}
+
 fn assert_all_ran_accurately(results: &Value, labels: &[&str]) {
     for label in labels {
         let trial = trial(results, label);
@@ -63,24 +84,10 @@ fn bf16_runs_on_the_scripted_transformer_encoder() {
 
 #[test]
 fn bf16_autocast_folds_bf16_weights_into_the_graph() {
-    let path = fixture("cnn.pt");
-    let results = run_results(
-        &[
-            path.to_str().unwrap(),
-            "--suite",
-            "generic",
-            "--input-shape",
-            "1x3x32x32",
-            "--min-time",
-            "0",
-            "--min-iters",
-            "2",
-            "--quiet",
-            "--record-graphs",
-            "--config",
-            "stock/O1+fold/bf16-autocast/t1/glibc",
-        ],
-        &[],
+    let results = run_recording_graph(
+        "cnn.pt",
+        &["1x3x32x32"],
+        "stock/O1+fold/bf16-autocast/t1/glibc",
     );
     let trial = &results["trials"][1];
     assert_eq!(trial["status"], "ok", "{trial}");
@@ -99,28 +106,8 @@ fn bf16_autocast_folds_bf16_weights_into_the_graph() {
 /// int8 adds, `quantized::add`, outside oneDNN's fused kernels).
 #[test]
 fn ipex_static_int8_runs_on_a_traced_hf_bert() {
-    let path = fixture("hf_bert.pt");
     let label = "ipex/O1+prepack/int8-static/t1/glibc";
-    let results = run_results(
-        &[
-            path.to_str().unwrap(),
-            "--suite",
-            "generic",
-            "--input-shape",
-            "1x32:int1000",
-            "--input-shape",
-            "1x32:int2",
-            "--min-time",
-            "0",
-            "--min-iters",
-            "2",
-            "--quiet",
-            "--record-graphs",
-            "--config",
-            label,
-        ],
-        &[],
-    );
+    let results = run_recording_graph("hf_bert.pt", &["1x32:int1000", "1x32:int2"], label);
     assert_all_ran_accurately(&results, &[label]);
     let graph = trial(&results, label)["executed_graph"]
         .as_str()
@@ -139,26 +126,8 @@ fn ipex_static_int8_runs_on_a_traced_hf_bert() {
 /// Graph then left the linear in fp32, its weight dequantized at every call.
 #[test]
 fn ipex_static_int8_takes_a_cnn_classifier_into_onednn_graph() {
-    let path = fixture("cnn.pt");
     let label = "ipex/O1+prepack/int8-static/t1/glibc";
-    let results = run_results(
-        &[
-            path.to_str().unwrap(),
-            "--suite",
-            "generic",
-            "--input-shape",
-            "2x3x64x64",
-            "--min-time",
-            "0",
-            "--min-iters",
-            "2",
-            "--quiet",
-            "--record-graphs",
-            "--config",
-            label,
-        ],
-        &[],
-    );
+    let results = run_recording_graph("cnn.pt", &["2x3x64x64"], label);
     assert_all_ran_accurately(&results, &[label]);
     let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
     // The executed graph first, then each fusion group's body ("with ...").

@@ -44,6 +44,27 @@ fn trial_by_label<'a>(results: &'a Value, label: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no trial {label}"))
 }
 
+/// The per-shape keys of a trial, in order (e.g. `inputs 16x512`).
+fn shape_names(trial: &Value) -> Vec<&str> {
+    trial["per_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shape"].as_str().unwrap())
+        .collect()
+}
+
+/// [`run`], asserting that the run succeeded.
+fn run_ok(model: &str, args: &[&str]) -> Value {
+    let (results, output) = run(model, args);
+    assert!(
+        output.status.success(),
+        "{model}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    results
+}
+
 /// A complete, valid run: stock first, a winner that is accurate and at
 /// least as fast as stock.
 fn assert_good_run(results: &Value, output: &std::process::Output) {
@@ -736,12 +757,7 @@ fn real_inputs_and_calibration_from_files() {
     ]);
     let trial = &results["trials"][1];
     assert_eq!(trial["status"], "ok", "{trial}");
-    let shapes: Vec<&str> = trial["per_shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["shape"].as_str().unwrap())
-        .collect();
+    let shapes = shape_names(trial);
     assert_eq!(shapes, ["inputs 16x512", "inputs 4x512"]);
     assert_eq!(trial["accuracy"]["outputs_compared"], 2, "{trial}");
     assert!(results["suite"]["calibration_file"]["path"]
@@ -848,7 +864,7 @@ fn a_suite_the_model_cannot_take_names_the_flags() {
 fn an_image_folder_with_text_labels() {
     let images = fixture("inputs/images");
     let labels = fixture("inputs/images-labels.txt");
-    let (results, output) = run(
+    let results = run_ok(
         "cnn224.pt",
         &[
             "--suite",
@@ -863,19 +879,9 @@ fn an_image_folder_with_text_labels() {
             &format!("stock/O1/fp32/t{}/glibc", usable_cores()),
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let trial = &results["trials"][1];
     assert_eq!(trial["status"], "ok", "{trial}");
-    let shapes: Vec<&str> = trial["per_shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["shape"].as_str().unwrap())
-        .collect();
+    let shapes = shape_names(trial);
     assert_eq!(shapes, ["inputs 2x3x224x224", "inputs 1x3x224x224"]);
     // Three labels for three images: a share of them, computed.
     let top1 = results["trials"][0]["task_top1"].as_f64().unwrap();
@@ -890,7 +896,7 @@ fn an_image_folder_with_text_labels() {
 #[test]
 fn a_token_id_file() {
     let tokens = fixture("inputs/tokens.txt");
-    let (results, output) = run(
+    let results = run_ok(
         "vocab500.pt",
         &[
             "--suite",
@@ -903,20 +909,10 @@ fn a_token_id_file() {
             &format!("stock/O1/fp32/t{}/glibc", usable_cores()),
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let trial = &results["trials"][1];
     assert_eq!(trial["status"], "ok", "{trial}");
     assert_eq!(trial["accurate"], true, "{trial}");
-    let shapes: Vec<&str> = trial["per_shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["shape"].as_str().unwrap())
-        .collect();
+    let shapes = shape_names(trial);
     // Lines of 5 and 9 ids, 7 and 3, then 12: padded to each batch's longest.
     assert_eq!(
         shapes,
