@@ -165,7 +165,7 @@ fn truncated_model() {
     let bytes = std::fs::read(fixture("cnn.pt")).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let output = ipex_tune().arg("inspect").arg(&path).output().unwrap();
-    assert_one_line_user_error(&output, "truncated.pt: cannot load as TorchScript");
+    assert_one_line_user_error(&output, "truncated.pt: is truncated or damaged");
 }
 
 #[test]
@@ -190,4 +190,53 @@ fn help_snapshot() {
         .unwrap();
     assert!(output.status.success());
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+/// A model with four bytes flipped inside a weight record is refused before
+/// libtorch loads it (libtorch itself would load it), naming the record; an
+/// intact one has its SHA-256 in the facts (provenance).
+#[test]
+fn a_corrupted_record_is_refused_and_the_hash_recorded() {
+    use std::io::Read;
+    let original = fixture("cnn.pt");
+    let bytes = std::fs::read(&original).unwrap();
+    // The first weight record's data: where its bytes start in the file.
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&original).unwrap()).unwrap();
+    let mut found = None;
+    for i in 0..archive.len() {
+        let record = archive.by_index(i).unwrap();
+        if record.name().contains("/data/") && record.size() > 1000 {
+            found = Some((record.name().to_string(), record.data_start() as usize));
+            break;
+        }
+    }
+    let (name, start) = found.expect("a weight record");
+    let mut corrupted = bytes.clone();
+    for b in &mut corrupted[start + 100..start + 104] {
+        *b ^= 0xff;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupted.pt");
+    std::fs::write(&path, &corrupted).unwrap();
+    for command in ["inspect", "plan"] {
+        let mut cmd = ipex_tune();
+        cmd.arg(command);
+        if command == "plan" {
+            cmd.args(["--suite", "cv"]);
+        }
+        let out = cmd.arg(&path).output().unwrap();
+        assert_one_line_user_error(&out, &format!("record '{name}' is corrupted"));
+    }
+    let facts = inspect_json("cnn.pt", "forward");
+    let mut hasher_input = Vec::new();
+    std::fs::File::open(&original)
+        .unwrap()
+        .read_to_end(&mut hasher_input)
+        .unwrap();
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(&hasher_input)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(facts["sha256"], want.as_str());
 }

@@ -421,3 +421,23 @@ fn an_unwritable_report_names_the_path() {
         "cannot write the report: /nonexistent/x.html: No such file",
     );
 }
+
+/// Both runs recorded the model's SHA-256 and they differ: the gate says the
+/// model changed (a regression may be the model's, not the runtime's).
+#[test]
+fn a_changed_model_is_named_by_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = |h: &'static str| move |r: &mut Value| r["model"]["sha256"] = h.into();
+    let baseline = variant(dir.path(), "a.json", hash("1111111111111111aaaa"));
+    let current = variant(dir.path(), "b.json", hash("2222222222222222bbbb"));
+    let out = gate(&baseline, &current, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "the model file changed since the baseline (SHA-256 111111111111... -> 222222222222...)"
+        ),
+        "{stdout}"
+    );
+    let same = gate(&baseline, &baseline, &[]);
+    assert!(!String::from_utf8_lossy(&same.stdout).contains("model file changed"));
+}

@@ -66,6 +66,9 @@ pub fn markdown(report: &GateReport) -> String {
         }
         out += "\n";
     }
+    if let Some(change) = &report.model_changed {
+        out += &format!("Note: {change}.\n\n");
+    }
     out += "| status | config | shape | throughput | median latency | p99 latency | why |\n|---|---|---|---|---|---|---|\n";
     for c in &report.comparisons {
         let why = c

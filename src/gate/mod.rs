@@ -132,6 +132,9 @@ pub struct GateReport {
     pub comparisons: Vec<Comparison>,
     /// Host/stack facts that differ (compared only with --allow-host-change).
     pub host_differences: Vec<String>,
+    /// When both runs recorded the model's SHA-256 and they differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_changed: Option<String>,
     pub passed: bool,
 }
 
@@ -448,7 +451,21 @@ pub fn gate(
         inconclusive_passes,
         comparisons,
         host_differences: host_differences(baseline, current),
+        model_changed: model_change(baseline, current),
         passed,
+    }
+}
+
+/// "the model file changed (SHA-256 1a2b3c4d... -> 5e6f7a8b...)" when both
+/// runs recorded a hash and they differ: a regression may be the model's.
+fn model_change(baseline: &Results, current: &Results) -> Option<String> {
+    match (&baseline.model.sha256, &current.model.sha256) {
+        (Some(b), Some(k)) if b != k => Some(format!(
+            "the model file changed since the baseline (SHA-256 {}... -> {}...)",
+            &b[..b.len().min(12)],
+            &k[..k.len().min(12)]
+        )),
+        _ => None,
     }
 }
 

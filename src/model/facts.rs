@@ -66,6 +66,9 @@ pub struct ControlFlow {
 pub struct ModelFacts {
     pub path: String,
     pub file_bytes: u64,
+    /// The file's SHA-256 (provenance: the gate says when the model changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// The method the facts below describe (the entry point).
     pub method: String,
     pub methods: Vec<MethodSchema>,
@@ -188,6 +191,7 @@ impl ModelFacts {
         Ok(ModelFacts {
             path: path.display().to_string(),
             file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            sha256: super::integrity::sha256_hex(path).ok(),
             method: method.to_string(),
             methods,
             parameters: summarize(&tensors.parameters),

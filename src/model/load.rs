@@ -26,11 +26,15 @@ pub fn load_module(path: &Path) -> Result<Module, UserError> {
     })
 }
 
-/// As [`load_module`], with the sizes a traced module was traced with as
-/// its graph's input types: for reading facts. Trials load without them, so
+/// As [`load_module`], with every archive record's CRC-32 checked and the
+/// sizes a traced module was traced with as its graph's input types: for
+/// reading facts. Trials load without them, so
 /// their graphs are not specialized to the traced size.
 pub fn load_module_for_facts(path: &Path) -> Result<Module, UserError> {
     check_file(path)?;
+    // Once, in the parent, before any trial (children skip it: they load
+    // the file the parent checked).
+    super::integrity::check_records(path)?;
     Module::load_with_traced_shapes(path).or_else(|_| load_module(path))
 }
 

@@ -1,6 +1,7 @@
 //! The `model` stage: loading a TorchScript file and the facts about it that
 //! the rules and reports use (methods, ops, parameters, control flow).
 mod facts;
+pub mod integrity;
 mod load;
 mod ops;
 
