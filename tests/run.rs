@@ -938,3 +938,46 @@ fn a_token_id_file() {
         .unwrap();
     assert_one_line_user_error(&out, "an image folder fills one image input");
 }
+
+/// Paths the run writes at its end (results, reports, the saved module) and
+/// the baseline it gates against are checked before any trial: one line
+/// naming the flag and the path, exit 2, and no run started (no results
+/// file written).
+#[test]
+fn bad_output_paths_and_baselines_are_refused_before_any_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.json");
+    for (flag, value, needle) in [
+        (
+            "--report",
+            "/proc/ipex-tune-report",
+            "--report: cannot write into /proc/ipex-tune-report",
+        ),
+        (
+            "--save-optimized",
+            "/proc/ipex-tune/model.pt",
+            "--save-optimized: cannot write into /proc/ipex-tune",
+        ),
+        (
+            "--baseline",
+            "/nonexistent/baseline.json",
+            "/nonexistent/baseline.json: cannot read",
+        ),
+    ] {
+        let out = ipex_tune()
+            .args(["run", "--suite", "cv", "--output"])
+            .arg(&results)
+            .args([flag, value])
+            .arg(fixture("cnn.pt"))
+            .output()
+            .unwrap();
+        assert_one_line_user_error(&out, needle);
+        assert!(!results.exists(), "{flag}: a run started");
+    }
+    let out = ipex_tune()
+        .args(["run", "--suite", "cv", "--output", "/proc/ipex-tune/r.json"])
+        .arg(fixture("cnn.pt"))
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&out, "--output: cannot write into /proc/ipex-tune");
+}

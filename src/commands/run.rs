@@ -15,6 +15,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .map(|l| l.parse::<Config>())
         .collect::<Result<_, _>>()
         .map_err(|e| UserError::BadValue(e.to_string()))?;
+    // Everything the run will write or read at its end is checked now, so
+    // that a bad path costs a second, not a whole run.
+    let baseline = args
+        .baseline
+        .as_ref()
+        .map(|path| Results::read(path).map(|r| (path.as_path(), r)))
+        .transpose()?;
+    check_outputs(args)?;
     let mut planned = make_plan(&args.target.target(), None)?;
     if let Some(min_time) = args.min_time {
         planned.suite.measure.min_time_s = min_time;
@@ -48,7 +56,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| tune::session::default_output(&args.target.model, &planned.suite.name));
     let mut results = tune::tune(&planned, &settings, &output)?;
     let mut gate_report = None;
-    if let (Some(baseline), false) = (&args.baseline, results.interrupted) {
+    if let (Some(baseline), false) = (&baseline, results.interrupted) {
         let (remeasured, report) =
             gate_against(baseline, results, args, &planned, &settings, &output)?;
         results = remeasured;
@@ -86,19 +94,51 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// The folders the run writes into (results, `--report`, `--save-optimized`)
+/// exist or can be made, and a file can be created there; the error names
+/// the flag and the path.
+fn check_outputs(args: &RunArgs) -> Result<(), UserError> {
+    let parent = |p: &std::path::Path| {
+        p.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    };
+    let mut dirs: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    if let Some(output) = &args.output {
+        dirs.push(("--output", parent(output)));
+    }
+    if let Some(report) = &args.report {
+        dirs.push(("--report", report.clone()));
+    }
+    if let Some(saved) = &args.save_optimized {
+        dirs.push(("--save-optimized", parent(saved)));
+    }
+    for (flag, dir) in dirs {
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
+            .map_err(|e| {
+                UserError::BadValue(format!(
+                    "{flag}: cannot write into {}: {e}; expected a folder this user can create files in",
+                    dir.display()
+                ))
+            })?;
+    }
+    Ok(())
+}
+
 /// `run --baseline`: the gate's verdict on the finished run. Configs whose
 /// comparison is inconclusive are measured once more, with the iterations
 /// the gate asks for, before the verdict.
 fn gate_against(
-    baseline_path: &std::path::Path,
+    (baseline_path, baseline): &(&std::path::Path, Results),
     results: Results,
     args: &RunArgs,
     planned: &Planned,
     settings: &Settings,
     output: &std::path::Path,
 ) -> anyhow::Result<(Results, GateReport)> {
-    let baseline = Results::read(baseline_path)?;
-    let judge = |r: &Results| gate(&baseline, r, args.max_regression, args.inconclusive_passes);
+    let judge = |r: &Results| gate(baseline, r, args.max_regression, args.inconclusive_passes);
     let report = judge(&results);
     if !report.host_differences.is_empty() {
         return Err(UserError::BadValue(format!(
