@@ -102,10 +102,35 @@ impl FixtureModels {
     }
 }
 
+/// The lock that keeps two timing runs off the same cores (tune::lock).
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Time even if another ipex-tune run is timing on the same cores
+    /// (both measurements suffer).
+    #[arg(long)]
+    pub no_lock: bool,
+    /// When another run holds some of these cores, wait this long for them
+    /// (e.g. 30m) instead of stopping at once with exit code 4.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", conflicts_with = "no_lock")]
+    pub lock_wait: Option<Duration>,
+}
+
+impl LockArgs {
+    pub fn policy(&self) -> crate::tune::lock::LockPolicy {
+        use crate::tune::lock::LockPolicy;
+        match (self.no_lock, self.lock_wait) {
+            (true, _) => LockPolicy::Skip,
+            (false, wait) => LockPolicy::WaitUpTo(wait.unwrap_or_default()),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct BenchHarnessArgs {
     #[command(flatten)]
     pub set: FixtureModels,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// P3: calls per block (bare and timed blocks alternate).
     #[arg(long, default_value_t = 1000)]
     pub calls: usize,
@@ -156,6 +181,8 @@ pub struct BenchArgs {
     /// Only modes whose name contains one of these substrings.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -458,6 +485,8 @@ pub struct RunArgs {
     /// Make the first trial whose label contains this hang (tests only).
     #[arg(long, hide = true)]
     pub inject_hang: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

@@ -33,4 +33,6 @@ pub mod exit_code {
     pub const USAGE: i32 = 2;
     /// Internal failure (a bug, or the torch stack failed unexpectedly).
     pub const INTERNAL: i32 = 3;
+    /// Another ipex-tune run is timing on the same cores (tune::lock).
+    pub const CORES_BUSY: i32 = 4;
 }

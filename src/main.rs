@@ -35,7 +35,9 @@ fn main() {
         Err(err) => {
             // `{:#}` prints the whole cause chain on one line.
             eprintln!("ipex-tune: error: {err:#}");
-            if err.downcast_ref::<UserError>().is_some()
+            if err.downcast_ref::<tune::lock::CoresBusy>().is_some() {
+                exit_code::CORES_BUSY
+            } else if err.downcast_ref::<UserError>().is_some()
                 || err.downcast_ref::<host::ipex::IpexError>().is_some()
                 || err.downcast_ref::<rules::load::LoadErrors>().is_some()
             {

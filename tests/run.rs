@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::host::{all_threads, usable_cores};
-use common::{assert_one_line_user_error, fixture, ipex_tune};
+use common::{assert_one_line_user_error, fixture, ipex_tune, own_lock_dir};
 use serde_json::Value;
 
 const QUICK: [&str; 4] = ["--min-time", "0.05", "--min-iters", "3"];
@@ -332,6 +332,7 @@ fn wait_for_trials(path: &Path, count: usize, limit: Duration) -> Value {
 
 fn start_background_run(out: &Path) -> std::process::Child {
     Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"))
+        .env("IPEX_TUNE_LOCK_DIR", own_lock_dir())
         .arg("run")
         .arg(fixture("mlp.pt"))
         .args(["--suite", "generic", "--input-shape", "4x512", "--quiet"])
@@ -383,6 +384,77 @@ fn ctrl_c_stops_cleanly_and_keeps_what_was_measured() {
         assert_eq!(results["interrupted"], true, "{signal}");
         assert!(results["trials"].as_array().unwrap().len() >= 2, "{signal}");
     }
+}
+
+/// One timing run per set of cores: a second run on the same cores stops at
+/// once (exit 4, naming the first run's pid), or waits with --lock-wait and
+/// goes on when the first run ends, however it ends.
+#[test]
+fn a_second_run_on_the_same_cores_waits_or_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join("locks");
+    let t = all_threads();
+    let quick_run = |extra: &[&str], out: &str| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"));
+        cmd.env("IPEX_TUNE_LOCK_DIR", &locks)
+            .arg("run")
+            .arg(fixture("mlp.pt"))
+            .args(["--suite", "generic", "--input-shape", "4x512", "--quiet"])
+            .args(["--config", &format!("stock/O1+prepack/fp32/{t}/glibc")])
+            .args(QUICK)
+            .args(extra)
+            .arg("--output")
+            .arg(dir.path().join(out));
+        cmd
+    };
+    // The first run hangs in its stock trial, holding every usable core.
+    let mut first = quick_run(
+        &["--inject-hang", "stock", "--trial-timeout", "120s"],
+        "first.json",
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_dir(&locks).is_ok_and(|d| d.count() > 0) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no lock taken");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let refused = quick_run(&[], "refused.json").output().unwrap();
+    assert_eq!(refused.status.code(), Some(4), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}: ipex-tune run", first.id())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--no-lock"), "{stderr}");
+    assert!(
+        !dir.path().join("refused.json").exists(),
+        "nothing was timed"
+    );
+
+    // A waiting run goes on once the holder is gone (SIGKILL: the kernel
+    // releases the lock; no stale lock survives a crash).
+    let waiting = quick_run(&["--lock-wait", "5m"], "waited.json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let waited = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    assert!(waited.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for the cores"), "{stderr}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("waited.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["complete"], true);
 }
 
 /// A reader that stops early (`| head`) ends ipex-tune quietly: no

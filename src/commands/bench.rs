@@ -214,6 +214,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         .map(|a| a.parse::<Allocator>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| UserError::BadValue(format!("--allocators: {e}")))?;
+    let _cores = super::lock_cores(&super::usable_cpus(), &args.lock)?;
     println!("{}", stack_summary()?);
     let mut rows = Vec::new();
     for model in &args.models {

@@ -154,6 +154,7 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
+    let _cores = super::lock_cores(&super::usable_cpus(), &args.lock)?;
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
     let mut p3 = Table::new();
     p3.load_preset(UTF8_FULL_CONDENSED).set_header(vec![

@@ -12,7 +12,8 @@ mod rules;
 mod run;
 mod trial;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LockArgs};
+use crate::tune::lock::{self, CoresLock};
 
 /// Runs the chosen subcommand; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
@@ -29,4 +30,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::BenchSearch(args) => bench_search::run(&args),
         Command::BenchHarness(args) => bench_harness::run(&args),
     }
+}
+
+/// Holds the timing lock of `cpus` for a command that times (run, bench,
+/// bench-harness) as `--no-lock`/`--lock-wait` say; tells the user once
+/// when it starts waiting.
+fn lock_cores(cpus: &[u32], args: &LockArgs) -> anyhow::Result<Option<CoresLock>> {
+    lock::lock_cores(cpus, args.policy(), &lock::this_process(), |busy| {
+        eprintln!("ipex-tune: waiting for the cores: {busy}");
+    })
+}
+
+/// Every CPU this process may run on (what the benchmarks time on).
+fn usable_cpus() -> Vec<u32> {
+    crate::native::os::affinity().unwrap_or_default()
 }

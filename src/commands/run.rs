@@ -24,6 +24,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .transpose()?;
     check_outputs(args)?;
     let mut planned = make_plan(&args.target.target(), None)?;
+    let _cores = super::lock_cores(&planned.cpus, &args.lock)?;
     if let Some(min_time) = args.min_time {
         planned.suite.measure.min_time_s = min_time;
     }

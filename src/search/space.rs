@@ -60,7 +60,7 @@ impl HostShape {
     pub fn fits_nodes(&self, threads: usize, instances: usize) -> bool {
         let node = self.node_cores();
         threads * instances <= self.usable
-            && (self.nodes_used() == 1 || (threads <= node && node % threads == 0))
+            && (self.nodes_used() == 1 || (threads <= node && node.is_multiple_of(threads)))
     }
 }
 
@@ -91,11 +91,11 @@ pub fn layouts(shape: HostShape) -> Vec<Layout> {
     let per_instance = [
         Some(shape.nodes_used()),
         Some(2),
-        (u >= 8 && u % 4 == 0).then_some(u / 4),
+        (u >= 8 && u.is_multiple_of(4)).then_some(u / 4),
         (u <= 64).then_some(u),
     ];
     for k in per_instance.into_iter().flatten() {
-        if k >= 2 && k <= u && u % k == 0 && shape.fits_nodes(u / k, k) {
+        if k >= 2 && k <= u && u.is_multiple_of(k) && shape.fits_nodes(u / k, k) {
             out.insert(Layout {
                 threads: u / k,
                 streams: 1,
@@ -105,7 +105,7 @@ pub fn layouts(shape: HostShape) -> Vec<Layout> {
     }
     if shape.nodes_used() == 1 {
         for k in [2, 4, u.min(8)] {
-            if k >= 2 && k <= u && u % k == 0 {
+            if k >= 2 && k <= u && u.is_multiple_of(k) {
                 out.insert(Layout {
                     threads: u / k,
                     streams: k,

@@ -2,6 +2,7 @@
 //! tuning session that measures it (stock, the search's candidates, the
 //! winner), writing the results file as it goes.
 pub mod deploy;
+pub mod lock;
 pub mod objective;
 pub mod plan;
 pub mod session;

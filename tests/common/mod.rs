@@ -11,7 +11,21 @@ pub fn ipex_tune() -> Command {
     // Tests must not depend on a user's IPEX override or preload.
     cmd.env_remove("IPEX_TUNE_IPEX_LIBRARY")
         .env_remove("LD_PRELOAD");
+    // Tests run side by side and time nothing that matters: each command
+    // gets its own core-lock folder (the lock tests share one on purpose).
+    cmd.env("IPEX_TUNE_LOCK_DIR", own_lock_dir());
     cmd
+}
+
+/// A fresh folder under the target directory for one command's core locks.
+pub fn own_lock_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "locks-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 pub fn fixtures() -> PathBuf {
