@@ -141,7 +141,7 @@ pub struct BenchHarnessArgs {
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
     /// P4: minimum timed seconds per repeat.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub min_time: f64,
 }
 
@@ -170,10 +170,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
     /// Minimum timed duration per mode, in seconds.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub min_time: f64,
     /// Minimum timed iterations per mode.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = parse_count, allow_negative_numbers = true)]
     pub min_iters: usize,
     /// Allocators to measure each mode with (glibc, glibc-tuned, jemalloc, tcmalloc).
     #[arg(long, value_delimiter = ',', default_value = "glibc,glibc-tuned")]
@@ -221,7 +221,7 @@ pub struct TargetArgs {
     pub method: String,
     /// For --suite generic: the shape of each tensor argument, in order
     /// (e.g. 8x3x224x224; append :intN for int64 ids below N).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub input_shape: Vec<String>,
     /// Replace the suite's batch sizes with this one.
     #[arg(long)]
@@ -324,6 +324,22 @@ pub enum RulesCommand {
 }
 
 /// Parses a duration such as `90s`, `5m`, `1h` or plain seconds.
+/// A count >= 1.
+pub fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{text}': expected a whole number >= 1")),
+    }
+}
+
+/// Seconds as a finite number >= 0 (e.g. 0.5).
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("'{text}': expected seconds >= 0, e.g. 0.5")),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
@@ -439,10 +455,10 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Override the suite's minimum timed seconds per trial.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub min_time: Option<f64>,
     /// Override the suite's minimum timed iterations per trial.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count, allow_negative_numbers = true)]
     pub min_iters: Option<usize>,
     /// Time limit of one trial (default: 120s + 20 x the minimum time).
     #[arg(long, value_parser = parse_duration)]
@@ -501,10 +517,10 @@ pub struct BenchSearchArgs {
     #[command(flatten)]
     pub set: FixtureModels,
     /// Minimum timed seconds per trial (both searches).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub min_time: f64,
     /// Minimum timed iterations per trial (both searches).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = parse_count, allow_negative_numbers = true)]
     pub min_iters: usize,
     /// Folder for the two results files of each model.
     #[arg(long, default_value = "reports/bench-search")]

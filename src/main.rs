@@ -23,13 +23,17 @@ mod gate;
 mod cli;
 mod commands;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 use error::{exit_code, UserError};
 
 fn main() {
-    native::os::default_sigpipe();
-    let cli = cli::Cli::parse();
+    native::os::set_signal_dispositions();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -48,4 +52,30 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// A command line clap refuses: one line naming the value and what was
+/// expected (clap's first line, with its tip), exit 2. Help and version
+/// requests print as clap prints them.
+fn usage_error(err: clap::Error) -> ! {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    let tip = lines
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    eprintln!("ipex-tune: error: {first}{tip}; see ipex-tune --help");
+    std::process::exit(exit_code::USAGE);
 }

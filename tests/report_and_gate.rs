@@ -407,18 +407,19 @@ fn the_committed_sample_renders_and_names_its_host() {
     );
 }
 
-/// A report that cannot be written names the path.
+/// A report that cannot be written names the flag and the path, before
+/// the results are read.
 #[test]
 fn an_unwritable_report_names_the_path() {
     let out = ipex_tune()
         .arg("report")
-        .arg(sample())
-        .args(["--html", "/nonexistent/x.html"])
+        .arg("/no/results.json")
+        .args(["--html", "/proc/ipex-tune/x.html"])
         .output()
         .unwrap();
     assert_one_line_user_error(
         &out,
-        "cannot write the report: /nonexistent/x.html: No such file",
+        "--html: /proc/ipex-tune/x.html: cannot write into /proc/ipex-tune",
     );
 }
 

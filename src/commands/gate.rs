@@ -4,12 +4,21 @@
 //! Exit codes: 0 pass, 1 regression or inconclusive comparison (or accuracy
 //! drift, or a config that passed before and fails now), 2 usage or input error (including runs from
 //! different hosts or torch stacks without --allow-host-change).
+use super::outputs::{check_outputs, Output};
 use crate::cli::GateArgs;
 use crate::error::{exit_code, UserError};
 use crate::gate::{self, format};
 use crate::record::Results;
 
 pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
+    let mut outputs = Vec::new();
+    if let Some(markdown) = &args.markdown {
+        outputs.push(("--markdown", markdown.as_path(), Output::File));
+    }
+    if let Some(junit) = &args.junit {
+        outputs.push(("--junit", junit.as_path(), Output::File));
+    }
+    check_outputs(&outputs)?;
     let baseline = Results::read(&args.baseline)?;
     let current = Results::read(&args.current)?;
     let report = gate::gate(

@@ -6,6 +6,7 @@ mod bench_search;
 mod doctor;
 mod gate;
 mod inspect;
+mod outputs;
 mod plan;
 mod report;
 mod rules;

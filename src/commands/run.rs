@@ -1,5 +1,6 @@
 //! `ipex-tune run MODEL --suite NAME`: plan, tune (tune::session), then the
 //! terminal summary, the reports, and the gate against a baseline.
+use super::outputs::Output;
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::error::{exit_code, UserError};
@@ -24,6 +25,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .transpose()?;
     check_outputs(args)?;
     let mut planned = make_plan(&args.target.target(), None)?;
+    check_ipex_for(&given, &planned)?;
+    for config in &given {
+        crate::trial::preload::preload_library(config.allocator)
+            .map_err(|e| UserError::BadValue(format!("--config {}: {e}", config.label())))?;
+    }
     let _cores = super::lock_cores(&planned.cpus, &args.lock)?;
     if let Some(min_time) = args.min_time {
         planned.suite.measure.min_time_s = min_time;
@@ -95,37 +101,40 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The folders the run writes into (results, `--report`, `--save-optimized`)
-/// exist or can be made, and a file can be created there; the error names
-/// the flag and the path.
-fn check_outputs(args: &RunArgs) -> Result<(), UserError> {
-    let parent = |p: &std::path::Path| {
-        p.parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf()
+/// A `--config` on IPEX's backend where IPEX cannot be loaded (missing, or
+/// built for another libtorch) is refused now, naming why, rather than
+/// recorded as a failed trial after stock.
+fn check_ipex_for(given: &[Config], planned: &Planned) -> Result<(), UserError> {
+    let Some(ipex) = planned.host.as_ref().map(|h| &h.ipex) else {
+        return Ok(());
     };
-    let mut dirs: Vec<(&str, std::path::PathBuf)> = Vec::new();
+    match given
+        .iter()
+        .find(|c| c.backend == crate::config::Backend::Ipex)
+    {
+        Some(config) if !ipex.compatible => Err(UserError::BadValue(format!(
+            "--config {}: IPEX cannot be used on this host: {}",
+            config.label(),
+            ipex.problem.as_deref().unwrap_or("unknown problem")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The results file, `--report` and `--save-optimized`: their folders
+/// exist or can be made, and a file can be created there.
+fn check_outputs(args: &RunArgs) -> Result<(), UserError> {
+    let mut outputs = Vec::new();
     if let Some(output) = &args.output {
-        dirs.push(("--output", parent(output)));
+        outputs.push(("--output", output.as_path(), Output::ReplacedFile));
     }
     if let Some(report) = &args.report {
-        dirs.push(("--report", report.clone()));
+        outputs.push(("--report", report.as_path(), Output::Folder));
     }
     if let Some(saved) = &args.save_optimized {
-        dirs.push(("--save-optimized", parent(saved)));
+        outputs.push(("--save-optimized", saved.as_path(), Output::File));
     }
-    for (flag, dir) in dirs {
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
-            .map_err(|e| {
-                UserError::BadValue(format!(
-                    "{flag}: cannot write into {}: {e}; expected a folder this user can create files in",
-                    dir.display()
-                ))
-            })?;
-    }
-    Ok(())
+    super::outputs::check_outputs(&outputs)
 }
 
 /// `run --baseline`: the gate's verdict on the finished run. Configs whose

@@ -180,13 +180,18 @@ pub fn wait4_nohang(pid: i32) -> Option<Exit> {
     })
 }
 
-/// Restores SIGPIPE's default action (end the process quietly): Rust
-/// ignores it, which turns `ipex-tune ... | head` into a "Broken pipe"
-/// panic when the reader goes away.
-pub fn default_sigpipe() {
-    // SAFETY: signal() with SIG_DFL only resets a disposition.
+/// Signal dispositions for a command-line tool:
+/// - SIGPIPE back to its default action (end the process quietly): Rust
+///   ignores it, which turns `ipex-tune ... | head` into a "Broken pipe"
+///   panic when the reader goes away.
+/// - SIGXFSZ ignored: a write beyond the file size limit (`ulimit -f`)
+///   then fails with EFBIG, which ipex-tune reports naming the file,
+///   instead of killing the process mid-write. Trial children inherit it.
+pub fn set_signal_dispositions() {
+    // SAFETY: signal() with SIG_DFL or SIG_IGN only changes a disposition.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

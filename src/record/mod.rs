@@ -6,7 +6,7 @@
 //! stopped at any moment leaves a valid file with every finished trial.
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -324,15 +324,45 @@ fn throughput() -> Objective {
     Objective::Throughput
 }
 
+/// The results file could not be written (the previous one is intact).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the results file {}: {reason}; the file as it was before is intact", path.display())]
+pub struct NotWritten {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
 impl Results {
     /// Writes the file atomically: a temporary file in the same folder,
-    /// flushed to disk, then renamed over the target.
-    pub fn write_atomic(&self, path: &Path) -> anyhow::Result<()> {
+    /// flushed to disk, then renamed over the target. On any failure (full
+    /// disk, file size limit, read-only folder) the previous file is left as
+    /// it was and the error names the path.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), NotWritten> {
+        self.try_write_atomic(path).map_err(|e| NotWritten {
+            path: path.to_path_buf(),
+            // tempfile appends the temporary file's name, which is gone.
+            reason: e
+                .to_string()
+                .split(" at path ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+
+    fn try_write_atomic(&self, path: &Path) -> std::io::Result<()> {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
+        // Renaming over a device or a folder would replace it (as root,
+        // even /dev/full): only regular files are replaced.
+        if path.exists() && !path.is_file() {
+            return Err(std::io::Error::other(
+                "not a regular file; expected a path for a results file",
+            ));
+        }
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         // Results are for sharing (CI artifacts): not the temp file's 0600.
         use std::os::unix::fs::PermissionsExt;

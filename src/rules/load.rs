@@ -31,10 +31,27 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every problem found while loading rules.
-#[derive(Debug, thiserror::Error)]
-#[error("{} problem(s) in rule files:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+/// Every problem found while loading rules: one on one line, several one
+/// per line under a count.
+#[derive(Debug)]
 pub struct LoadErrors(pub Vec<Problem>);
+
+impl std::error::Error for LoadErrors {}
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "in rule files: {one}"),
+            many => {
+                write!(f, "{} problem(s) in rule files:", many.len())?;
+                for p in many {
+                    write!(f, "\n  {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
 
 struct Ctx<'a> {
     file: &'a Path,

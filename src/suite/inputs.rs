@@ -39,6 +39,35 @@ fn bag_sizes(batch: i64, min: i64, max: i64, seed: i64) -> Vec<i64> {
         .collect()
 }
 
+/// The bytes of the largest generated batch (all inputs of one batch
+/// size and dimension combination), None when the sizes overflow.
+pub fn largest_batch_bytes(suite: &Suite) -> Option<u64> {
+    let mut largest = 0u64;
+    for &batch in &suite.batch_sizes {
+        for combo in dim_combinations(&suite.dims) {
+            let mut total = 0u64;
+            for input in &suite.inputs {
+                let element: u64 = match input.kind {
+                    InputKind::Normal => 4,
+                    _ => 8,
+                };
+                let mut bytes = element;
+                for d in &input.shape {
+                    let n = match d {
+                        Dim::Fixed(n) => *n,
+                        Dim::Named(n) if n == "batch" => batch,
+                        Dim::Named(n) => combo.get(n).copied().unwrap_or(1),
+                    };
+                    bytes = bytes.checked_mul(u64::try_from(n).ok()?)?;
+                }
+                total = total.checked_add(bytes)?;
+            }
+            largest = largest.max(total);
+        }
+    }
+    Some(largest)
+}
+
 /// All batches of `suite`, generated with its seed.
 pub fn batches(suite: &Suite) -> Vec<Batch> {
     let mut out = Vec::new();

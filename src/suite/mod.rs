@@ -5,6 +5,7 @@
 mod decoded;
 mod files;
 mod inputs;
+pub use inputs::largest_batch_bytes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

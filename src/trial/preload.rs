@@ -14,6 +14,20 @@ const LIB_DIRS: &[&str] = &[
     "/usr/local/lib",
 ];
 
+/// Replaces LIB_DIRS (colon-separated), e.g. for an allocator built from source.
+pub const ALLOCATOR_DIRS_ENV: &str = "IPEX_TUNE_ALLOCATOR_DIRS";
+
+fn lib_dirs() -> Vec<String> {
+    match std::env::var(ALLOCATOR_DIRS_ENV) {
+        Ok(dirs) => dirs
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(String::from)
+            .collect(),
+        Err(_) => LIB_DIRS.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
 /// An allocator the config asks for that is not installed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{allocator} not found (looked for {names} in {dirs}); run scripts/bootstrap")]
@@ -34,15 +48,15 @@ pub fn preload_library(allocator: Allocator) -> Result<Option<PathBuf>, MissingA
             "libtcmalloc_minimal.so",
         ],
     };
-    LIB_DIRS
-        .iter()
+    let dirs = lib_dirs();
+    dirs.iter()
         .flat_map(|dir| names.iter().map(move |n| PathBuf::from(dir).join(n)))
         .find(|p| p.is_file())
         .map(Some)
         .ok_or_else(|| MissingAllocator {
             allocator,
             names: names.join(", "),
-            dirs: LIB_DIRS.join(", "),
+            dirs: dirs.join(", "),
         })
 }
 

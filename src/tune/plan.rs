@@ -186,6 +186,7 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
 /// evaluates them and lays out the allowed candidates.
 /// `host_facts` replaces profiling the host (reproducible tests).
 pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<Planned> {
+    check_omp_num_threads(std::env::var("OMP_NUM_THREADS").ok().as_deref())?;
     let rules = rules::load(&target.rule_dirs)?;
     let module = load_module_for_facts(&target.model)?;
     let model = ModelFacts::read(&target.model, &module, &target.method)?;
@@ -202,6 +203,7 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
     let fact_num = |name: &str| facts.get(name).and_then(|v| v.as_num());
     let available_bytes =
         (fact_num("host.memory.available_mib").unwrap_or(0.0) * 1024.0 * 1024.0) as u64;
+    check_batch_fits(&suite, available_bytes)?;
     let (shape, cpus, cpu_nodes) = match &host {
         Some(h) => restrict(h, target)?,
         None => {
@@ -266,6 +268,54 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         cpus,
         plan,
     })
+}
+
+/// OMP_NUM_THREADS as libgomp reads it: positive integers, comma-separated
+/// for nested levels. libgomp ignores anything else with a warning, so stock
+/// would silently run with its default threads.
+fn check_omp_num_threads(value: Option<&str>) -> Result<(), UserError> {
+    let Some(value) = value else { return Ok(()) };
+    let valid = value
+        .split(',')
+        .all(|n| n.trim().parse::<u32>().is_ok_and(|n| n >= 1));
+    if valid {
+        Ok(())
+    } else {
+        Err(UserError::BadValue(format!(
+            "OMP_NUM_THREADS='{value}': expected a positive number of threads (e.g. 4) or unset (libgomp ignores this value, so stock would not run as you asked)"
+        )))
+    }
+}
+
+/// A batch of inputs larger than the memory available cannot even be
+/// generated (and sizes whose product overflows would abort libtorch):
+/// refused before anything is made, naming the sizes.
+fn check_batch_fits(suite: &crate::suite::Suite, available_bytes: u64) -> Result<(), UserError> {
+    let sizes = suite
+        .inputs
+        .iter()
+        .map(|i| format!("{} {}", i.name, i.shape_text()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let batches = suite
+        .batch_sizes
+        .iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let problem = match crate::suite::largest_batch_bytes(suite) {
+        None => "their sizes overflow 64 bits".to_string(),
+        Some(bytes) if available_bytes > 0 && bytes > available_bytes => format!(
+            "the largest batch of inputs is {:.1} GiB, more than the {:.1} GiB of memory available",
+            bytes as f64 / (1u64 << 30) as f64,
+            available_bytes as f64 / (1u64 << 30) as f64
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(UserError::BadValue(format!(
+        "suite '{}' ({sizes}; batch {batches}): {problem}; expected sizes that fit (--input-shape, --batch-size)",
+        suite.name
+    )))
 }
 
 /// `--threads N` against the `available` physical cores: 0 and more than
@@ -411,4 +461,23 @@ fn host_shape(
     let nodes = fact("host.numa.nodes").unwrap_or(1.0) as usize;
     let per_node = fact("host.numa.cores_per_node").unwrap_or(0.0) as usize;
     Ok(HostShape::new(usable, nodes, per_node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_omp_num_threads as check;
+
+    #[test]
+    fn omp_num_threads_is_read_as_libgomp_reads_it() {
+        assert!(check(None).is_ok());
+        assert!(check(Some("4")).is_ok());
+        assert!(check(Some("4,2")).is_ok());
+        for bad in ["abc", "0", "-1", "", "4,x"] {
+            let err = check(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("OMP_NUM_THREADS='{bad}'")),
+                "{err}"
+            );
+        }
+    }
 }

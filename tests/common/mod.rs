@@ -17,6 +17,19 @@ pub fn ipex_tune() -> Command {
     cmd
 }
 
+/// `ipex-tune` started by bash under a resource limit (e.g. "ulimit -f 4"),
+/// which its trial children inherit.
+pub fn ipex_tune_limited(limit: &str) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.env_remove("IPEX_TUNE_IPEX_LIBRARY")
+        .env_remove("LD_PRELOAD")
+        .env("IPEX_TUNE_LOCK_DIR", own_lock_dir())
+        .arg("-c")
+        .arg(format!("{limit}; exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("ipex-tune"));
+    cmd
+}
+
 /// A fresh folder under the target directory for one command's core locks.
 pub fn own_lock_dir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
