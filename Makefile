@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/ipex-tune
 
-.PHONY: setup build demo test lint bench bench-peer bench-plan bench-int8-fallback fixtures clean-stack
+.PHONY: setup build demo test lint fuzz bench bench-peer bench-plan bench-int8-fallback fixtures clean-stack
 
 setup:
 	scripts/bootstrap
@@ -26,6 +26,12 @@ lint: setup
 test: lint
 	scripts/bootstrap --browser
 	$(CARGO) test
+
+# Every fuzz target (src/fuzz.rs) for FUZZ_SECS seconds each with fresh
+# random seeds, two at a time (`make test` runs a fixed seeded batch).
+FUZZ_SECS ?= 600
+fuzz: setup
+	IPEX_TUNE_FUZZ_SECS=$(FUZZ_SECS) $(CARGO) test --release --bin ipex-tune fuzz:: -- --test-threads 2 --nocapture
 
 # The proof benchmark of the optimized runtime, with every allocator, and
 # the comparison of the rules-guided search with the grid (long: the grid

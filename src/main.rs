@@ -22,6 +22,8 @@ mod report;
 mod gate;
 mod cli;
 mod commands;
+#[cfg(test)]
+mod fuzz;
 
 use clap::error::ErrorKind;
 use clap::Parser;

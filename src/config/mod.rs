@@ -183,7 +183,10 @@ impl std::str::FromStr for Config {
             .split_last()
             .ok_or_else(|| bad("missing the allocator".into()))?;
         for count in counts {
-            let (kind, n) = count.split_at(1.min(count.len()));
+            // The first character, however many bytes it takes (found by
+            // fuzzing: a non-ASCII first character split mid-character).
+            let first = count.chars().next().map_or(0, char::len_utf8);
+            let (kind, n) = count.split_at(first);
             let n: usize = n
                 .parse()
                 .ok()

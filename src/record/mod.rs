@@ -377,11 +377,18 @@ impl Results {
 
     /// Reads and checks a results file.
     pub fn read(path: &Path) -> Result<Results, crate::error::UserError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::error::UserError::BadValue(format!("{}: cannot read: {e}", path.display()))
+        })?;
+        Results::from_text(path, &text)
+    }
+
+    /// Checks and reads a results file's text; `path` names it in errors.
+    pub fn from_text(path: &Path, text: &str) -> Result<Results, crate::error::UserError> {
         let bad =
             |what: String| crate::error::UserError::BadValue(format!("{}: {what}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(known) if READS.contains(&known) => {}
             Some(other) => return Err(bad(format!("schema '{other}', expected '{SCHEMA}'"))),

@@ -196,7 +196,7 @@ fn default_seed() -> i64 {
 
 /// One `--input-shape` of the generic suite: `8x3x224x224` (floats) or
 /// `8x128:int1000` (int64 ids below 1000); the first size is the batch.
-fn parse_input_shape(name: &str, text: &str) -> Result<(InputSpec, i64), UserError> {
+pub(crate) fn parse_input_shape(name: &str, text: &str) -> Result<(InputSpec, i64), UserError> {
     let (dims, kind) = text.split_once(':').unwrap_or((text, ""));
     let sizes: Vec<i64> = dims
         .split('x')
@@ -209,9 +209,9 @@ fn parse_input_shape(name: &str, text: &str) -> Result<(InputSpec, i64), UserErr
         })?;
     let (kind, high) = match kind {
         "" | "float" => (InputKind::Normal, None),
-        k if k.starts_with("int") => {
-            let high = k[3..].parse::<i64>().unwrap_or(100).max(1);
-            (InputKind::Tokens, Some(high))
+        "int" => (InputKind::Tokens, Some(100)),
+        k if k.starts_with("int") && k[3..].parse::<i64>().is_ok_and(|n| n >= 1) => {
+            (InputKind::Tokens, k[3..].parse::<i64>().ok())
         }
         other => {
             return Err(UserError::BadValue(format!(
