@@ -312,3 +312,40 @@ fn every_bad_input_is_one_line_with_its_exit_code_and_nothing_is_lost() {
         failures.join("\n")
     );
 }
+
+/// A config that needs more memory than the process may have (two
+/// instances hold two batches at once; `ulimit -d` caps the data segment
+/// between one and two): that trial is recorded as out of memory, with
+/// libtorch's message, and the run goes on to a winner.
+#[test]
+fn a_trial_out_of_memory_is_recorded_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let one = "stock/O1/fp32/t1/glibc";
+    let two = "stock/O1/fp32/t1/i2/glibc";
+    let run = ipex_tune_limited("ulimit -d 650000")
+        .arg("run")
+        .arg(fixture("mlp.pt"))
+        .args(["--suite", "generic", "--input-shape", "40000x512"])
+        .args(["--min-time", "0", "--min-iters", "1", "--quiet"])
+        .args(["--config", one, "--config", two, "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let trial = common::trial(&results, two);
+    assert_eq!(trial["status"], "out-of-memory", "{trial}");
+    assert!(
+        trial["reason"]
+            .as_str()
+            .unwrap()
+            .contains("can't allocate memory"),
+        "{trial}"
+    );
+    assert_eq!(common::trial(&results, one)["status"], "ok");
+    assert_eq!(results["complete"], true);
+    assert!(results["winner"].is_object());
+}

@@ -207,7 +207,16 @@ fn classify(
     stdout: &str,
     stderr: &str,
 ) -> (Status, Option<String>, Option<Answer>) {
-    let oom_message = stderr.contains("not enough memory") || stderr.contains("std::bad_alloc");
+    // libtorch's allocator says "not enough memory" (allocation too large)
+    // or "can't allocate memory" (malloc refused, e.g. under `ulimit -d`).
+    let oom_message = [
+        "not enough memory",
+        "can't allocate memory",
+        "Cannot allocate memory",
+        "std::bad_alloc",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m));
     match (stopped, exit.signal, exit.code) {
         (Stopped::Interrupted, _, _) => (
             Status::Interrupted,
