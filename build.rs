@@ -18,6 +18,7 @@ fn main() {
     for file in ["csrc/shim.cpp", "csrc/shim.h"] {
         println!("cargo:rerun-if-changed={file}");
     }
+    git_hash();
     cc::Build::new()
         .cpp(true)
         .pic(true)
@@ -73,4 +74,27 @@ fn embed_data_files() {
     }
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bundled.rs");
     std::fs::write(dest, out).expect("write bundled.rs");
+}
+
+/// The commit the binary is built from (`--version`), "unknown" outside a
+/// git checkout; "+changes" when the tree differs from it.
+fn git_hash() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let hash = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let suffix = if dirty { "+changes" } else { "" };
+    println!("cargo:rustc-env=IPEX_TUNE_GIT_HASH={hash}{suffix}");
+    for path in [".git/HEAD", ".git/index"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

@@ -33,6 +33,12 @@ pub enum Command {
     Trial(TrialArgs),
     /// The rule set: list, explain ID, check [DIR], facts.
     Rules(RulesArgs),
+    /// The JSON Schema of a results file or of `gate --json` (as in docs/schemas).
+    Schema(SchemaArgs),
+    /// A shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// The man page (roff) on stdout: `ipex-tune man > ipex-tune.1`.
+    Man,
     /// Measure the optimized runtime against stock on the fixture models
     /// (the proof that the optimizations are real).
     Bench(BenchArgs),
@@ -303,6 +309,9 @@ pub struct RulesArgs {
     /// Extra rule directories (in addition to the bundled rules).
     #[arg(long = "rules", value_name = "DIR", global = true)]
     pub rules: Vec<PathBuf>,
+    /// Print JSON (with a `schema` field) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,6 +478,10 @@ pub struct RunArgs {
     /// No progress or summary on the terminal.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the results file's JSON on stdout at the end instead of the
+    /// summary (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
     /// Write report.html, report.md and the PNG charts into this folder at the end.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
@@ -531,6 +544,19 @@ pub struct BenchSearchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which format: results (the results file) or gate (`gate --json`).
+    #[arg(value_parser = ["results", "gate"])]
+    pub kind: String,
+}
+
+#[derive(Debug, Args)]
 pub struct GateArgs {
     /// The baseline results file (ipex-tune/results/v2, or v1).
     #[arg(long)]
@@ -562,6 +588,9 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Print what was written and the verdict as JSON (with a `schema` field).
+    #[arg(long)]
+    pub json: bool,
     /// A results file (ipex-tune/results/v2, or v1).
     pub results: PathBuf,
     /// Write the self-contained HTML report here.

@@ -26,13 +26,12 @@ mod commands;
 mod fuzz;
 
 use clap::error::ErrorKind;
-use clap::Parser;
 
 use error::{exit_code, UserError};
 
 fn main() {
     native::os::set_signal_dispositions();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(err) => usage_error(err),
     };
@@ -54,6 +53,47 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Parses the command line; `--version` names the commit and the torch
+/// stack it finds (worked out only when asked: it reads the libraries).
+fn parse_command_line() -> Result<cli::Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = cli::Cli::command();
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V")
+    {
+        command = command.version(version_text());
+    }
+    let matches = command.try_get_matches()?;
+    cli::Cli::from_arg_matches(&matches)
+}
+
+/// "0.1.0 (git 1a2b3c4d5e6f), libtorch 2.7.0, IPEX 2.7.0+cpu".
+fn version_text() -> String {
+    let torch = host::torch::TorchBuild::read().ok();
+    let stack = match &torch {
+        Some(t) => {
+            let ipex = host::ipex::info(t);
+            format!(
+                "libtorch {}, IPEX {}",
+                t.version,
+                match (ipex.version, ipex.compatible) {
+                    (Some(v), true) => v,
+                    (Some(v), false) =>
+                        format!("{v} (not usable: {})", ipex.problem.unwrap_or_default()),
+                    (None, _) => "not found".into(),
+                }
+            )
+        }
+        None => "libtorch unknown".into(),
+    };
+    format!(
+        "{} (git {}), {stack}",
+        env!("CARGO_PKG_VERSION"),
+        env!("IPEX_TUNE_GIT_HASH")
+    )
 }
 
 /// A command line clap refuses: one line naming the value and what was

@@ -51,7 +51,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<i32> {
             checks: &checks,
             failed,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::json::print(super::json::schema::DOCTOR, &report)?;
     } else {
         if let Some(host) = &host {
             print!("{}", render_host(host));

@@ -44,7 +44,7 @@ pub fn run(args: &GateArgs) -> anyhow::Result<i32> {
             .map_err(|e| UserError::BadValue(format!("{}: cannot write: {e}", path.display())))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::json::print(super::json::schema::GATE, &report)?;
     } else {
         print!("{markdown}");
     }

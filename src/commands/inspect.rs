@@ -19,7 +19,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
     };
     let facts = ModelFacts::read(&args.model, &module, &args.method)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&facts)?);
+        super::json::print(super::json::schema::INSPECT, &facts)?;
     } else {
         print!("{}", render(&facts));
         if args.graph {

@@ -6,11 +6,13 @@ mod bench_search;
 mod doctor;
 mod gate;
 mod inspect;
+mod json;
 mod outputs;
 mod plan;
 mod report;
 mod rules;
 mod run;
+mod schema;
 mod trial;
 
 use crate::cli::{Cli, Command, LockArgs};
@@ -27,6 +29,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&args),
         Command::Trial(args) => trial::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "ipex-tune", &mut std::io::stdout());
+            Ok(crate::error::exit_code::OK)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(crate::error::exit_code::OK)
+        }
         Command::Bench(args) => bench::run(&args),
         Command::BenchSearch(args) => bench_search::run(&args),
         Command::BenchHarness(args) => bench_harness::run(&args),

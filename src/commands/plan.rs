@@ -43,7 +43,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
             host: planned.host.as_ref(),
             plan: &planned.plan,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::json::print(super::json::schema::PLAN, &report)?;
     } else {
         print!("{}", render(&planned, args.limit));
     }

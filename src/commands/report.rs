@@ -19,7 +19,11 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
     check_outputs(&outputs)?;
     let results = Results::read(&args.results)?;
     if args.html.is_none() && args.png.is_none() && args.markdown.is_none() {
-        print!("{}", report::markdown::render(&results));
+        if args.json {
+            print_json(args, &results, &[])?;
+        } else {
+            print!("{}", report::markdown::render(&results));
+        }
         return Ok(exit_code::OK);
     }
     let written = report::write_reports(
@@ -29,8 +33,37 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
         args.markdown.as_deref(),
     )
     .map_err(|e| UserError::BadValue(format!("cannot write the report: {e:#}")))?;
-    for path in written {
-        println!("wrote {path}");
+    if args.json {
+        print_json(args, &results, &written)?;
+    } else {
+        for path in written {
+            println!("wrote {path}");
+        }
     }
     Ok(exit_code::OK)
+}
+
+/// `report --json`: the files written and the verdict the report states.
+fn print_json(args: &ReportArgs, results: &Results, written: &[String]) -> anyhow::Result<()> {
+    let winner = results.winner.as_ref().map(|w| {
+        serde_json::json!({
+            "label": w.label,
+            "samples_per_s": w.samples_per_s,
+            "speedup": w.speedup,
+            "speedup_ci95": w.speedup_ci95,
+            "accurate": results.trials.iter().find(|t| t.id == w.trial).and_then(|t| t.accurate),
+        })
+    });
+    super::json::print(
+        super::json::schema::REPORT,
+        &serde_json::json!({
+            "results": args.results.display().to_string(),
+            "results_schema": results.schema,
+            "complete": results.complete,
+            "trials": results.trials.len(),
+            "failed_trials": results.trials.iter().filter(|t| t.stats.is_none()).count(),
+            "winner": winner,
+            "written": written,
+        }),
+    )
 }

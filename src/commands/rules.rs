@@ -1,12 +1,22 @@
 //! `ipex-tune rules list | explain ID | check [DIR] | facts`.
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
+use super::json;
 use crate::cli::{RulesArgs, RulesCommand};
 use crate::error::{exit_code, UserError};
 use crate::rules::{self, engine, facts, load, Rule};
 
 pub fn run(args: &RulesArgs) -> anyhow::Result<i32> {
     match &args.command {
+        RulesCommand::List if args.json => {
+            let rules = rules::load(&args.rules)?;
+            let list: Vec<RuleJson> = rules.iter().map(RuleJson::from).collect();
+            json::print(
+                json::schema::RULES_LIST,
+                &serde_json::json!({ "rules": list }),
+            )?;
+            Ok(exit_code::OK)
+        }
         RulesCommand::List => {
             let rules = rules::load(&args.rules)?;
             print!("{}", render_list(&rules));
@@ -19,10 +29,32 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<i32> {
                     "unknown rule '{id}'; `ipex-tune rules list` shows the ids"
                 ))
             })?;
-            print!("{}", render_explain(rule));
+            if args.json {
+                json::print(json::schema::RULES_EXPLAIN, &RuleJson::from(rule))?;
+            } else {
+                print!("{}", render_explain(rule));
+            }
             Ok(exit_code::OK)
         }
-        RulesCommand::Check { dir } => check(dir.as_deref()),
+        RulesCommand::Check { dir } => check(dir.as_deref(), args.json),
+        RulesCommand::Facts if args.json => {
+            let list: Vec<serde_json::Value> = facts::REGISTRY
+                .iter()
+                .map(|spec| {
+                    serde_json::json!({
+                        "name": spec.name,
+                        "prefix": spec.name.ends_with('.'),
+                        "type": spec.kind.name(),
+                        "meaning": spec.doc,
+                    })
+                })
+                .collect();
+            json::print(
+                json::schema::RULES_FACTS,
+                &serde_json::json!({ "facts": list }),
+            )?;
+            Ok(exit_code::OK)
+        }
         RulesCommand::Facts => {
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED)
@@ -45,9 +77,49 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// A rule as `rules list --json` and `rules explain --json` print it.
+#[derive(serde::Serialize)]
+struct RuleJson {
+    id: String,
+    title: String,
+    severity: &'static str,
+    source: serde_json::Value,
+    when: String,
+    then: Vec<String>,
+    explain: String,
+    examples: serde_json::Value,
+    file: String,
+    line: usize,
+}
+
+impl From<&Rule> for RuleJson {
+    fn from(r: &Rule) -> RuleJson {
+        RuleJson {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            severity: r.severity.name(),
+            source: serde_json::json!({
+                "section": r.source.section,
+                "releases": r.source.releases,
+                "text": r.source.text,
+            }),
+            when: r.when.to_string(),
+            then: r.actions.iter().map(|a| a.to_string()).collect(),
+            explain: r.explain.clone(),
+            examples: serde_json::json!({
+                "fires": r.examples.fires,
+                "holds": r.examples.holds,
+            }),
+            file: r.file.display().to_string(),
+            line: r.line,
+        }
+    }
+}
+
 /// Validates a directory (the bundled rules when none is given) and runs
-/// every rule's examples. Problems go to stdout with file:line; exit 1 when any.
-fn check(dir: Option<&std::path::Path>) -> anyhow::Result<i32> {
+/// every rule's examples. Problems go to stdout with file:line (or as JSON);
+/// exit 1 when any.
+fn check(dir: Option<&std::path::Path>, as_json: bool) -> anyhow::Result<i32> {
     let loaded = match dir {
         Some(dir) => {
             if !dir.is_dir() {
@@ -61,23 +133,62 @@ fn check(dir: Option<&std::path::Path>) -> anyhow::Result<i32> {
         }
         None => rules::load(&[]),
     };
+    let problem_json = |file: String, line: usize, message: String| serde_json::json!({ "file": file, "line": line, "message": message });
     let rules = match loaded {
         Ok(rules) => rules,
         Err(load::LoadErrors(problems)) => {
-            for p in &problems {
-                println!("{p}");
+            if as_json {
+                let list: Vec<_> = problems
+                    .iter()
+                    .map(|p| problem_json(p.file.display().to_string(), p.line, p.message.clone()))
+                    .collect();
+                json::print(
+                    json::schema::RULES_CHECK,
+                    &serde_json::json!({ "passed": false, "rules": 0, "problems": list }),
+                )?;
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                println!("{} problem(s)", problems.len());
             }
-            println!("{} problem(s)", problems.len());
             return Ok(exit_code::VERDICT_FAILED);
         }
     };
-    let mut failures = 0;
+    let mut failures = Vec::new();
     for rule in &rules {
         if let Err(e) = engine::check_examples(rule, &facts::Facts::new()) {
-            println!("{}:{}: {e}", rule.file.display(), rule.line);
-            failures += 1;
+            failures.push(problem_json(
+                rule.file.display().to_string(),
+                rule.line,
+                e.to_string(),
+            ));
         }
     }
+    if as_json {
+        json::print(
+            json::schema::RULES_CHECK,
+            &serde_json::json!({
+                "passed": failures.is_empty(),
+                "rules": rules.len(),
+                "problems": failures,
+            }),
+        )?;
+        return Ok(if failures.is_empty() {
+            exit_code::OK
+        } else {
+            exit_code::VERDICT_FAILED
+        });
+    }
+    for f in &failures {
+        println!(
+            "{}:{}: {}",
+            f["file"].as_str().unwrap_or(""),
+            f["line"],
+            f["message"].as_str().unwrap_or("")
+        );
+    }
+    let failures = failures.len();
     println!(
         "{} rule(s) checked, {} example failure(s)",
         rules.len(),

@@ -69,7 +69,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         results = remeasured;
         gate_report = Some(report);
     }
-    if !args.quiet {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else if !args.quiet {
         print!("{}", summary::render(&results));
         println!("results: {}", output.display());
     }
@@ -81,7 +83,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             Some(dir),
             Some(&dir.join("report.md")),
         )?;
-        if !args.quiet {
+        if !args.quiet && !args.json {
             println!("reports: {}", written.join(", "));
         }
     }
@@ -90,7 +92,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     match gate_report {
         Some(report) => {
-            print!("{}", crate::gate::format::markdown(&report));
+            if !args.json {
+                print!("{}", crate::gate::format::markdown(&report));
+            }
             Ok(if report.passed {
                 exit_code::OK
             } else {

@@ -13,7 +13,7 @@ pub use knob::{Knob, KnobValue, ALL_KNOBS};
 pub use values::{Allocator, Backend, Dtype, Fuser, Level, ValueError};
 
 /// One candidate configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Config {
     pub backend: Backend,
     pub level: Level,

@@ -72,6 +72,22 @@ macro_rules! knob_values {
                 text.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        /// Written as the value's name (reading also takes the label form).
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let names: Vec<&str> = Self::ALL
+                    .iter()
+                    .flat_map(|v| [v.name(), v.label()])
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                schemars::json_schema!({ "type": "string", "enum": names })
+            }
+        }
     };
     (@label $spelling:literal) => { $spelling };
     (@label $spelling:literal, $label:literal) => { $label };

@@ -27,7 +27,7 @@ pub const MIN_SAMPLES: usize = 10;
 pub const P99_THRESHOLD_FACTOR: f64 = 3.0;
 
 /// Verdict of one comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Improved,
@@ -37,7 +37,7 @@ pub enum Verdict {
 }
 
 /// What a comparison compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Metric {
     /// Samples/s, compared as the mean latency per call (same config, same
@@ -59,7 +59,7 @@ impl Metric {
 
 /// One statistic compared between runs: current/baseline (> 1 is slower)
 /// with its bootstrap 95% interval.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Ratio {
     pub metric: Metric,
     /// The statistic on each side: samples/s for throughput, ms otherwise.
@@ -74,7 +74,7 @@ pub struct Ratio {
 }
 
 /// One input shape of one trial, compared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ShapeComparison {
     /// The shape key (`all shapes` when a side has no per-shape figures).
     pub shape: String,
@@ -82,7 +82,7 @@ pub struct ShapeComparison {
 }
 
 /// One trial matched across the runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub label: String,
     pub shapes: Vec<ShapeComparison>,
@@ -122,7 +122,7 @@ impl Comparison {
 }
 
 /// The whole gate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GateReport {
     pub baseline_model: String,
     pub current_model: String,

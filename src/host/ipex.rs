@@ -12,7 +12,7 @@ pub const LIBRARY_ENV: &str = "IPEX_TUNE_IPEX_LIBRARY";
 const LIBRARY_NAME: &str = "libintel-ext-pt-cpu.so";
 
 /// What is known about IPEX on this host, without loading it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IpexInfo {
     pub library: Option<String>,
     pub version: Option<String>,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::native;
 
 /// CPU identity.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Cpu {
     pub vendor: String,
     pub model_name: String,
@@ -17,7 +17,7 @@ pub struct Cpu {
 /// Instruction-set extensions usable by this process: the CPU has them
 /// (CPUID), the OS saves their register state (XCR0), and the kernel lists
 /// them (/proc/cpuinfo, when readable).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Isa {
     pub sse4_2: bool,
     pub avx2: bool,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::native;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Limits {
     /// Logical CPUs in this process's affinity mask.
     pub affinity: Vec<u32>,

@@ -1,7 +1,7 @@
 //! Memory: total and available (sysinfo), transparent huge pages mode.
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Memory {
     pub total_bytes: u64,
     pub available_bytes: u64,

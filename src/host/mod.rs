@@ -20,7 +20,7 @@ pub use ipex::IpexInfo;
 pub use torch::TorchBuild;
 
 /// The host half of the rule engine's facts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostProfile {
     pub hostname: String,
     pub kernel: String,

@@ -3,7 +3,7 @@
 use hwloc2::{ObjectType, Topology as Hwloc, TopologyObject};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct NumaNode {
     pub id: u32,
     /// Logical CPUs (OS indexes) local to this node.
@@ -11,7 +11,7 @@ pub struct NumaNode {
     pub memory_bytes: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Caches {
     /// Per-core L1 data cache, bytes.
     pub l1d: u64,
@@ -20,7 +20,7 @@ pub struct Caches {
     pub l3: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Topology {
     pub packages: u32,
     pub numa_nodes: Vec<NumaNode>,

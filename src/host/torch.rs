@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::native;
 
 /// libtorch's build and process defaults, as the shim reads them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TorchBuild {
     /// e.g. "2.7.0".
     pub version: String,

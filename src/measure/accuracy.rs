@@ -7,7 +7,7 @@ use tch::{Kind, Tensor};
 use crate::suite::Tolerance;
 
 /// Comparison of one or more outputs with their references.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Accuracy {
     pub max_abs: f64,
     /// max |a - b| / max(|b|, 1e-3): relative error, floored so values near
@@ -36,7 +36,7 @@ pub struct Accuracy {
 /// damage keeping it fp32 removes, as Neural Compressor's fallback measures:
 /// it finds a layer that hurts only together with the others). `error`
 /// says why a measurement did not run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LayerError {
     pub layer: String,
     pub alone: Option<Accuracy>,

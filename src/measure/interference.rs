@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::native::os::{clock_ticks, self_usage, Usage};
 
 /// A timed window's interference.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interference {
     pub window_s: f64,
     pub cores: usize,

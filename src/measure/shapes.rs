@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::stats::{mean, percentile_interval, resample, thin, LatencyStats, SplitMix64};
 
 /// One input shape's measurements.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ShapeStats {
     /// The suite's shape key, e.g. `batch=8 seq=32`.
     pub shape: String,

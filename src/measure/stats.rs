@@ -171,7 +171,7 @@ pub fn bootstrap_ratio_ci(
 }
 
 /// Latency statistics of a trial, in milliseconds, and its throughput.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct LatencyStats {
     pub iterations: usize,
     pub samples_per_s: f64,

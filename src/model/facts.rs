@@ -9,7 +9,7 @@ use crate::error::UserError;
 use crate::native::Module;
 
 /// One argument of a method (`self` excluded).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Argument {
     pub name: String,
     /// TorchScript type annotation, e.g. `Tensor`, `Optional[Tensor]`, `int`.
@@ -19,7 +19,7 @@ pub struct Argument {
 }
 
 /// A method and its schema.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MethodSchema {
     pub name: String,
     pub arguments: Vec<Argument>,
@@ -29,7 +29,7 @@ pub struct MethodSchema {
 }
 
 /// Totals over a set of tensors (parameters or buffers).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TensorSummary {
     /// Number of elements.
     pub count: u64,
@@ -41,7 +41,7 @@ pub struct TensorSummary {
 }
 
 /// Control flow of the inlined graph.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ControlFlow {
     /// All `prim::If` nodes, including nested ones.
     #[serde(rename = "if")]
@@ -62,7 +62,7 @@ pub struct ControlFlow {
 }
 
 /// Everything `inspect` reports; the model half of the rule engine's facts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ModelFacts {
     pub path: String,
     pub file_bytes: u64,
@@ -90,7 +90,7 @@ pub struct ModelFacts {
 }
 
 /// One tensor input of the entry method, as the model describes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputHint {
     /// Position among the method's arguments (after self).
     pub index: usize,

@@ -27,7 +27,7 @@ pub const SCHEMA: &str = "ipex-tune/results/v2";
 pub const READS: [&str; 2] = [SCHEMA, "ipex-tune/results/v1"];
 
 /// How a trial ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Ok,
@@ -42,7 +42,7 @@ pub enum Status {
 }
 
 /// One graph pass the trial ran, and whether it changed the graph.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     pub pass: String,
     pub changed: bool,
@@ -57,14 +57,14 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
 /// The objective of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Objective {
     /// Highest summary samples/s.
@@ -79,7 +79,7 @@ pub enum Objective {
 }
 
 /// How the candidates were searched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Search {
     /// "rules" (guided by the rules, knob group by knob group) or "grid"
     /// (every coherent configuration).
@@ -91,7 +91,7 @@ pub struct Search {
 }
 
 /// The rules' part of the results: what shaped the plan.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanRecord {
     pub firings: Vec<FiringRecord>,
     pub exclusions: Vec<ExclusionRecord>,
@@ -100,7 +100,7 @@ pub struct PlanRecord {
     pub conflicts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FiringRecord {
     pub rule: String,
     pub title: String,
@@ -111,7 +111,7 @@ pub struct FiringRecord {
     pub explain: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExclusionRecord {
     pub knob: String,
     pub value: String,
@@ -150,7 +150,7 @@ impl From<&Exclusion> for ExclusionRecord {
 }
 
 /// One measured (or failed) configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrialRecord {
     pub id: usize,
     pub label: String,
@@ -201,7 +201,7 @@ pub struct TrialRecord {
 /// tolerance: every layer's sensitivity (most sensitive first), the configs
 /// tried with one more sensitive layer kept in fp32 each, and the layers
 /// the first accurate one kept in fp32.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Int8Fallback {
     /// The int8 config that missed the tolerance.
     pub config: String,
@@ -225,13 +225,13 @@ pub struct Int8Fallback {
 }
 
 /// A candidate the search did not try, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Skipped {
     pub label: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Winner {
     pub trial: usize,
     pub label: String,
@@ -247,7 +247,7 @@ pub struct Winner {
 }
 
 /// A runner-up the winner does not beat with confidence.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tie {
     pub trial: usize,
     pub label: String,
@@ -257,7 +257,7 @@ pub struct Tie {
 }
 
 /// The whole results file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Results {
     pub schema: String,
     pub tool: Tool,
@@ -293,7 +293,7 @@ pub struct Results {
 /// How to run the winner outside ipex-tune: the environment, one launch
 /// line per instance, IPEX's launcher equivalent, and what cannot be
 /// expressed that way.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Deploy {
     /// The winner's config label.
     pub config: String,
@@ -312,7 +312,7 @@ pub struct Deploy {
 
 /// How far the reference moved during the run: samples/s of stock at the
 /// end over stock at the start, with its 95% interval.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Drift {
     pub ratio: f64,
     pub ci95: (f64, f64),

@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::facts::{self, Facts, Kind, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub enum CmpOp {
     Eq,
     Ne,
@@ -61,7 +61,7 @@ impl CmpOp {
 }
 
 /// The right-hand side of a comparison.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub enum Operand {
     None,
     Literal(Value),
@@ -70,7 +70,7 @@ pub enum Operand {
     Fact(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Comparison {
     pub fact: String,
     pub op: CmpOp,

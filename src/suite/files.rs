@@ -19,7 +19,7 @@ use crate::native;
 
 /// A file of inputs and the entry method's argument names (for named
 /// tensors).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct InputFile {
     pub path: PathBuf,
     pub args: Vec<String>,

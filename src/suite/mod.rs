@@ -20,7 +20,7 @@ use crate::error::UserError;
 use crate::model::ModelFacts;
 
 /// How one input tensor is generated.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct InputSpec {
     pub name: String,
@@ -47,7 +47,7 @@ impl InputSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// Standard normal floats.
@@ -65,7 +65,7 @@ pub enum InputKind {
 }
 
 /// A dimension: a fixed size or the name of a dimension with several sizes.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Dim {
     Fixed(i64),
@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for Dim {
 }
 
 /// Bag sizes of EmbeddingBag inputs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bags {
     pub min: i64,
@@ -106,7 +106,7 @@ pub struct Bags {
 }
 
 /// Accuracy tolerances of one dtype.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerance {
     /// Largest allowed absolute difference from stock fp32 outputs.
@@ -118,7 +118,7 @@ pub struct Tolerance {
     pub min_top1: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccuracyPolicy {
     /// The metric that decides: max_abs, cosine or top1.
@@ -133,7 +133,7 @@ pub struct AccuracyPolicy {
 }
 
 /// An allowed drop of the task accuracy.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct AccuracyLoss {
     pub value: f64,
     /// Relative to stock's accuracy (1% of it) or absolute (1 point).
@@ -151,7 +151,7 @@ impl AccuracyLoss {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Measure {
     pub min_time_s: f64,
@@ -159,7 +159,7 @@ pub struct Measure {
 }
 
 /// A suite as written in YAML.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Suite {
     pub name: String,
