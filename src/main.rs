@@ -6,6 +6,7 @@
 // above it in this list.
 mod bundled;
 mod error;
+mod term;
 mod native;
 mod config;
 mod host;

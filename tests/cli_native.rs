@@ -63,3 +63,58 @@ fn version_names_the_commit_and_the_torch_stack() {
     assert!(version.contains("libtorch 2.7.0"), "{version}");
     assert!(version.contains("IPEX "), "{version}");
 }
+
+/// Colour only where asked for: never in a pipe or with NO_COLOR, and
+/// CLICOLOR_FORCE=1 forces it (for tools that keep coloured logs).
+#[test]
+fn colour_follows_no_color_and_clicolor_force() {
+    let host = common::fixture("hosts/epyc-avx512bf16-2core.json");
+    let doctor = |env: &[(&str, &str)]| {
+        let mut cmd = ipex_tune();
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .arg("doctor")
+            .arg("--host-facts")
+            .arg(&host)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(!doctor(&[]).contains('\x1b'), "a pipe gets no escape codes");
+    assert!(doctor(&[("CLICOLOR_FORCE", "1")]).contains("\x1b["));
+    assert!(!doctor(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'));
+}
+
+/// `run`'s progress on stderr (not a terminal here: plain lines): trial k
+/// of the planned count with the budget left, and one result line per
+/// finished trial.
+#[test]
+fn run_shows_trial_k_of_n_and_a_line_per_finished_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = common::host::all_threads();
+    let out = ipex_tune()
+        .arg("run")
+        .arg(common::fixture("mlp.pt"))
+        .args(["--suite", "generic", "--input-shape", "4x512"])
+        .args(["--min-time", "0.05", "--min-iters", "3", "--budget", "10m"])
+        .args(["--config", &format!("stock/O1+prepack/fp32/{t}/glibc")])
+        .arg("--output")
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("trial 1 of 3 · "), "{stderr}");
+    assert!(stderr.contains("trial 3 of 3 · "), "{stderr}");
+    assert!(stderr.contains("budget left "), "{stderr}");
+    let results: Vec<&str> = stderr.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(results.len(), 3, "{stderr}");
+    assert!(
+        results[1].contains("samples/s") && results[1].contains(" ok "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "no escape codes off a terminal");
+}

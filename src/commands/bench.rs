@@ -260,7 +260,7 @@ fn stack_summary() -> anyhow::Result<String> {
 }
 
 fn render(rows: &[Row]) -> Table {
-    let mut table = Table::new();
+    let mut table = crate::term::table();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "model",
         "mode",

@@ -13,7 +13,7 @@
 //!   host.
 use std::time::{Duration, Instant};
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
 
 use crate::cli::{BenchHarnessArgs, FixtureModel};
 use crate::config::{Config, Level};
@@ -156,7 +156,7 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
     }
     let _cores = super::lock_cores(&super::usable_cpus(), &args.lock)?;
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-    let mut p3 = Table::new();
+    let mut p3 = crate::term::table();
     p3.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "model",
         "bare loop ms/call",
@@ -164,7 +164,7 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "overhead",
         "target <= 1%",
     ]);
-    let mut p4 = Table::new();
+    let mut p4 = crate::term::table();
     p4.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "model",
         "shape",

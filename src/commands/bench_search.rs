@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
 
 use crate::cli::BenchSearchArgs;
 use crate::error::exit_code;
@@ -49,7 +49,7 @@ fn run_one(
 }
 
 pub fn run(args: &BenchSearchArgs) -> anyhow::Result<i32> {
-    let mut table = Table::new();
+    let mut table = crate::term::table();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "model",
         "suite",

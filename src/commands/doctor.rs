@@ -2,7 +2,7 @@
 //! as PASS / INFO / WARN / FAIL. Exits 1 when any check FAILs.
 use std::time::Duration;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
@@ -277,7 +277,7 @@ fn stack_rows(host: &HostProfile) -> Rows {
 
 /// The host profile as a two-column table.
 pub fn render_host(host: &HostProfile) -> String {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(vec!["host", ""]);
     let sections = [isa_rows, topology_rows, resource_rows, stack_rows];
@@ -289,13 +289,26 @@ pub fn render_host(host: &HostProfile) -> String {
 
 /// The checks as a table, then the fixes of those that fired.
 pub fn render_checks(checks: &[Check]) -> String {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(vec!["status", "rule", "check", "facts"]);
+    // Rule ids are names to copy: never wrapped.
+    if let Some(column) = t.column_mut(1) {
+        column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+    }
     for c in checks {
         let facts = Observed::describe_all(&c.facts);
         t.add_row(vec![
-            Cell::new(c.status).set_alignment(CellAlignment::Center),
+            crate::term::cell(
+                c.status,
+                match c.status {
+                    "PASS" => Some(crate::term::Tone::Pass),
+                    "FAIL" => Some(crate::term::Tone::Fail),
+                    "WARN" => Some(crate::term::Tone::Warn),
+                    _ => None,
+                },
+            )
+            .set_alignment(CellAlignment::Center),
             Cell::new(&c.rule),
             Cell::new(&c.title),
             Cell::new(facts),

@@ -55,7 +55,7 @@ fn dtypes(summary: &TensorSummary) -> String {
 }
 
 fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
     t

@@ -1,7 +1,7 @@
 //! `ipex-tune plan MODEL --suite NAME [--json]`: the candidate configurations
 //! the rules allow, and for every knob value excluded or forced, the rule
 //! and why.
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
 use serde::Serialize;
 
 use crate::cli::PlanArgs;
@@ -67,7 +67,7 @@ fn input_shapes(suite: &Suite) -> Vec<String> {
 }
 
 fn table(header: Vec<&str>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
     for row in rows {
         t.add_row(row);

@@ -1,5 +1,5 @@
 //! `ipex-tune rules list | explain ID | check [DIR] | facts`.
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
 
 use super::json;
 use crate::cli::{RulesArgs, RulesCommand};
@@ -56,7 +56,7 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<i32> {
             Ok(exit_code::OK)
         }
         RulesCommand::Facts => {
-            let mut t = Table::new();
+            let mut t = crate::term::table();
             t.load_preset(UTF8_FULL_CONDENSED)
                 .set_header(vec!["fact", "type", "meaning"]);
             for spec in facts::REGISTRY {
@@ -202,7 +202,7 @@ fn check(dir: Option<&std::path::Path>, as_json: bool) -> anyhow::Result<i32> {
 }
 
 fn render_list(rules: &[Rule]) -> String {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(vec!["id", "severity", "source", "title"]);
     for r in rules {

@@ -41,6 +41,20 @@ pub enum Status {
     Interrupted,
 }
 
+impl Status {
+    /// The name the results file uses ("out-of-memory").
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Crashed => "crashed",
+            Status::Timeout => "timeout",
+            Status::OutOfMemory => "out-of-memory",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One graph pass the trial ran, and whether it changed the graph.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {

@@ -1,8 +1,9 @@
 //! The terminal summary of a run: one row per trial, then the winner.
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
 
 use crate::measure::shapes::rate_ratio;
 use crate::record::{Results, Status, TrialRecord};
+use crate::term::Tone;
 
 fn right(s: String) -> Cell {
     Cell::new(s).set_alignment(CellAlignment::Right)
@@ -28,10 +29,7 @@ fn status_cell(trial: &TrialRecord) -> String {
         Status::Ok => "ok".to_string(),
         other => format!(
             "{}: {}",
-            serde_json::to_value(other)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            other.name(),
             trial.reason.as_deref().unwrap_or("")
         ),
     }
@@ -52,7 +50,7 @@ fn row(trial: &TrialRecord, winner: bool) -> Vec<Cell> {
     };
     vec![
         Cell::new(format!("{}{}", trial.id, if winner { "*" } else { "" })),
-        Cell::new(&trial.label),
+        crate::term::cell(&trial.label, winner.then_some(Tone::Strong)),
         stat(&|s| format!("{:.1}", s.samples_per_s)),
         stat(&|s| format!("{:.2}", s.median_ms)),
         stat(&|s| format!("{:.2}", s.p99_ms)),
@@ -61,16 +59,26 @@ fn row(trial: &TrialRecord, winner: bool) -> Vec<Cell> {
         } else {
             String::new()
         }),
-        Cell::new(accuracy_cell(trial)),
+        crate::term::cell(
+            accuracy_cell(trial),
+            (trial.accurate == Some(false)).then_some(Tone::Warn),
+        ),
         right(speedup_text(trial.speedup, trial.speedup_ci95)),
-        Cell::new(status_cell(trial)),
+        crate::term::cell(
+            status_cell(trial),
+            Some(if trial.status == Status::Ok {
+                Tone::Pass
+            } else {
+                Tone::Fail
+            }),
+        ),
     ]
 }
 
 /// The table: config, samples/s, p50, p99, peak RSS, accuracy, speedup,
 /// status; then the winner and the run's warnings.
 pub fn render(results: &Results) -> String {
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "#",
         "config",
@@ -103,7 +111,7 @@ pub fn render(results: &Results) -> String {
             out += &format!(
                 "winner: #{} {}  {latency}{:.1} samples/s, {} stock\n",
                 w.trial,
-                w.label,
+                crate::term::for_stdout().strong(&w.label),
                 w.samples_per_s,
                 speedup_text(Some(w.speedup), w.speedup_ci95)
             );
@@ -226,7 +234,7 @@ fn per_shape_table(results: &Results) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut t = Table::new();
+    let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "shape",
         "samples/s stock -> winner",

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod lock;
 pub mod objective;
 pub mod plan;
+pub mod progress;
 pub mod session;
 
 pub use objective::Objective;

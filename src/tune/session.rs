@@ -3,12 +3,11 @@
 //! results file rewritten after every trial, so a run stopped at any moment
 //! keeps what it measured.
 use std::collections::{BTreeMap, HashSet};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use super::progress::Progress;
 
 use super::deploy;
 use super::objective::Objective;
@@ -331,6 +330,8 @@ struct Session<'a> {
     /// to keep in fp32 (None: no accurate fallback). Later configs of the
     /// dtype start from it instead of measuring the sensitivity again.
     int8_fp32_layers: BTreeMap<Dtype, Option<Vec<String>>>,
+    /// The live line and one line per finished trial on stderr.
+    progress: Progress,
 }
 
 impl<'a> Session<'a> {
@@ -356,6 +357,7 @@ impl<'a> Session<'a> {
             reference_saved: false,
             reruns: 0,
             int8_fp32_layers: BTreeMap::new(),
+            progress: Progress::new(settings.progress, settings.budget),
         })
     }
 }
@@ -370,6 +372,12 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
         output,
     )?;
     session.results.write_atomic(output)?;
+    match &settings.search {
+        SearchMode::Given(configs) => session.progress.plan(configs.len()),
+        SearchMode::Grid => session.progress.plan(space::grid(planned.shape).len()),
+        // The guided search decides its trials as it goes.
+        SearchMode::Rules => {}
+    }
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     session.trial(
         Config::stock(),
@@ -474,24 +482,9 @@ impl Session<'_> {
         }
     }
 
-    /// Runs the child, with a spinner on a terminal or a line otherwise.
+    /// Runs the child, with the live progress line while it runs.
     fn spawn_with_progress(&self, spec: &TrialSpec, id: usize) -> ChildOutcome {
-        let label = spec.config.label();
-        let bar = if std::io::stderr().is_terminal() && self.settings.progress {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] trial {msg}")
-                    .expect("a valid template"),
-            );
-            bar.set_message(format!("#{id} {label}"));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            Some(bar)
-        } else {
-            if self.settings.progress {
-                eprintln!("trial #{id} {label} ...");
-            }
-            None
-        };
+        let bar = self.progress.started(id, &spec.config.label());
         let outcome = trial::spawn(spec, self.scratch.path(), self.limit);
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -597,6 +590,7 @@ impl Session<'_> {
         let score = usable
             .then(|| self.settings.objective.score(&record))
             .flatten();
+        self.progress.finished(&record);
         self.results.trials.push(record);
         self.update_winner();
         self.results.write_atomic(self.output)?;
