@@ -442,3 +442,27 @@ fn a_changed_model_is_named_by_the_gate() {
     let same = gate(&baseline, &baseline, &[]);
     assert!(!String::from_utf8_lossy(&same.stdout).contains("model file changed"));
 }
+
+/// docs/github-actions-gate.yml parses, and the step that appends the
+/// gate's Markdown to the job summary is its own and runs even when the
+/// gate fails (the summary matters most exactly then).
+#[test]
+fn the_ci_example_keeps_the_gate_summary_when_the_gate_fails() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/github-actions-gate.yml"),
+    )
+    .unwrap();
+    let workflow: Value = marked_yaml::from_yaml(0, &text).expect("valid YAML");
+    let steps = workflow["jobs"]["perf"]["steps"].as_array().unwrap();
+    let gate = steps.iter().find(|s| s["name"] == "Gate").unwrap();
+    assert!(!gate["run"].as_str().unwrap().contains("GITHUB_STEP_SUMMARY"));
+    let summary = steps
+        .iter()
+        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("GITHUB_STEP_SUMMARY")))
+        .expect("a summary step");
+    assert!(summary["if"].as_str().unwrap().contains("always()"));
+    let run = gate["run"].as_str().unwrap();
+    for flag in ["--baseline", "--current", "--max-regression", "--junit", "--markdown"] {
+        assert!(run.contains(flag), "{flag}");
+    }
+}
