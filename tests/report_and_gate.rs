@@ -455,14 +455,27 @@ fn the_ci_example_keeps_the_gate_summary_when_the_gate_fails() {
     let workflow: Value = marked_yaml::from_yaml(0, &text).expect("valid YAML");
     let steps = workflow["jobs"]["perf"]["steps"].as_array().unwrap();
     let gate = steps.iter().find(|s| s["name"] == "Gate").unwrap();
-    assert!(!gate["run"].as_str().unwrap().contains("GITHUB_STEP_SUMMARY"));
+    assert!(!gate["run"]
+        .as_str()
+        .unwrap()
+        .contains("GITHUB_STEP_SUMMARY"));
     let summary = steps
         .iter()
-        .find(|s| s["run"].as_str().is_some_and(|r| r.contains("GITHUB_STEP_SUMMARY")))
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("GITHUB_STEP_SUMMARY"))
+        })
         .expect("a summary step");
     assert!(summary["if"].as_str().unwrap().contains("always()"));
     let run = gate["run"].as_str().unwrap();
-    for flag in ["--baseline", "--current", "--max-regression", "--junit", "--markdown"] {
+    for flag in [
+        "--baseline",
+        "--current",
+        "--max-regression",
+        "--junit",
+        "--markdown",
+    ] {
         assert!(run.contains(flag), "{flag}");
     }
 }
