@@ -118,19 +118,18 @@ fn trials_table(results: &Results) -> String {
             (Some(true), None) => "reference".into(),
             _ => String::new(),
         };
-        let status = match t.status {
+        let mut status = match t.status {
             Status::Ok => "<span class=\"ok\">ok</span>".to_string(),
             other => format!(
                 "<span class=\"bad\">{}</span>: {}",
-                escape(
-                    &serde_json::to_value(other)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                ),
+                other.name(),
                 escape(t.reason.as_deref().unwrap_or(""))
             ),
         };
+        // The measurement's own warnings (spread, interference, warm-up).
+        for w in &t.warnings {
+            status += &format!("<div class=\"warn\">&#9888; {}</div>", escape(w));
+        }
         html += &format!(
             "<tr{}><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
@@ -228,17 +227,63 @@ fn firings(results: &Results) -> String {
 }
 
 fn host(results: &Results) -> String {
-    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut rows: Vec<(String, String)> = vec![
+        ("run started".into(), utc_date(results.started_unix)),
+        ("command".into(), results.command.join(" ")),
+    ];
     if let Some(h) = &results.host {
         rows.push((
             "CPU".into(),
-            format!("{} ({})", h.cpu.model_name, h.cpu.vendor),
+            format!(
+                "{} ({}, family {} model {})",
+                h.cpu.model_name, h.cpu.vendor, h.cpu.family, h.cpu.model
+            ),
         ));
         rows.push(("ISA level".into(), h.isa_level.clone()));
-        rows.push(("usable cores".into(), h.limits.usable_cores.to_string()));
+        if let Some(t) = &h.topology {
+            rows.push((
+                "topology".into(),
+                format!(
+                    "{} package(s), {} NUMA node(s), {} physical / {} logical cores",
+                    t.packages,
+                    t.numa_nodes.len(),
+                    t.cores_physical,
+                    t.cores_logical
+                ),
+            ));
+            for node in &t.numa_nodes {
+                rows.push((
+                    format!("NUMA node {}", node.id),
+                    format!(
+                        "CPUs {}, {} MiB",
+                        crate::tune::deploy::cpu_list(&node.cpus),
+                        node.memory_bytes >> 20
+                    ),
+                ));
+            }
+        }
+        rows.push((
+            "usable cores".into(),
+            format!(
+                "{} (affinity {})",
+                h.limits.usable_cores,
+                crate::tune::deploy::cpu_list(&h.limits.affinity)
+            ),
+        ));
         rows.push((
             "memory".into(),
-            format!("{} MiB", h.memory.total_bytes >> 20),
+            format!(
+                "{} MiB, transparent huge pages {}",
+                h.memory.total_bytes >> 20,
+                h.memory
+                    .transparent_hugepages
+                    .as_deref()
+                    .unwrap_or("unknown")
+            ),
+        ));
+        rows.push((
+            "host".into(),
+            format!("{}, kernel {}", h.hostname, h.kernel),
         ));
         rows.push(("libtorch".into(), h.torch.version.clone()));
         rows.push((
@@ -248,6 +293,12 @@ fn host(results: &Results) -> String {
                 .clone()
                 .unwrap_or_else(|| h.ipex.problem.clone().unwrap_or_default()),
         ));
+        if h.env.is_empty() {
+            rows.push((
+                "environment".into(),
+                "none of the variables that matter is set".into(),
+            ));
+        }
         for (k, v) in &h.env {
             rows.push((format!("${k}"), v.clone()));
         }
@@ -266,6 +317,28 @@ fn host(results: &Results) -> String {
         html += &format!("<tr><th>{}</th><td>{}</td></tr>", escape(&k), escape(&v));
     }
     html + "</table>"
+}
+
+/// "2026-11-29 14:18:50 UTC" from Unix seconds (civil date from days,
+/// H. Hinnant's algorithm).
+pub fn utc_date(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
 }
 
 fn model(results: &Results) -> String {
@@ -317,6 +390,19 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
             chart.svg(results)?
         );
     }
+    chart_html += &format!(
+        "<p class=\"muted\">Chart labels are trial numbers and short config labels: {}.</p>\n",
+        charts::SHORT_FORMS
+            .iter()
+            .filter(|(long, _)| long.starts_with(char::is_alphanumeric) || long.starts_with('+'))
+            .map(|(long, short)| format!(
+                "<code>{}</code> = <code>{}</code>",
+                escape(short.trim()),
+                escape(long.trim_end_matches(':'))
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let title = format!("ipex-tune: {} ({})", results.model.path, results.suite.name);
     let subtitle = format!(
         "{} {}, search {}, {} trial(s)",
@@ -340,6 +426,13 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates_from_unix_seconds() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(1_795_963_904), "2026-11-29 14:51:44 UTC");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
 
     #[test]
     fn escapes_markup() {

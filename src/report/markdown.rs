@@ -75,17 +75,18 @@ pub fn render(results: &Results) -> String {
             (Some(true), None) => "reference".into(),
             _ => "-".into(),
         };
-        let status = match t.status {
+        let mut status = match t.status {
             Status::Ok => "ok".to_string(),
             other => format!(
                 "{}: {}",
-                serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                other.name(),
                 t.reason.as_deref().unwrap_or("").replace('|', "\\|")
             ),
         };
+        // The measurement's own warnings (spread, interference, warm-up).
+        for w in &t.warnings {
+            status += &format!("<br>⚠ {}", w.replace('|', "\\|"));
+        }
         out += &format!(
             "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
             t.id,
@@ -116,6 +117,12 @@ pub fn render(results: &Results) -> String {
                 summary::pair(r.stock.map(|s| s.2), r.winner.2, 2),
                 r.speedup
             );
+        }
+    }
+    if !results.warnings.is_empty() {
+        out += "\nWarnings:\n\n";
+        for w in &results.warnings {
+            out += &format!("- {w}\n");
         }
     }
     if results.deploy.is_some() {

@@ -70,11 +70,44 @@ impl Draw for AccuracySpeedup {
                 Circle::new((*speedup, *error), 5, colour.filled())
             })),
         )?;
-        plot(
-            chart.draw_series(points.iter().map(|(id, speedup, error, _)| {
-                Text::new(format!("#{id}"), (*speedup, *error), ("sans-serif", 12))
-            })),
-        )?;
+        // Labels where there is room: the winner first, then the points no
+        // other point beats on both speed and error (the front a user picks
+        // from), then the rest; a label that would overlap one already
+        // placed is left out (its point stays, and the table names it).
+        let mut order: Vec<&(usize, f64, f64, bool)> = points.iter().collect();
+        let dominated = |p: &(usize, f64, f64, bool)| {
+            points
+                .iter()
+                .any(|q| q.0 != p.0 && q.1 >= p.1 && q.2 <= p.2 && (q.1 > p.1 || q.2 < p.2))
+        };
+        order.sort_by_key(|p| {
+            (
+                Some(p.0) != winner,
+                dominated(p),
+                std::cmp::Reverse(p.1 as i64),
+            )
+        });
+        let mut placed: Vec<(i32, i32, i32)> = Vec::new();
+        for (id, speedup, error, _) in order {
+            let text = super::short_label(*id, &super::label_of(results, *id));
+            let (x, y) = chart.backend_coord(&(*speedup, *error));
+            let width = 7 * text.len() as i32;
+            let (right, _) = root.dim_in_pixel();
+            // Right of the point, or above it where the right edge is near.
+            let (x, y) = if x + 7 + width < right as i32 - 4 {
+                (x + 7, y - 6)
+            } else {
+                (x - width / 2, y - 20)
+            };
+            if placed
+                .iter()
+                .any(|&(px, py, pw)| (y - py).abs() < 14 && x < px + pw && px < x + width)
+            {
+                continue;
+            }
+            placed.push((x, y, width));
+            plot(root.draw(&Text::new(text, (x, y), ("sans-serif", 12))))?;
+        }
         Ok(())
     }
 }

@@ -12,6 +12,16 @@ impl Draw for Memory {
         "memory"
     }
 
+    fn size(&self, results: &Results) -> (u32, u32) {
+        super::rows_size(
+            results
+                .trials
+                .iter()
+                .filter(|t| t.peak_rss_bytes > 0)
+                .count(),
+        )
+    }
+
     fn draw<DB: DrawingBackend>(
         &self,
         results: &Results,

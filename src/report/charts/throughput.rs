@@ -1,4 +1,4 @@
-//! Throughput per config: bars, stock highlighted.
+//! Throughput per config: a bar per trial, stock and the winner highlighted.
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -10,6 +10,10 @@ pub struct Throughput;
 impl Draw for Throughput {
     fn name(&self) -> &'static str {
         "throughput"
+    }
+
+    fn size(&self, results: &Results) -> (u32, u32) {
+        super::rows_size(measured(results).len())
     }
 
     fn draw<DB: DrawingBackend>(
