@@ -319,14 +319,21 @@ fn report_writes_html_png_and_markdown() {
         .assert()
         .success();
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 4, "four inline charts");
+    // Four charts, and the per-shape panels: the sample's suite has two shapes.
+    assert_eq!(page.matches("<svg").count(), 5, "five inline charts");
     // Self-contained: no scripts, no fetched resources (the SVG namespace
     // URI is an identifier, not a fetch).
     assert!(!page.contains("<script"), "no scripts");
     for fetch in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(!page.contains(fetch), "fetches a resource: {fetch}");
     }
-    for chart in ["throughput", "latency", "memory", "accuracy-speedup"] {
+    for chart in [
+        "throughput",
+        "per-shape",
+        "latency",
+        "memory",
+        "accuracy-speedup",
+    ] {
         let bytes = std::fs::read(png.join(format!("{chart}.png"))).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{chart}.png is a PNG");
     }
@@ -478,4 +485,22 @@ fn the_ci_example_keeps_the_gate_summary_when_the_gate_fails() {
     ] {
         assert!(run.contains(flag), "{flag}");
     }
+}
+
+/// A run without per-shape figures (one shape, or a v1 file) has no
+/// per-shape panels: the four charts.
+#[test]
+fn per_shape_panels_only_for_several_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("r.html");
+    ipex_tune()
+        .arg("report")
+        .arg(sample_v1())
+        .arg("--html")
+        .arg(&html)
+        .assert()
+        .success();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 4);
+    assert!(!page.contains("chart-per-shape"));
 }

@@ -1023,12 +1023,12 @@ fn bad_output_paths_and_baselines_are_refused_before_any_trial() {
         (
             "--report",
             "/proc/ipex-tune-report",
-            "--report: cannot write into /proc/ipex-tune-report",
+            "--report: /proc/ipex-tune-report: cannot write into /proc/ipex-tune-report",
         ),
         (
             "--save-optimized",
             "/proc/ipex-tune/model.pt",
-            "--save-optimized: cannot write into /proc/ipex-tune",
+            "--save-optimized: /proc/ipex-tune/model.pt: cannot write into /proc/ipex-tune",
         ),
         (
             "--baseline",
@@ -1051,5 +1051,8 @@ fn bad_output_paths_and_baselines_are_refused_before_any_trial() {
         .arg(fixture("cnn.pt"))
         .output()
         .unwrap();
-    assert_one_line_user_error(&out, "--output: cannot write into /proc/ipex-tune");
+    assert_one_line_user_error(
+        &out,
+        "--output: /proc/ipex-tune/r.json: cannot write into /proc/ipex-tune",
+    );
 }

@@ -383,7 +383,7 @@ fn deploy(results: &Results) -> String {
 /// Renders the whole report.
 pub fn render(results: &Results) -> anyhow::Result<String> {
     let mut chart_html = String::new();
-    for chart in charts::all() {
+    for chart in charts::all(results) {
         chart_html += &format!(
             "<figure id=\"chart-{}\">{}</figure>\n",
             chart.name(),

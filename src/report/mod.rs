@@ -25,7 +25,7 @@ pub fn write_reports(
     }
     if let Some(dir) = png_dir {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-        for chart in charts::all() {
+        for chart in charts::all(results) {
             let path = dir.join(format!("{}.png", chart.name()));
             chart.png(results, &path)?;
             written.push(path.display().to_string());

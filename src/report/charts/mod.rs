@@ -4,6 +4,7 @@
 mod accuracy_speedup;
 mod latency;
 mod memory;
+mod per_shape;
 mod throughput;
 
 use std::path::Path;
@@ -71,14 +72,19 @@ impl<T: Draw> Chart for T {
     }
 }
 
-/// Every chart of a report, in display order.
-pub fn all() -> Vec<Box<dyn Chart>> {
-    vec![
+/// Every chart of a report on `results`, in display order (the per-shape
+/// panels only for suites with several shapes).
+pub fn all(results: &Results) -> Vec<Box<dyn Chart>> {
+    let mut charts: Vec<Box<dyn Chart>> = vec![
         Box::new(throughput::Throughput),
         Box::new(latency::Latency),
         Box::new(memory::Memory),
         Box::new(accuracy_speedup::AccuracySpeedup),
-    ]
+    ];
+    if !crate::report::summary::shape_rows(results).is_empty() {
+        charts.insert(1, Box::new(per_shape::PerShape));
+    }
+    charts
 }
 
 /// plotters' errors carry backend types; flatten them into anyhow.
