@@ -28,6 +28,10 @@ fn main() {
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
+        // libtorch is built with NDEBUG, and some of its classes change
+        // layout without it (at::RecordFunction gains a field): a debug
+        // build of the shim must not see other layouts than the library.
+        .define("NDEBUG", None)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-deprecated-declarations")
         .warnings(false)

@@ -117,6 +117,20 @@ itn_module* itn_quantize_static_convert(const itn_module* observed, const char* 
 int itn_set_num_threads(int n);
 int itn_get_num_threads(void);
 
+// Per-op profile through libtorch's RecordFunction callbacks: between start
+// and stop, every operator call that is not inside another operator call on
+// its thread (the graph's own ops, not the kernels they call) is timed and
+// aggregated by name and input shapes. stop returns JSON:
+// [{"name","shapes":[[...],...],"dtypes":[...],"calls","total_ns"}], and
+// removes the callback. 0 / non-NULL on success.
+int itn_profile_start(void);
+char* itn_profile_stop_json(void);
+// A copy of the module whose `method` graph wraps every top-level node in
+// profiler::_record_function_enter_new / _record_function_exit, named
+// "KIND#INDEX": the per-node profile then sees ops the dispatcher never
+// does (JIT-internal ones such as prim::mkldnn_convolution).
+itn_module* itn_module_instrument_nodes(const itn_module* m, const char* method);
+
 #ifdef __cplusplus
 }
 #endif

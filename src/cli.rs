@@ -28,6 +28,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare a run with a baseline run, shape by shape: exit 1 on a regression or an inconclusive comparison.
     Gate(GateArgs),
+    /// Where one config's time goes: per-op times by kind and by node, and
+    /// the oneDNN kernels and ISA that really ran.
+    Profile(Box<ProfileArgs>),
     /// Measure one configuration in this process (used by `run`).
     #[command(hide = true)]
     Trial(TrialArgs),
@@ -541,6 +544,26 @@ pub struct BenchSearchArgs {
     /// Reuse results files already in --out instead of running again.
     #[arg(long)]
     pub reuse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The config to profile, as the results label it (default: stock).
+    #[arg(long = "config", value_name = "LABEL")]
+    pub config: Option<String>,
+    /// Rounds over the suite's batches with every op timed.
+    #[arg(long, default_value_t = 20, value_parser = parse_count)]
+    pub rounds: usize,
+    /// Rows of the per-node table.
+    #[arg(long, default_value_t = 15, value_parser = parse_count)]
+    pub top: usize,
+    /// Print JSON (with a `schema` field) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

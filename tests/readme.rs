@@ -64,7 +64,9 @@ fn synopsis_flags(readme: &str, command: &str) -> BTreeSet<String> {
 fn synopses_list_exactly_the_flags_of_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for command in ["run", "plan", "doctor", "inspect", "report", "gate"] {
+    for command in [
+        "run", "plan", "profile", "doctor", "inspect", "report", "gate",
+    ] {
         let help = help_flags(command);
         let synopsis = synopsis_flags(&readme, command);
         let missing: Vec<_> = help.difference(&synopsis).collect();

@@ -5,7 +5,7 @@
 //! timing budget; speed itself is shown by `ipex-tune bench`, not here.
 mod common;
 
-use common::{fixture, run_results, trial};
+use common::{fixture, ipex_tune, run_results, trial};
 use serde_json::Value;
 
 /// Runs stock and `label` on `model` with the generic suite, recording the
@@ -133,9 +133,9 @@ fn dynamic_int8_quantizes_the_mlp_within_int8_error() {
 
 #[test]
 fn a_mismatched_ipex_is_refused_without_exiting_the_process() {
-    // A stand-in IPEX package whose version file says 2.6: the trial child
-    // must refuse before dlopen (the real library would exit(127)), and the
-    // run records the refusal as a failed trial.
+    // A stand-in IPEX package whose version file says 2.6: ipex-tune must
+    // refuse before dlopen (the real library would exit(127)). The trial
+    // child checks too (runtime::ipex), for configs that reach it.
     let dir = tempfile::tempdir().unwrap();
     let lib_dir = dir.path().join("intel_extension_for_pytorch/lib");
     std::fs::create_dir_all(&lib_dir).unwrap();
@@ -146,32 +146,28 @@ fn a_mismatched_ipex_is_refused_without_exiting_the_process() {
         "__version__ = \"2.6.0+cpu\"\n",
     )
     .unwrap();
+    // `run --config ipex/...` refuses before any trial (exit 2, not the
+    // library's exit 127), naming both versions.
     let label = "ipex/O1+fold+prepack/fp32/glibc";
-    let path = fixture("cnn.pt");
-    let results = run_results(
-        &[
-            path.to_str().unwrap(),
+    let out = ipex_tune()
+        .env("IPEX_TUNE_IPEX_LIBRARY", &library)
+        .arg("run")
+        .arg(fixture("cnn.pt"))
+        .args([
             "--suite",
             "generic",
             "--input-shape",
             "1x3x32x32",
-            "--min-time",
-            "0",
-            "--min-iters",
-            "1",
-            "--quiet",
             "--config",
             label,
-        ],
-        &[("IPEX_TUNE_IPEX_LIBRARY", library.to_str().unwrap())],
+        ])
+        .arg("--output")
+        .arg(dir.path().join("r.json"))
+        .output()
+        .unwrap();
+    common::assert_one_line_user_error(
+        &out,
+        "IPEX 2.6.0+cpu needs libtorch 2.6.*, but libtorch 2.7.0 is loaded",
     );
-    let trial = &results["trials"][1];
-    assert_eq!(trial["label"], label);
-    assert_eq!(trial["status"], "failed", "{trial}");
-    let reason = trial["reason"].as_str().unwrap();
-    assert!(reason.starts_with("exit 2: "), "{reason}");
-    assert!(
-        reason.contains("IPEX 2.6.0+cpu needs libtorch 2.6.*, but libtorch 2.7.0 is loaded"),
-        "{reason}"
-    );
+    assert!(!dir.path().join("r.json").exists(), "no trial ran");
 }

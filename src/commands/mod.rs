@@ -9,6 +9,7 @@ mod inspect;
 mod json;
 mod outputs;
 mod plan;
+mod profile;
 mod report;
 mod rules;
 mod run;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(args) => report::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Profile(args) => profile::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Trial(args) => trial::run(&args),
         Command::Rules(args) => rules::run(&args),

@@ -1,6 +1,7 @@
 //! The `measure` stage: timing loops and the statistics over their latencies.
 pub mod accuracy;
 pub mod interference;
+pub mod profile;
 pub mod shapes;
 pub mod stats;
 pub mod timing;

@@ -187,6 +187,17 @@ impl Module {
         )
     }
 
+    /// A copy whose `method` wraps every top-level graph node in a named
+    /// RecordFunction ("KIND#INDEX"), for the per-node profile.
+    pub fn instrumented(&self, method: &str) -> Result<Module> {
+        let m = c_string(method)?;
+        // SAFETY: self.ptr is live; the result is a new owned module.
+        Module::from_raw(
+            unsafe { ffi::itn_module_instrument_nodes(self.ptr.as_ptr(), m.as_ptr()) },
+            "instrumenting the graph for the profile",
+        )
+    }
+
     /// The layers (qualified submodule names, module order) that call an op
     /// graph-mode quantization rewrites: what an int8 fallback can keep fp32.
     pub fn quantizable_layers(&self) -> Result<Vec<String>> {
@@ -516,6 +527,37 @@ pub fn set_num_threads(n: usize) -> Result<()> {
         "setting threads",
     )
     .map(|_| ())
+}
+
+/// One operator kind and input shapes, timed by [`profile_stop`]: the
+/// graph's own ops (not the kernels they call), all threads together.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OpTiming {
+    pub name: String,
+    pub shapes: Vec<Vec<i64>>,
+    pub dtypes: Vec<String>,
+    pub calls: u64,
+    pub total_ns: u64,
+}
+
+/// Starts timing every operator call (libtorch's RecordFunction callbacks).
+pub fn profile_start() -> Result<()> {
+    // SAFETY: plain call.
+    check_status(
+        unsafe { ffi::itn_profile_start() },
+        "starting the op profile",
+    )
+    .map(|_| ())
+}
+
+/// Stops the profile started by [`profile_start`] and returns its timings.
+pub fn profile_stop() -> Result<Vec<OpTiming>> {
+    // SAFETY: plain call; the string is owned by us.
+    let json = owned_string(
+        unsafe { ffi::itn_profile_stop_json() },
+        "stopping the op profile",
+    )?;
+    serde_json::from_str(&json).map_err(|e| TorchError(format!("the shim's op profile: {e}")))
 }
 
 pub fn num_threads() -> Result<usize> {

@@ -179,8 +179,67 @@ fn run_streams(
         1,
     );
     output.task_top1 = task_top1;
+    if spec.options.profile_rounds > 0 {
+        let rounds = spec.options.profile_rounds;
+        let mut profile = profile_rounds(rounds, &inputs, |b| executor.run(b))?;
+        // The same rounds on a copy with every graph node named and timed
+        // (warmed up first: the executor optimizes it afresh).
+        let instrumented = Prepared {
+            module: prepared.module.instrumented(&prepared.method)?,
+            method: prepared.method.clone(),
+            dtype: prepared.dtype,
+            steps: Vec::new(),
+        };
+        warm_up(&inputs, |b| instrumented.run(b))?;
+        let by_node = profile_rounds(rounds, &inputs, |b| instrumented.run(b))?;
+        profile.nodes = by_node.ops;
+        profile.nodes_wall_ms = by_node.wall_ms;
+        output.profile = Some(profile);
+    }
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
     Ok(output)
+}
+
+/// `rounds` passes over the batches with every graph op timed (libtorch's
+/// RecordFunction callbacks through the shim), after the timed loop so that
+/// the profiler's own cost never touches the measured figures.
+fn profile_rounds(
+    rounds: usize,
+    inputs: &[Vec<Tensor>],
+    run: impl Fn(&[Tensor]) -> anyhow::Result<Vec<Tensor>>,
+) -> anyhow::Result<crate::trial::spec::OpProfile> {
+    native::profile_start()?;
+    let start = std::time::Instant::now();
+    let mut calls = 0;
+    let result = (|| -> anyhow::Result<()> {
+        for _ in 0..rounds {
+            for batch in inputs {
+                run(batch)?;
+                calls += 1;
+            }
+        }
+        Ok(())
+    })();
+    let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+    let ops = native::profile_stop()?;
+    result?;
+    Ok(crate::trial::spec::OpProfile {
+        rounds,
+        calls,
+        wall_ms,
+        nodes: Vec::new(),
+        nodes_wall_ms: 0.0,
+        ops: ops
+            .into_iter()
+            .map(|o| crate::trial::spec::ProfiledOp {
+                name: o.name,
+                shapes: o.shapes,
+                dtypes: o.dtypes,
+                calls: o.calls,
+                total_ms: o.total_ns as f64 * 1e-6,
+            })
+            .collect(),
+    })
 }
 
 /// Calls the module once more on this thread and records how its outputs

@@ -26,6 +26,8 @@ pub struct ChildOutcome {
     pub sensitivity: Option<SensitivityOutput>,
     pub peak_rss_bytes: u64,
     pub wall_s: f64,
+    /// With `onednn_verbose`: oneDNN's `exec` lines (which kernels ran).
+    pub onednn_exec: Vec<String>,
 }
 
 /// Set by the run's Ctrl-C handler: the current child is stopped and the run ends.
@@ -56,6 +58,7 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
         sensitivity: None,
         peak_rss_bytes: 0,
         wall_s: start.elapsed().as_secs_f64(),
+        onednn_exec: Vec::new(),
     };
     let spec_path = match write_spec(spec, scratch) {
         Ok(path) => path,
@@ -81,6 +84,15 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
         sensitivity,
         peak_rss_bytes: exit.max_rss_bytes,
         wall_s: start.elapsed().as_secs_f64(),
+        onednn_exec: if spec.options.onednn_verbose {
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("onednn_verbose,") && l.contains(",exec,"))
+                .map(String::from)
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -115,6 +127,10 @@ fn start_child(spec: &TrialSpec, spec_path: &Path) -> anyhow::Result<Running> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     preload::configure_child(&mut command, spec.config.allocator)?;
+    if spec.options.onednn_verbose {
+        // oneDNN reads it when it first runs a primitive.
+        command.env("ONEDNN_VERBOSE", "1");
+    }
     let mut child = native::os::spawn_dying_with_parent(&mut command, &spec.options.cpus)
         .context("cannot start the trial")?;
     // Drain the pipes while waiting, so a chatty child cannot block.

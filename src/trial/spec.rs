@@ -42,6 +42,13 @@ pub struct TrialOptions {
     /// Report the optimized graph the last timed call executed.
     #[serde(default)]
     pub record_graph: bool,
+    /// After the timed loop, this many rounds over the batches with every
+    /// graph op timed (`ipex-tune profile`); 0: none.
+    #[serde(default)]
+    pub profile_rounds: usize,
+    /// Start the child with oneDNN's verbose log on (which kernels ran).
+    #[serde(default)]
+    pub onednn_verbose: bool,
 }
 
 /// A deliberate failure, for testing the parent's handling (hidden flag).
@@ -204,7 +211,12 @@ pub struct TrialOutput {
     /// With `--labels`: the task's top-1 accuracy of this trial's outputs.
     #[serde(default)]
     pub task_top1: Option<f64>,
+    /// With `profile_rounds`: the time of every graph op.
+    #[serde(default)]
+    pub profile: Option<OpProfile>,
 }
+
+pub use crate::measure::profile::{OpProfile, ProfiledOp};
 
 /// The warm-up: calls made, whether every shape became steady, and the
 /// first call's time.
@@ -253,6 +265,7 @@ impl TrialOutput {
             output_structure: String::new(),
             saved: None,
             task_top1: None,
+            profile: None,
         }
     }
 }

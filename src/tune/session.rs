@@ -95,6 +95,8 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         cpus: planned.cpus.clone(),
         cpu_nodes: planned.cpu_nodes.clone(),
         record_graph,
+        profile_rounds: 0,
+        onednn_verbose: false,
     }
 }
 
