@@ -1292,6 +1292,7 @@ namespace {
 struct OpTiming {
   int64_t calls = 0;
   int64_t total_ns = 0;
+  std::string out_shapes = "[]";
 };
 
 // Start time of an op, carried from the start callback to the end callback.
@@ -1315,6 +1316,25 @@ std::string shapes_text(const at::RecordFunction& fn) {
   for (const auto& input : fn.inputs()) {
     if (!input.isTensor()) continue;
     const auto& t = input.toTensor();
+    out << (first ? "" : ",") << "[";
+    if (t.defined()) {
+      auto sizes = t.sizes();
+      for (size_t i = 0; i < sizes.size(); ++i) out << (i ? "," : "") << sizes[i];
+    }
+    out << "]";
+    first = false;
+  }
+  out << "]";
+  return out.str();
+}
+
+std::string shapes_of(const std::vector<c10::IValue>& values) {
+  std::ostringstream out;
+  out << "[";
+  bool first = true;
+  for (const auto& value : values) {
+    if (!value.isTensor()) continue;
+    const auto& t = value.toTensor();
     out << (first ? "" : ",") << "[";
     if (t.defined()) {
       auto sizes = t.sizes();
@@ -1366,6 +1386,7 @@ void profile_exit(const at::RecordFunction& fn, at::ObserverContext* raw) {
   auto key = std::make_tuple(std::string(fn.name()), shapes_text(fn), dtypes_text(fn));
   std::lock_guard<std::mutex> lock(profile_mutex);
   auto& timing = profile_ops[key];
+  if (timing.calls == 0) timing.out_shapes = shapes_of(fn.outputs());
   timing.calls += 1;
   timing.total_ns += ns;
 }
@@ -1379,6 +1400,7 @@ int itn_profile_start(void) {
     profile_ops.clear();
     profile_handle = at::addGlobalCallback(at::RecordFunctionCallback(profile_enter, profile_exit)
                                                .needsInputs(true)
+                                               .needsOutputs(true)
                                                .scopes({at::RecordScope::FUNCTION,
                                                         at::RecordScope::USER_SCOPE}));
     return 0;
@@ -1397,7 +1419,8 @@ char* itn_profile_stop_json(void) {
     for (const auto& [key, timing] : profile_ops) {
       out << (first ? "" : ",") << "{\"name\":" << json_escape(std::get<0>(key))
           << ",\"shapes\":" << std::get<1>(key) << ",\"dtypes\":" << std::get<2>(key)
-          << ",\"calls\":" << timing.calls << ",\"total_ns\":" << timing.total_ns << "}";
+          << ",\"out_shapes\":" << timing.out_shapes << ",\"calls\":" << timing.calls
+          << ",\"total_ns\":" << timing.total_ns << "}";
       first = false;
     }
     out << "]";

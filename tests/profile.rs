@@ -25,8 +25,9 @@ fn profile(config: &str) -> Value {
 /// Stock (aten ops through the dispatcher) and an O1 prepacked config (JIT-
 /// internal mkldnn convolutions the dispatcher never sees): in both, the
 /// graph's ops account for the profiled calls' time to within 10%, the
-/// convolutions dominate, and the kernels name their ISA, with AMX where
-/// the CPU has it and a plain "no AMX" where it does not.
+/// convolutions dominate, the kernels name their ISA, with AMX where the
+/// CPU has it and a plain "no AMX" where it does not, and the measured roofs
+/// come with the model's share of them.
 #[test]
 fn op_times_add_up_and_the_kernels_name_their_isa() {
     let t = all_threads();
@@ -57,6 +58,15 @@ fn op_times_add_up_and_the_kernels_name_their_isa() {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        // The roofs are measured, and the model is read against them where
+        // the dispatcher sized its compute ops (stock's aten convolutions).
+        assert!(r["roofs"]["gemm_gflops"]["fp32"].as_f64().unwrap() > 0.0);
+        assert!(r["roofs"]["triad_gb_s"].as_f64().unwrap() > 0.0);
+        if config.starts_with("stock/O0") {
+            let share = r["model_share_of_peak"].as_f64().unwrap();
+            assert!(share > 0.0, "{config}: {share}");
+            assert!(r["roofline"][0]["intensity"].as_f64().unwrap() > 1.0);
+        }
         if cpuinfo_has("amx_bf16") {
             assert!(
                 verdicts.iter().any(|v| v.starts_with("AMX used for ")),

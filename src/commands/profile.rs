@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::cli::ProfileArgs;
 use crate::config::{Config, Dtype};
 use crate::error::{exit_code, UserError};
-use crate::measure::profile::{self, KernelUse, KindTime, OpProfile};
+use crate::measure::profile::{self, KernelUse, KindTime, OpProfile, ProfiledOp};
+use crate::measure::roofs::{self, Roofs};
 use crate::record::Status;
 use crate::trial::{self, TrialSpec};
 use crate::tune::{make_plan, session::trial_options};
@@ -33,6 +34,31 @@ struct ProfileReport {
     profile: OpProfile,
     kernels: Vec<KernelUse>,
     verdicts: Vec<String>,
+    /// The host's roofs, measured on the run's cores.
+    roofs: Roofs,
+    /// The compute ops against the roofs (dispatcher view, which has shapes).
+    roofline: Vec<RooflineOp>,
+    /// GFLOP per model call of the ops whose FLOPs are known, and the rate
+    /// over all the ops' time; null when the compute ops' sizes are not
+    /// visible (JIT-internal ops, packed quantized weights).
+    model_gflop_per_call: Option<f64>,
+    model_gflops: Option<f64>,
+    model_share_of_peak: Option<f64>,
+}
+
+/// One compute op on the roofline.
+#[derive(Serialize)]
+struct RooflineOp {
+    name: String,
+    shapes: Vec<Vec<i64>>,
+    dtype: &'static str,
+    gflop_per_call: f64,
+    gflops: f64,
+    /// FLOPs per byte of inputs and outputs (4 or 2 bytes a value by dtype).
+    intensity: f64,
+    /// min(peak of its dtype, intensity x triad bandwidth).
+    attainable_gflops: f64,
+    share_of_attainable: f64,
 }
 
 pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
@@ -42,6 +68,17 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
             .map_err(|e: crate::config::LabelError| UserError::BadValue(e.to_string()))?,
         None => Config::stock(),
     };
+    // Instances are independent copies: one of them shows where the time
+    // goes (with the threads each has).
+    let mut config = config;
+    if config.instances > 1 {
+        eprintln!(
+            "profile: {} runs {} independent instances; profiling one of them",
+            config.label(),
+            config.instances
+        );
+        config.instances = 1;
+    }
     let planned = make_plan(&args.target.target(), None)?;
     let _cores = super::lock_cores(&planned.cpus, &args.lock)?;
     let scratch = tempfile::tempdir()?;
@@ -96,6 +133,9 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
         host.map_or("unknown", |h| h.isa_level.as_str()),
         matches!(config.dtype, Dtype::Bf16 | Dtype::Bf16Autocast),
     );
+    eprintln!("profile: measuring this host's roofs (GEMM per dtype, STREAM triad) ...");
+    let roofs = roofs::measure(planned.cpus.len().max(1));
+    let (roofline, model) = roofline(&op_profile, &roofs);
     let (ops_ms_per_call, profiled_ms_per_call) = profile::coverage(&op_profile);
     let report = ProfileReport {
         model: planned.model.path.clone(),
@@ -111,6 +151,11 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
         profile: op_profile,
         kernels: profile::kernel_uses(&kernels, &profile::kernel_ms(&listed.onednn_exec)),
         verdicts,
+        roofs,
+        roofline,
+        model_gflop_per_call: model.map(|m| m.0),
+        model_gflops: model.map(|m| m.1),
+        model_share_of_peak: model.map(|m| m.2),
     };
     if args.json {
         super::json::print(super::json::schema::PROFILE, &report)?;
@@ -118,6 +163,72 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
         print!("{}", render(&report, args.top));
     }
     Ok(exit_code::OK)
+}
+
+/// The compute ops against the roofs, and the model's (GFLOP per call,
+/// GFLOP/s over the ops' time, share of the fp32 peak) when the dispatcher
+/// saw the compute ops (their FLOPs need their shapes).
+fn roofline(p: &OpProfile, roofs: &Roofs) -> (Vec<RooflineOp>, Option<(f64, f64, f64)>) {
+    let calls = p.calls.max(1) as f64;
+    let bytes_per_value = |dtype: &str| match dtype {
+        "bf16" => 2.0,
+        "int8" => 1.0,
+        _ => 4.0,
+    };
+    let mut ops: Vec<RooflineOp> = p
+        .ops
+        .iter()
+        .filter_map(|op: &ProfiledOp| {
+            let flops = profile::flops(op)?;
+            let dtype = profile::roof_dtype(op);
+            let values: f64 = op
+                .shapes
+                .iter()
+                .chain(&op.out_shapes)
+                .map(|s| s.iter().product::<i64>() as f64)
+                .sum();
+            let intensity = flops / (values * bytes_per_value(dtype)).max(1.0);
+            let seconds = op.total_ms / op.calls.max(1) as f64 * 1e-3;
+            let gflops = flops / seconds.max(1e-12) / 1e9;
+            let peak = roofs
+                .gemm_gflops
+                .get(dtype)
+                .copied()
+                .unwrap_or(f64::INFINITY);
+            let attainable = peak.min(intensity * roofs.triad_gb_s);
+            Some(RooflineOp {
+                name: op.name.clone(),
+                shapes: op.shapes.clone(),
+                dtype,
+                gflop_per_call: flops * op.calls as f64 / calls / 1e9,
+                gflops,
+                intensity,
+                attainable_gflops: attainable,
+                share_of_attainable: gflops / attainable,
+            })
+        })
+        .collect();
+    ops.sort_by(|a, b| b.gflop_per_call.total_cmp(&a.gflop_per_call));
+    let total_ops_ms: f64 = p.ops.iter().map(|o| o.total_ms).sum();
+    // Only when the dispatcher saw (nearly) all of the calls' time and
+    // sized most of it: else compute ops are missing from the count.
+    let sized_ms: f64 = p
+        .ops
+        .iter()
+        .filter(|o| profile::flops(o).is_some())
+        .map(|o| o.total_ms)
+        .sum();
+    let model = (total_ops_ms >= 0.9 * p.wall_ms && sized_ms >= 0.5 * total_ops_ms).then(|| {
+        let gflop: f64 = ops.iter().map(|o| o.gflop_per_call).sum();
+        let rate = gflop / (total_ops_ms / calls * 1e-3);
+        let peak = roofs
+            .gemm_gflops
+            .get("fp32")
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        (gflop, rate, rate / peak)
+    });
+    (ops, model)
 }
 
 fn render(r: &ProfileReport, top: usize) -> String {
@@ -251,6 +362,69 @@ fn render(r: &ProfileReport, top: usize) -> String {
     }
     for v in &r.verdicts {
         out += &format!("{v}\n");
+    }
+    let roof = |d: &str| {
+        r.roofs
+            .gemm_gflops
+            .get(d)
+            .map_or("n/a".to_string(), |g| format!("{g:.1}"))
+    };
+    out += &format!(
+        "roofs ({} threads, measured): GEMM fp32 {} GFLOP/s, bf16 {} GFLOP/s, int8 {} GOP/s; STREAM triad {:.1} GB/s\n",
+        r.roofs.threads,
+        roof("fp32"),
+        roof("bf16"),
+        roof("int8"),
+        r.roofs.triad_gb_s
+    );
+    if !r.roofline.is_empty() {
+        let mut table = crate::term::table();
+        table.set_header(vec![
+            "compute op",
+            "input shapes",
+            "dtype",
+            "GFLOP/call",
+            "GFLOP/s",
+            "FLOP/byte",
+            "roof GFLOP/s",
+            "of roof",
+        ]);
+        for op in r.roofline.iter().take(top) {
+            table.add_row(vec![
+                Cell::new(&op.name),
+                Cell::new(
+                    op.shapes
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| {
+                            s.iter()
+                                .map(|d| d.to_string())
+                                .collect::<Vec<_>>()
+                                .join("x")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Cell::new(op.dtype),
+                right(format!("{:.4}", op.gflop_per_call)),
+                right(format!("{:.1}", op.gflops)),
+                right(format!("{:.1}", op.intensity)),
+                right(format!("{:.1}", op.attainable_gflops)),
+                right(format!("{:.0}%", 100.0 * op.share_of_attainable)),
+            ]);
+        }
+        out += &format!("{table}\n");
+    }
+    match (r.model_gflop_per_call, r.model_gflops, r.model_share_of_peak) {
+        (Some(g), Some(rate), Some(share)) => {
+            out += &format!(
+                "model: {g:.3} GFLOP per call at {rate:.1} GFLOP/s over the ops' time = {:.0}% of the fp32 GEMM roof\n",
+                100.0 * share
+            )
+        }
+        _ => {
+            out += "model: FLOPs not counted: the compute ops run outside the dispatcher (JIT-internal ops) or take packed weights the profiler cannot size (quantized ops); see the per-node times\n"
+        }
     }
     out
 }

@@ -536,6 +536,9 @@ pub struct OpTiming {
     pub name: String,
     pub shapes: Vec<Vec<i64>>,
     pub dtypes: Vec<String>,
+    /// The outputs' sizes (of the first call with these inputs).
+    #[serde(default)]
+    pub out_shapes: Vec<Vec<i64>>,
     pub calls: u64,
     pub total_ns: u64,
 }

@@ -235,6 +235,7 @@ fn profile_rounds(
                 name: o.name,
                 shapes: o.shapes,
                 dtypes: o.dtypes,
+                out_shapes: o.out_shapes,
                 calls: o.calls,
                 total_ms: o.total_ns as f64 * 1e-6,
             })
