@@ -1309,26 +1309,7 @@ std::optional<at::CallbackHandle> profile_handle;
 // graph's own ops (an aten::linear's inner addmm is part of the linear).
 thread_local int profile_depth = 0;
 
-std::string shapes_text(const at::RecordFunction& fn) {
-  std::ostringstream out;
-  out << "[";
-  bool first = true;
-  for (const auto& input : fn.inputs()) {
-    if (!input.isTensor()) continue;
-    const auto& t = input.toTensor();
-    out << (first ? "" : ",") << "[";
-    if (t.defined()) {
-      auto sizes = t.sizes();
-      for (size_t i = 0; i < sizes.size(); ++i) out << (i ? "," : "") << sizes[i];
-    }
-    out << "]";
-    first = false;
-  }
-  out << "]";
-  return out.str();
-}
-
-std::string shapes_of(const std::vector<c10::IValue>& values) {
+std::string shapes_of(c10::ArrayRef<c10::IValue> values) {
   std::ostringstream out;
   out << "[";
   bool first = true;
@@ -1383,7 +1364,7 @@ void profile_exit(const at::RecordFunction& fn, at::ObserverContext* raw) {
   --profile_depth;
   if (!ctx->top_level) return;
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - ctx->start).count();
-  auto key = std::make_tuple(std::string(fn.name()), shapes_text(fn), dtypes_text(fn));
+  auto key = std::make_tuple(std::string(fn.name()), shapes_of(fn.inputs()), dtypes_text(fn));
   std::lock_guard<std::mutex> lock(profile_mutex);
   auto& timing = profile_ops[key];
   if (timing.calls == 0) timing.out_shapes = shapes_of(fn.outputs());

@@ -231,6 +231,21 @@ fn roofline(p: &OpProfile, roofs: &Roofs) -> (Vec<RooflineOp>, Option<(f64, f64,
     (ops, model)
 }
 
+/// "8x64x56x56, 64x32x3x3": tensor sizes as a table shows them.
+fn shapes_text(shapes: &[Vec<i64>]) -> String {
+    shapes
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn render(r: &ProfileReport, top: usize) -> String {
     use comfy_table::{Cell, CellAlignment};
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
@@ -308,19 +323,7 @@ fn render(r: &ProfileReport, top: usize) -> String {
     for op in nodes.iter().take(top) {
         table.add_row(vec![
             Cell::new(&op.name),
-            Cell::new(
-                op.shapes
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        s.iter()
-                            .map(|d| d.to_string())
-                            .collect::<Vec<_>>()
-                            .join("x")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            Cell::new(shapes_text(&op.shapes)),
             Cell::new(op.dtypes.join(",")),
             right(format!("{:.1}", op.calls as f64 / calls)),
             right(format!("{:.4}", op.total_ms / calls)),
@@ -392,19 +395,7 @@ fn render(r: &ProfileReport, top: usize) -> String {
         for op in r.roofline.iter().take(top) {
             table.add_row(vec![
                 Cell::new(&op.name),
-                Cell::new(
-                    op.shapes
-                        .iter()
-                        .filter(|s| !s.is_empty())
-                        .map(|s| {
-                            s.iter()
-                                .map(|d| d.to_string())
-                                .collect::<Vec<_>>()
-                                .join("x")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
+                Cell::new(shapes_text(&op.shapes)),
                 Cell::new(op.dtype),
                 right(format!("{:.4}", op.gflop_per_call)),
                 right(format!("{:.1}", op.gflops)),
