@@ -14,7 +14,11 @@ use crate::error::{exit_code, UserError};
 use crate::host::{ipex, TorchBuild};
 use crate::record::Status;
 use crate::trial::{self, TrialOutput, TrialSpec};
-use crate::tune::{make_plan, session::trial_options, Planned, Target};
+use crate::tune::{
+    make_plan,
+    session::{plain_spec, trial_options},
+    Planned, Target,
+};
 
 /// A benchmark mode: a name and how it changes the stock config.
 struct Mode {
@@ -164,17 +168,9 @@ fn bench_model(
                 ..mode.config.clone()
             };
             let spec = TrialSpec {
-                model: planned.model_path.clone(),
-                method: "forward".into(),
-                config: config.clone(),
-                suite: planned.suite.clone(),
-                options: options.clone(),
                 reference: (!saves).then(|| reference.clone()),
                 save_outputs: saves.then(|| reference.clone()),
-                fault: None,
-                save_module: None,
-                job: Default::default(),
-                time_limit_s: None,
+                ..plain_spec(&planned, config.clone(), options.clone())
             };
             eprintln!("bench: {model} / {} / {} ...", mode.name, config.allocator);
             let outcome = trial::spawn(&spec, scratch.path(), limit);

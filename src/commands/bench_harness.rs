@@ -24,8 +24,12 @@ use crate::measure::timing::{timed_loop, warm_up, WarmUp};
 use crate::record::Status;
 use crate::runtime::apply;
 use crate::suite::batches;
-use crate::trial::{self, TrialSpec};
-use crate::tune::{make_plan, session::trial_options, Planned, Target};
+use crate::trial;
+use crate::tune::{
+    make_plan,
+    session::{plain_spec, trial_options},
+    Planned, Target,
+};
 
 /// The plan for one fixture model and its suite.
 fn planned(entry: &FixtureModel) -> anyhow::Result<Planned> {
@@ -100,19 +104,7 @@ fn repeatability(
 ) -> anyhow::Result<Vec<(String, Vec<f64>, f64)>> {
     planned.suite.measure.min_time_s = args.min_time;
     let scratch = tempfile::tempdir()?;
-    let spec = TrialSpec {
-        model: planned.model_path.clone(),
-        method: "forward".into(),
-        config: config(&planned),
-        suite: planned.suite.clone(),
-        options: trial_options(&planned, false),
-        reference: None,
-        save_outputs: None,
-        fault: None,
-        save_module: None,
-        job: Default::default(),
-        time_limit_s: None,
-    };
+    let spec = plain_spec(&planned, config(&planned), trial_options(&planned, false));
     let limit = Duration::from_secs_f64(120.0 + 10.0 * args.min_time);
     let mut per_shape: Vec<(String, Vec<f64>)> = Vec::new();
     for repeat in 0..args.repeats {

@@ -14,8 +14,11 @@ use crate::error::{exit_code, UserError};
 use crate::measure::profile::{self, KernelUse, KindTime, OpProfile, ProfiledOp};
 use crate::measure::roofs::{self, Roofs};
 use crate::record::Status;
-use crate::trial::{self, TrialSpec};
-use crate::tune::{make_plan, session::trial_options};
+use crate::trial;
+use crate::tune::{
+    make_plan,
+    session::{plain_spec, trial_options},
+};
 
 #[derive(Serialize)]
 struct ProfileReport {
@@ -85,19 +88,7 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
     let limit = Duration::from_secs_f64(120.0 + 20.0 * planned.suite.measure.min_time_s);
     let mut options = trial_options(&planned, false);
     options.profile_rounds = args.rounds;
-    let spec = |options| TrialSpec {
-        model: planned.model_path.clone(),
-        method: planned.model.method.clone(),
-        config: config.clone(),
-        suite: planned.suite.clone(),
-        options,
-        reference: None,
-        save_outputs: None,
-        fault: None,
-        save_module: None,
-        job: Default::default(),
-        time_limit_s: None,
-    };
+    let spec = |options| plain_spec(&planned, config.clone(), options);
     eprintln!(
         "profile: measuring {} and timing every op ...",
         config.label()

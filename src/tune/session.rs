@@ -76,6 +76,25 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// A spec that measures `config` of the planned model with `options`: no
+/// reference outputs, nothing saved, no fault (what the benchmarks and
+/// `profile` run; the session adds its reference and faults).
+pub fn plain_spec(planned: &Planned, config: Config, options: TrialOptions) -> TrialSpec {
+    TrialSpec {
+        model: planned.model_path.clone(),
+        method: planned.model.method.clone(),
+        config,
+        suite: planned.suite.clone(),
+        options,
+        reference: None,
+        save_outputs: None,
+        fault: None,
+        save_module: None,
+        job: Default::default(),
+        time_limit_s: None,
+    }
+}
+
 /// The trial options the rules' options and the suite set. Every option a
 /// rule may set (rules::rule::OPTIONS) is read here.
 pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
@@ -470,17 +489,10 @@ impl Session<'_> {
             _ => None,
         };
         TrialSpec {
-            model: self.planned.model_path.clone(),
-            method: self.planned.model.method.clone(),
-            config: config.clone(),
-            suite: self.planned.suite.clone(),
-            options: self.options.clone(),
             reference: (!is_stock).then(|| stock_outputs.clone()),
             save_outputs: is_stock.then_some(stock_outputs),
             fault,
-            save_module: None,
-            job: Default::default(),
-            time_limit_s: None,
+            ..plain_spec(self.planned, config.clone(), self.options.clone())
         }
     }
 
