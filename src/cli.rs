@@ -514,6 +514,14 @@ pub struct RunArgs {
     /// threshold pass (they fail by default, after one re-measurement).
     #[arg(long)]
     pub inconclusive_passes: bool,
+    /// Profile the winner at the end (ops, oneDNN kernels and ISA, the
+    /// roofline) into the results file's `profile` section (see `ipex-tune
+    /// profile`).
+    #[arg(long)]
+    pub profile: bool,
+    /// With --profile: rounds over the suite's batches to profile.
+    #[arg(long, default_value_t = 20, value_parser = parse_count, requires = "profile")]
+    pub profile_rounds: usize,
     /// Make the first trial whose label contains this hang (tests only).
     #[arg(long, hide = true)]
     pub inject_hang: Option<String>,

@@ -12,7 +12,7 @@ pub mod schema {
     pub const PLAN: &str = "ipex-tune/plan/v1";
     pub const GATE: &str = "ipex-tune/gate/v1";
     pub const REPORT: &str = "ipex-tune/report/v1";
-    pub const PROFILE: &str = "ipex-tune/profile/v1";
+    pub const PROFILE: &str = "ipex-tune/profile/v2";
     pub const RULES_LIST: &str = "ipex-tune/rules-list/v1";
     pub const RULES_EXPLAIN: &str = "ipex-tune/rules-explain/v1";
     pub const RULES_CHECK: &str = "ipex-tune/rules-check/v1";

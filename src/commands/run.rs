@@ -69,6 +69,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         results = remeasured;
         gate_report = Some(report);
     }
+    if args.profile && !results.interrupted {
+        profile_winner(
+            &mut results,
+            &planned,
+            args.profile_rounds,
+            args.quiet,
+            &output,
+        )?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else if !args.quiet {
@@ -103,6 +112,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         None => Ok(exit_code::OK),
     }
+}
+
+/// `run --profile`: the winner profiled (stock when nothing beat it) into
+/// the results file's `profile` section. A profile that fails is a warning
+/// in the results: the run's measurements stand.
+fn profile_winner(
+    results: &mut Results,
+    planned: &Planned,
+    rounds: usize,
+    quiet: bool,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let config = results
+        .winner
+        .as_ref()
+        .map_or_else(Config::stock, |w| w.config.clone());
+    let say = |line: &str| {
+        if !quiet {
+            eprintln!("profile: {line}");
+        }
+    };
+    match crate::tune::profile::collect(planned, &config, rounds, &say) {
+        Ok(record) => results.profile = Some(record),
+        Err(e) => results
+            .warnings
+            .push(format!("the winner's profile failed: {e:#}")),
+    }
+    results.write_atomic(output)?;
+    Ok(())
 }
 
 /// A `--config` on IPEX's backend where IPEX cannot be loaded (missing, or

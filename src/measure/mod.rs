@@ -2,6 +2,7 @@
 pub mod accuracy;
 pub mod interference;
 pub mod profile;
+pub mod roofline;
 pub mod roofs;
 pub mod shapes;
 pub mod stats;

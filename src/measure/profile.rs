@@ -6,6 +6,37 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::roofline::{ModelPoint, RooflineOp};
+use super::roofs::Roofs;
+
+/// One config's profile as the results file keeps it (`profile` prints
+/// it; `run --profile` stores the winner's): the timed loop, the ops by
+/// kind, node and shape, the oneDNN kernels with their ISA, and the model
+/// and its compute ops against the host's measured roofs.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProfileRecord {
+    pub config: String,
+    pub isa_level: Option<String>,
+    /// The timed loop (profiler off): median and mean ms per call.
+    pub median_ms: f64,
+    pub mean_ms: f64,
+    pub samples_per_s: f64,
+    /// The ops' time per call and the profiled calls' wall time per call.
+    pub ops_ms_per_call: f64,
+    pub profiled_ms_per_call: f64,
+    pub by_kind: Vec<KindTime>,
+    pub profile: OpProfile,
+    pub kernels: Vec<KernelUse>,
+    pub verdicts: Vec<String>,
+    /// The host's roofs, measured on the profiled instance's threads.
+    pub roofs: Roofs,
+    /// The compute ops the dispatcher sized, against the roofs.
+    pub roofline: Vec<RooflineOp>,
+    /// The model against the roof of its dtype; null when no roof exists
+    /// for it or no FLOPs could be counted.
+    pub model: Option<ModelPoint>,
+}
+
 /// Every graph op of the profiled rounds: the ops the graph calls itself
 /// (an `aten::linear`, not the `addmm` inside it), by name and input shapes.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

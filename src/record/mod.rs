@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::host::HostProfile;
 use crate::measure::accuracy::Accuracy;
 use crate::measure::interference::Interference;
+use crate::measure::profile::ProfileRecord;
 use crate::measure::shapes::ShapeStats;
 use crate::measure::stats::LatencyStats;
 use crate::model::ModelFacts;
@@ -302,6 +303,10 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub int8_fallbacks: Vec<Int8Fallback>,
     pub warnings: Vec<String>,
+    /// Where the winner's time goes (`run --profile`): ops, kernels and
+    /// ISA, the model against the host's measured roofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileRecord>,
 }
 
 /// How to run the winner outside ipex-tune: the environment, one launch

@@ -380,10 +380,119 @@ fn deploy(results: &Results) -> String {
     )
 }
 
+/// Where the winner's time goes (`run --profile`): the verdicts, the roofs
+/// and the model against them, the roofline, the ops by kind, the top
+/// ops with their shapes, and the oneDNN kernels with their ISA.
+fn profile(results: &Results) -> anyhow::Result<String> {
+    let Some(p) = &results.profile else {
+        return Ok(String::new());
+    };
+    let calls = p.profile.calls.max(1) as f64;
+    let mut html = format!(
+        "<h2 id=\"profile\">Where the time goes: <code>{}</code></h2>\
+         <p>Timed loop: median {:.3} ms, mean {:.3} ms per call. Profiled over {} round(s): the ops account for \
+         {:.3} ms of the calls' {:.3} ms ({:.0}%); the rest is the interpreter and glue.</p><ul>",
+        escape(&p.config),
+        p.median_ms,
+        p.mean_ms,
+        p.profile.rounds,
+        p.ops_ms_per_call,
+        p.profiled_ms_per_call,
+        100.0 * p.ops_ms_per_call / p.profiled_ms_per_call.max(1e-12)
+    );
+    for v in &p.verdicts {
+        html += &format!("<li>{}</li>", escape(v));
+    }
+    let roofs = p
+        .roofs
+        .peak_gflops
+        .iter()
+        .map(|(d, g)| {
+            let from = p
+                .roofs
+                .peak_from
+                .get(d)
+                .map_or(String::new(), |f| format!(" ({f})"));
+            format!("{d} {g:.1} GFLOP/s{}", escape(&from))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    html += &format!(
+        "<li>Roofs measured on {} thread(s): {roofs}; STREAM triad {:.1} GB/s.</li>",
+        p.roofs.threads, p.roofs.triad_gb_s
+    );
+    if let Some(m) = &p.model {
+        html += &format!(
+            "<li>The model: {:.3} GFLOP per call (counted on {}), {:.1} FLOP/byte, {:.1} GFLOP/s over the timed mean: \
+             <b>{:.0}% of the {} peak</b> ({:.1} GFLOP/s).</li>",
+            m.gflop_per_call,
+            escape(&m.flops_from),
+            m.intensity,
+            m.gflops,
+            100.0 * m.share_of_peak,
+            escape(&m.dtype),
+            m.peak_gflops
+        );
+    }
+    html += "</ul>";
+    html += &format!(
+        "<figure id=\"chart-roofline\">{}</figure>",
+        charts::roofline_svg(results)?
+    );
+    html += "<table><tr><th>op kind</th><th>calls/call</th><th>ms/call</th><th>share</th></tr>";
+    for k in p.by_kind.iter().take(10) {
+        html += &format!(
+            "<tr><td><code>{}</code></td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.1}%</td></tr>",
+            escape(&k.kind),
+            k.calls_per_call,
+            k.ms_per_call,
+            100.0 * k.share
+        );
+    }
+    html += "</table>";
+    let mut ops: Vec<_> = p.profile.ops.iter().collect();
+    ops.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    if !ops.is_empty() {
+        html += "<details><summary>Top ops with their input shapes</summary><table><tr><th>op</th><th>input shapes</th><th>dtypes</th><th>calls/call</th><th>ms/call</th></tr>";
+        for op in ops.iter().take(15) {
+            html += &format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td></tr>",
+                escape(&op.name),
+                escape(&super::profile::shapes_text(&op.shapes)),
+                escape(&op.dtypes.join(",")),
+                op.calls as f64 / calls,
+                op.total_ms / calls
+            );
+        }
+        html += "</table></details>";
+    }
+    if !p.kernels.is_empty() {
+        html += "<table><tr><th>oneDNN primitive</th><th>implementation</th><th>ISA</th><th>src dtype</th><th>primitives</th><th>runs</th><th>ms/run (oneDNN)</th></tr>";
+        for k in &p.kernels {
+            html += &format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td><b>{}</b></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td></tr>",
+                escape(&k.kernel.kind),
+                escape(&k.kernel.implementation),
+                escape(&k.kernel.isa),
+                escape(&k.kernel.src_dtype),
+                k.primitives,
+                k.executions,
+                k.ms_per_run
+            );
+        }
+        html += "</table>";
+    }
+    Ok(html)
+}
+
 /// Renders the whole report.
 pub fn render(results: &Results) -> anyhow::Result<String> {
     let mut chart_html = String::new();
-    for chart in charts::all(results) {
+    // The roofline belongs to the profile section.
+    for chart in charts::all(results)
+        .into_iter()
+        .filter(|c| c.name() != "roofline")
+    {
         chart_html += &format!(
             "<figure id=\"chart-{}\">{}</figure>\n",
             chart.name(),
@@ -418,6 +527,7 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         .replace("{{charts}}", &chart_html)
         .replace("{{trials}}", &trials_table(results))
         .replace("{{deploy}}", &deploy(results))
+        .replace("{{profile}}", &profile(results)?)
         .replace("{{firings}}", &firings(results))
         .replace("{{host}}", &host(results))
         .replace("{{model}}", &model(results)))

@@ -131,6 +131,13 @@ pub fn render(results: &Results) -> String {
             summary::deploy_text(results)
         );
     }
+    let profile = summary::profile_lines(results);
+    if !profile.is_empty() {
+        out += &format!(
+            "\nWhere the time goes:\n\n```\n{}\n```\n",
+            profile.join("\n")
+        );
+    }
     if !results.plan.firings.is_empty() {
         out += "\n<details><summary>Rules that shaped the plan</summary>\n\n";
         for f in &results.plan.firings {

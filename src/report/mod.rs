@@ -4,6 +4,7 @@ pub mod charts;
 mod fonts;
 pub mod html;
 pub mod markdown;
+pub mod profile;
 pub mod summary;
 
 use std::path::Path;

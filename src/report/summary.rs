@@ -148,10 +148,40 @@ pub fn render(results: &Results) -> String {
         };
     }
     out += &deploy_text(results);
+    for line in profile_lines(results) {
+        out += &format!("{line}\n");
+    }
     for warning in &results.warnings {
         out += &format!("warning: {warning}\n");
     }
     out
+}
+
+/// The profile's headlines (`run --profile`): the top op kinds, the
+/// kernels' verdicts, the model against its roof.
+pub fn profile_lines(results: &Results) -> Vec<String> {
+    let Some(p) = &results.profile else {
+        return Vec::new();
+    };
+    let kinds = p
+        .by_kind
+        .iter()
+        .take(3)
+        .map(|k| format!("{} {:.0}%", k.kind, 100.0 * k.share))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut lines = vec![format!("profile of {}: {kinds}", p.config)];
+    lines.extend(p.verdicts.iter().map(|v| format!("  {v}")));
+    if let Some(m) = &p.model {
+        lines.push(format!(
+            "  model: {:.1} GFLOP/s = {:.0}% of this host's measured {} peak ({:.1} GFLOP/s)",
+            m.gflops,
+            100.0 * m.share_of_peak,
+            m.dtype,
+            m.peak_gflops
+        ));
+    }
+    lines
 }
 
 /// The deploy block, as lines for people.

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod lock;
 pub mod objective;
 pub mod plan;
+pub mod profile;
 pub mod progress;
 pub mod session;
 

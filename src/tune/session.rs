@@ -215,6 +215,7 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         stock_drift: None,
         deploy: None,
         int8_fallbacks: Vec::new(),
+        profile: None,
         objective: settings.objective,
         warnings: plan_warnings(planned),
     }

@@ -5,6 +5,7 @@ mod accuracy_speedup;
 mod latency;
 mod memory;
 mod per_shape;
+mod roofline;
 mod throughput;
 
 use std::path::Path;
@@ -73,7 +74,8 @@ impl<T: Draw> Chart for T {
 }
 
 /// Every chart of a report on `results`, in display order (the per-shape
-/// panels only for suites with several shapes).
+/// panels only for suites with several shapes, the roofline only with a
+/// profile).
 pub fn all(results: &Results) -> Vec<Box<dyn Chart>> {
     let mut charts: Vec<Box<dyn Chart>> = vec![
         Box::new(throughput::Throughput),
@@ -84,7 +86,15 @@ pub fn all(results: &Results) -> Vec<Box<dyn Chart>> {
     if !crate::report::summary::shape_rows(results).is_empty() {
         charts.insert(1, Box::new(per_shape::PerShape));
     }
+    if results.profile.is_some() {
+        charts.push(Box::new(roofline::Roofline));
+    }
     charts
+}
+
+/// The roofline chart of the results' profile, as SVG.
+pub fn roofline_svg(results: &Results) -> anyhow::Result<String> {
+    roofline::Roofline.svg(results)
 }
 
 /// plotters' errors carry backend types; flatten them into anyhow.
