@@ -31,6 +31,9 @@ pub enum Command {
     /// Where one config's time goes: per-op times by kind and by node, and
     /// the oneDNN kernels and ISA that really ran.
     Profile(Box<ProfileArgs>),
+    /// Combine the results files of `run --shard` shards into one results
+    /// file per host type (winner recomputed; missing shards reported).
+    Merge(MergeArgs),
     /// Measure one configuration in this process (used by `run`).
     #[command(hide = true)]
     Trial(TrialArgs),
@@ -519,6 +522,16 @@ pub struct RunArgs {
     /// profile`).
     #[arg(long)]
     pub profile: bool,
+    /// Measure only shard I of N of the candidates (a --config list, the
+    /// grid, or the guided search's first knob group; stock in every
+    /// shard); 1/1 measures everything. Default: from the scheduler
+    /// (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX), else everything.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<crate::fleet::shard::Shard>,
+    /// The number of shards when the scheduler gives only the index
+    /// (Kubernetes' JOB_COMPLETION_INDEX); or IPEX_TUNE_SHARD_COUNT.
+    #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "shard")]
+    pub shard_count: Option<usize>,
     /// With --profile: rounds over the suite's batches to profile.
     #[arg(long, default_value_t = 20, value_parser = parse_count, requires = "profile")]
     pub profile_rounds: usize,
@@ -633,6 +646,27 @@ pub struct ReportArgs {
     /// Write the Markdown summary here (printed when no output is given).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+}
+
+fn parse_shard(s: &str) -> Result<crate::fleet::shard::Shard, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' results files.
+    #[arg(required = true, value_name = "RESULTS")]
+    pub files: Vec<PathBuf>,
+    /// The merged results file (with several host types, one file per host
+    /// type beside it: STEM.host1.json, ...).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Print what was merged as JSON (with a `schema` field).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 even when shards are missing (exit 1 by default).
+    #[arg(long)]
+    pub allow_missing: bool,
 }
 
 #[cfg(test)]

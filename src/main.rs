@@ -21,6 +21,7 @@ mod runtime;
 mod tune;
 mod report;
 mod gate;
+mod fleet;
 mod cli;
 mod commands;
 #[cfg(test)]

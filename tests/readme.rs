@@ -65,7 +65,7 @@ fn synopses_list_exactly_the_flags_of_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for command in [
-        "run", "plan", "profile", "doctor", "inspect", "report", "gate",
+        "run", "plan", "profile", "doctor", "inspect", "report", "gate", "merge",
     ] {
         let help = help_flags(command);
         let synopsis = synopsis_flags(&readme, command);

@@ -13,6 +13,7 @@ pub mod schema {
     pub const GATE: &str = "ipex-tune/gate/v1";
     pub const REPORT: &str = "ipex-tune/report/v1";
     pub const PROFILE: &str = "ipex-tune/profile/v2";
+    pub const MERGE: &str = "ipex-tune/merge/v1";
     pub const RULES_LIST: &str = "ipex-tune/rules-list/v1";
     pub const RULES_EXPLAIN: &str = "ipex-tune/rules-explain/v1";
     pub const RULES_CHECK: &str = "ipex-tune/rules-check/v1";

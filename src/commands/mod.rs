@@ -7,6 +7,7 @@ mod doctor;
 mod gate;
 mod inspect;
 mod json;
+mod merge;
 mod outputs;
 mod plan;
 mod profile;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Profile(args) => profile::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Trial(args) => trial::run(&args),
         Command::Rules(args) => rules::run(&args),

@@ -24,6 +24,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .map(|path| Results::read(path).map(|r| (path.as_path(), r)))
         .transpose()?;
     check_outputs(args)?;
+    let shard = shard(args)?;
     let mut planned = make_plan(&args.target.target(), None)?;
     check_ipex_for(&given, &planned)?;
     for config in &given {
@@ -56,6 +57,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             (None, _) => Objective::Throughput,
         },
         save_optimized: args.save_optimized.clone(),
+        shard,
     };
     let output = args
         .output
@@ -112,6 +114,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         None => Ok(exit_code::OK),
     }
+}
+
+/// The shard this run measures: `--shard`, else the scheduler's index
+/// (fleet::shard::from_env), else everything.
+fn shard(args: &RunArgs) -> Result<Option<crate::fleet::shard::Shard>, UserError> {
+    let shard = match &args.shard {
+        Some(shard) => Some(shard.clone()),
+        None => crate::fleet::shard::from_env(&|name| std::env::var(name).ok(), args.shard_count)
+            .map_err(UserError::BadValue)?,
+    };
+    if let (Some(s), false) = (&shard, args.quiet) {
+        eprintln!(
+            "shard {} (from {}): measuring stock and this shard's part of the candidates",
+            s.label(),
+            s.source
+        );
+    }
+    Ok(shard)
 }
 
 /// `run --profile`: the winner profiled (stock when nothing beat it) into

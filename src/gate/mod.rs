@@ -138,42 +138,45 @@ pub struct GateReport {
     pub passed: bool,
 }
 
-/// The facts that must match for timings to be comparable.
-pub fn host_differences(baseline: &Results, current: &Results) -> Vec<String> {
-    let fact = |r: &Results, name: &str| {
+/// The facts that must match for timings to be comparable, by name: the
+/// host's vendor, ISA level, usable cores, NUMA nodes, CPU model and the
+/// torch stack's versions. `merge` groups shards by them too.
+pub fn comparable_host_facts(r: &Results) -> Vec<(&'static str, String)> {
+    let fact = |name: &str| {
         r.facts
             .get(name)
             .map(|v| v.to_string())
             .unwrap_or_else(|| "unknown".into())
     };
-    let mut out = Vec::new();
-    for name in [
+    let mut out: Vec<(&'static str, String)> = [
         "host.vendor",
         "host.isa.level",
         "host.cores.usable",
         "host.numa.nodes",
         "torch.version",
         "ipex.version",
-    ] {
-        let (a, b) = (fact(baseline, name), fact(current, name));
-        if a != b {
-            out.push(format!("{name}: {a} (baseline) vs {b} (current)"));
-        }
-    }
-    let cpu = |r: &Results| {
+    ]
+    .into_iter()
+    .map(|name| (name, fact(name)))
+    .collect();
+    out.push((
+        "CPU",
         r.host
             .as_ref()
             .map(|h| h.cpu.model_name.clone())
-            .unwrap_or_default()
-    };
-    if cpu(baseline) != cpu(current) {
-        out.push(format!(
-            "CPU: {} (baseline) vs {} (current)",
-            cpu(baseline),
-            cpu(current)
-        ));
-    }
+            .unwrap_or_default(),
+    ));
     out
+}
+
+/// The facts that must match for timings to be comparable.
+pub fn host_differences(baseline: &Results, current: &Results) -> Vec<String> {
+    comparable_host_facts(baseline)
+        .into_iter()
+        .zip(comparable_host_facts(current))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((name, a), (_, b))| format!("{name}: {a} (baseline) vs {b} (current)"))
+        .collect()
 }
 
 /// Bootstrap 95% interval of stat(current)/stat(baseline), resampling

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::fleet::merge::MergeRecord;
+use crate::fleet::shard::Shard;
 use crate::host::HostProfile;
 use crate::measure::accuracy::Accuracy;
 use crate::measure::interference::Interference;
@@ -210,6 +212,10 @@ pub struct TrialRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_graph: Option<String>,
     pub warnings: Vec<String>,
+    /// The shard it was measured in (merged files only): its speedup is
+    /// against that shard's stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<usize>,
 }
 
 /// The accuracy-aware int8 fallback for one int8 config that missed the
@@ -307,6 +313,13 @@ pub struct Results {
     /// ISA, the model against the host's measured roofs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileRecord>,
+    /// The shard of the candidates this run measured (`run --shard`, or
+    /// the scheduler's array index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// How this file was merged from shards (`ipex-tune merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeRecord>,
 }
 
 /// How to run the winner outside ipex-tune: the environment, one launch

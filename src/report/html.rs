@@ -380,6 +380,49 @@ fn deploy(results: &Results) -> String {
     )
 }
 
+/// A sharded or merged run: the shard, or the merged files and the table
+/// host type x winner.
+fn fleet(results: &Results) -> String {
+    let lines = super::summary::fleet_lines(results);
+    let Some(m) = &results.merged else {
+        return if lines.is_empty() {
+            String::new()
+        } else {
+            format!("<h2 id=\"shards\">Shards</h2><p>{}</p>", escape(&lines))
+        };
+    };
+    let mut html = format!(
+        "<h2 id=\"shards\">Shards</h2><p>{}</p><table><tr><th>file</th><th>shard</th><th>trials</th><th>complete</th></tr>",
+        escape(lines.lines().next().unwrap_or(""))
+    );
+    for f in &m.files {
+        html += &format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&f.path),
+            escape(&f.shard),
+            f.trials,
+            if f.complete { "yes" } else { "no" }
+        );
+    }
+    html += "</table>";
+    if m.host_types.len() > 1 {
+        html += "<table><tr><th>host type</th><th>files</th><th>winner</th><th>samples/s</th><th>vs stock</th><th>merged results</th></tr>";
+        for h in &m.host_types {
+            html += &format!(
+                "<tr><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
+                escape(&h.host),
+                h.files,
+                escape(h.winner.as_deref().unwrap_or("none")),
+                h.samples_per_s.map_or(String::new(), |s| format!("{s:.1}")),
+                h.speedup.map_or(String::new(), |s| format!("{s:.2}x")),
+                escape(&h.output)
+            );
+        }
+        html += "</table>";
+    }
+    html
+}
+
 /// Where the winner's time goes (`run --profile`): the verdicts, the roofs
 /// and the model against them, the roofline, the ops by kind, the top
 /// ops with their shapes, and the oneDNN kernels with their ISA.
@@ -527,7 +570,7 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         .replace("{{charts}}", &chart_html)
         .replace("{{trials}}", &trials_table(results))
         .replace("{{deploy}}", &deploy(results))
-        .replace("{{profile}}", &profile(results)?)
+        .replace("{{profile}}", &(fleet(results) + &profile(results)?))
         .replace("{{firings}}", &firings(results))
         .replace("{{host}}", &host(results))
         .replace("{{model}}", &model(results)))

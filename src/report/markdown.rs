@@ -131,6 +131,10 @@ pub fn render(results: &Results) -> String {
             summary::deploy_text(results)
         );
     }
+    let fleet = summary::fleet_lines(results);
+    if !fleet.is_empty() {
+        out += &format!("\nShards:\n\n```\n{fleet}```\n");
+    }
     let profile = summary::profile_lines(results);
     if !profile.is_empty() {
         out += &format!(

@@ -151,6 +151,7 @@ pub fn render(results: &Results) -> String {
     for line in profile_lines(results) {
         out += &format!("{line}\n");
     }
+    out += &fleet_lines(results);
     for warning in &results.warnings {
         out += &format!("warning: {warning}\n");
     }
@@ -182,6 +183,67 @@ pub fn profile_lines(results: &Results) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// Where a run's candidates came from when it was sharded or merged: the
+/// shard, or the merged files and, across host types, the table host type
+/// x winner.
+pub fn fleet_lines(results: &Results) -> String {
+    if let Some(shard) = &results.shard {
+        return format!(
+            "shard {} (from {}): this file holds its part of the candidates; `ipex-tune merge` combines the shards\n",
+            shard.label(),
+            shard.source
+        );
+    }
+    let Some(m) = &results.merged else {
+        return String::new();
+    };
+    let mut out = format!(
+        "merged from {} file(s) of {} shard(s){}\n",
+        m.files.len(),
+        m.shard_count,
+        if m.missing_shards.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; missing: {}",
+                m.missing_shards
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    if m.host_types.len() > 1 {
+        out += &fleet_table(&m.host_types);
+    }
+    out
+}
+
+/// The table host type x winner of a merge.
+pub fn fleet_table(rows: &[crate::fleet::merge::HostTypeWinner]) -> String {
+    let mut table = crate::term::table();
+    table.set_header(vec![
+        "host type",
+        "files",
+        "winner",
+        "samples/s",
+        "vs stock",
+        "merged results",
+    ]);
+    for r in rows {
+        table.add_row(vec![
+            r.host.clone(),
+            r.files.to_string(),
+            r.winner.clone().unwrap_or_else(|| "none".into()),
+            r.samples_per_s.map_or(String::new(), |s| format!("{s:.1}")),
+            r.speedup.map_or(String::new(), |s| format!("{s:.2}x")),
+            r.output.clone(),
+        ]);
+    }
+    format!("{table}\n")
 }
 
 /// The deploy block, as lines for people.

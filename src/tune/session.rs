@@ -13,6 +13,7 @@ use super::deploy;
 use super::objective::Objective;
 use super::plan::Planned;
 use crate::config::{Config, Dtype, ALL_KNOBS};
+use crate::fleet::shard::Shard;
 use crate::measure::accuracy;
 use crate::measure::shapes::interval_around;
 use crate::record::{
@@ -67,6 +68,8 @@ pub struct Settings {
     pub objective: Objective,
     /// Write the winner's optimized module here.
     pub save_optimized: Option<PathBuf>,
+    /// Measure only this shard's part of the candidates (stock always).
+    pub shard: Option<Shard>,
 }
 
 fn now_unix() -> u64 {
@@ -216,6 +219,8 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         deploy: None,
         int8_fallbacks: Vec::new(),
         profile: None,
+        shard: settings.shard.clone(),
+        merged: None,
         objective: settings.objective,
         warnings: plan_warnings(planned),
     }
@@ -268,6 +273,7 @@ fn measured(outcome: ChildOutcome) -> TrialRecord {
         accurate: None,
         accuracy_problem: None,
         speedup: None,
+        shard: None,
         speedup_ci95: None,
         steps: out.as_ref().map(|o| o.steps.clone()).unwrap_or_default(),
         threads: out.as_ref().map(|o| o.threads),
@@ -395,8 +401,10 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
     )?;
     session.results.write_atomic(output)?;
     match &settings.search {
-        SearchMode::Given(configs) => session.progress.plan(configs.len()),
-        SearchMode::Grid => session.progress.plan(space::grid(planned.shape).len()),
+        SearchMode::Given(configs) => session.progress.plan(shard_count(settings, configs.len())),
+        SearchMode::Grid => session
+            .progress
+            .plan(shard_count(settings, space::grid(planned.shape).len())),
         // The guided search decides its trials as it goes.
         SearchMode::Rules => {}
     }
@@ -612,56 +620,8 @@ impl Session<'_> {
         Ok(score)
     }
 
-    /// The best accurate trial under the objective; for throughput, a tie
-    /// when it does not beat the runner-up beyond the 95% interval of their
-    /// ratio, or by more than stock drifted during the run.
     fn update_winner(&mut self) {
-        let stock = self.stock_samples_per_s();
-        let objective = self.settings.objective;
-        // Within one run the intervals miss what changes between the start
-        // and the end (stock's drift): a margin below it is no margin.
-        let drift = self
-            .results
-            .stock_drift
-            .as_ref()
-            .map_or(0.0, |d| (d.ratio - 1.0).abs());
-        let mut ranked: Vec<(&TrialRecord, f64)> = self
-            .results
-            .trials
-            .iter()
-            .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
-            .filter_map(|t| objective.score(t).map(|score| (t, score)))
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        self.results.winner = ranked.first().map(|&(t, _)| {
-            let s = t.stats.as_ref().map_or(0.0, |s| s.samples_per_s);
-            Winner {
-                trial: t.id,
-                label: t.label.clone(),
-                config: t.config.clone(),
-                samples_per_s: s,
-                speedup: stock.map(|base| s / base).unwrap_or(1.0),
-                speedup_ci95: t.speedup_ci95,
-                // Ties are judged on throughput, the figure the intervals
-                // are computed for.
-                // The runner-up is another config (a config measured twice,
-                // like stock, does not tie with itself).
-                tie: (!matches!(objective, Objective::Latency { .. }))
-                    .then(|| ranked.iter().find(|(r, _)| r.label != t.label))
-                    .flatten()
-                    .and_then(|&(r, _)| {
-                        let rs = r.stats.as_ref()?.samples_per_s;
-                        let ratio = s / rs;
-                        let ci95 = interval_around(ratio, &r.per_shape, &t.per_shape)?;
-                        (ci95.0 <= 1.0 || ratio - 1.0 <= drift).then(|| Tie {
-                            trial: r.id,
-                            label: r.label.clone(),
-                            ratio,
-                            ci95,
-                        })
-                    }),
-            }
-        });
+        self.results.winner = winner(&self.results, self.settings.objective);
     }
 
     /// The `deploy` block of the winner; with `--save-optimized`, the
@@ -786,7 +746,10 @@ impl Session<'_> {
     fn search_given(&mut self, configs: &[Config]) -> anyhow::Result<()> {
         let usable = self.planned.usable;
         self.results.search.space = configs.len();
-        for config in configs {
+        for (position, config) in configs.iter().enumerate() {
+            if !self.shard_takes(position) {
+                continue;
+            }
             if self.should_stop() {
                 break;
             }
@@ -812,8 +775,15 @@ impl Session<'_> {
         let space = space::grid(self.planned.shape);
         self.results.search.space = space.len();
         for (i, config) in space.iter().enumerate() {
+            if !self.shard_takes(i) {
+                continue;
+            }
             if self.should_stop() {
-                self.skip_rest(&space[i..]);
+                let rest: Vec<Config> = (i..space.len())
+                    .filter(|&j| self.shard_takes(j))
+                    .map(|j| space[j].clone())
+                    .collect();
+                self.skip_rest(&rest);
                 break;
             }
             if self.tried.insert(config.clone()) {
@@ -847,11 +817,23 @@ impl Session<'_> {
             .iter()
             .cycle()
             .take(guided::ORDER.len() * guided::PASSES);
+        // With --shard, the first group's alternatives are split between
+        // the shards; each goes on from the best of its share.
+        let mut first_group = true;
         'groups: for &group in sweep {
             let Some((current, _)) = best.clone() else {
                 break;
             };
-            for mut config in guided::variants(&allowed, &current, group, &self.tried) {
+            let mut variants = guided::variants(&allowed, &current, group, &self.tried);
+            if std::mem::take(&mut first_group) {
+                variants = variants
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(position, _)| self.shard_takes(*position))
+                    .map(|(_, config)| config)
+                    .collect();
+            }
+            for mut config in variants {
                 if self.should_stop() {
                     break 'groups;
                 }
@@ -1033,6 +1015,15 @@ impl Session<'_> {
         }
     }
 
+    /// Whether the candidate at `position` of the list is this shard's
+    /// (every candidate without --shard).
+    fn shard_takes(&self, position: usize) -> bool {
+        self.settings
+            .shard
+            .as_ref()
+            .is_none_or(|shard| shard.takes(position))
+    }
+
     fn skip_rest(&mut self, configs: &[Config]) {
         let reason = if INTERRUPTED.load(Ordering::SeqCst) {
             "run interrupted".to_string()
@@ -1050,6 +1041,14 @@ impl Session<'_> {
     }
 }
 
+/// How many of `total` candidates this run's shard measures.
+fn shard_count(settings: &Settings, total: usize) -> usize {
+    match &settings.shard {
+        Some(shard) => (0..total).filter(|&i| shard.takes(i)).count(),
+        None => total,
+    }
+}
+
 /// The default results path: reports/runs/MODEL-SUITE-TIME.json.
 pub fn default_output(model: &Path, suite: &str) -> PathBuf {
     let stem = model
@@ -1057,4 +1056,72 @@ pub fn default_output(model: &Path, suite: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     PathBuf::from("reports/runs").join(format!("{stem}-{suite}-{}.json", now_unix()))
+}
+
+/// The best accurate trial of `results` under the objective; for throughput, a tie
+/// when it does not beat the runner-up beyond the 95% interval of their
+/// ratio, or by more than stock drifted during the run.
+pub fn winner(results: &Results, objective: Objective) -> Option<Winner> {
+    let stock = results
+        .trials
+        .first()
+        .and_then(|t| t.stats.as_ref())
+        .map(|s| s.samples_per_s);
+    // Within one run the intervals miss what changes between the start
+    // and the end (stock's drift): a margin below it is no margin.
+    let drift = results
+        .stock_drift
+        .as_ref()
+        .map_or(0.0, |d| (d.ratio - 1.0).abs());
+    // Shards merged from several machines of one host type rank by the
+    // speedup over their own shard's stock: machines differ a little.
+    let merged = results.merged.is_some() && objective == Objective::Throughput;
+    let score = |t: &TrialRecord| {
+        if merged {
+            t.speedup.filter(|_| t.stats.is_some())
+        } else {
+            objective.score(t)
+        }
+    };
+    let mut ranked: Vec<(&TrialRecord, f64)> = results
+        .trials
+        .iter()
+        .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
+        .filter_map(|t| score(t).map(|score| (t, score)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked.first().map(|&(t, _)| {
+        let s = t.stats.as_ref().map_or(0.0, |s| s.samples_per_s);
+        Winner {
+            trial: t.id,
+            label: t.label.clone(),
+            config: t.config.clone(),
+            samples_per_s: s,
+            // Against the trial's own stock (a merged file holds one per
+            // shard), else the first.
+            speedup: t
+                .speedup
+                .or_else(|| stock.map(|base| s / base))
+                .unwrap_or(1.0),
+            speedup_ci95: t.speedup_ci95,
+            // Ties are judged on throughput, the figure the intervals
+            // are computed for.
+            // The runner-up is another config (a config measured twice,
+            // like stock, does not tie with itself).
+            tie: (!matches!(objective, Objective::Latency { .. }))
+                .then(|| ranked.iter().find(|(r, _)| r.label != t.label))
+                .flatten()
+                .and_then(|&(r, _)| {
+                    let rs = r.stats.as_ref()?.samples_per_s;
+                    let ratio = s / rs;
+                    let ci95 = interval_around(ratio, &r.per_shape, &t.per_shape)?;
+                    (ci95.0 <= 1.0 || ratio - 1.0 <= drift).then(|| Tie {
+                        trial: r.id,
+                        label: r.label.clone(),
+                        ratio,
+                        ci95,
+                    })
+                }),
+        }
+    })
 }
