@@ -527,7 +527,7 @@ pub struct RunArgs {
     /// shard); 1/1 measures everything. Default: from the scheduler
     /// (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX), else everything.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    pub shard: Option<crate::fleet::shard::Shard>,
+    pub shard: Option<crate::record::fleet::Shard>,
     /// The number of shards when the scheduler gives only the index
     /// (Kubernetes' JOB_COMPLETION_INDEX); or IPEX_TUNE_SHARD_COUNT.
     #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "shard")]
@@ -648,7 +648,7 @@ pub struct ReportArgs {
     pub markdown: Option<PathBuf>,
 }
 
-fn parse_shard(s: &str) -> Result<crate::fleet::shard::Shard, String> {
+fn parse_shard(s: &str) -> Result<crate::record::fleet::Shard, String> {
     s.parse()
 }
 

@@ -3,7 +3,8 @@
 use super::outputs::{check_outputs, Output};
 use crate::cli::MergeArgs;
 use crate::error::exit_code;
-use crate::fleet::merge::{merge, HostTypeWinner};
+use crate::fleet::merge::merge;
+use crate::record::fleet::HostTypeWinner;
 use crate::record::Results;
 
 pub fn run(args: &MergeArgs) -> anyhow::Result<i32> {

@@ -118,7 +118,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
 
 /// The shard this run measures: `--shard`, else the scheduler's index
 /// (fleet::shard::from_env), else everything.
-fn shard(args: &RunArgs) -> Result<Option<crate::fleet::shard::Shard>, UserError> {
+fn shard(args: &RunArgs) -> Result<Option<crate::record::fleet::Shard>, UserError> {
     let shard = match &args.shard {
         Some(shard) => Some(shard.clone()),
         None => crate::fleet::shard::from_env(&|name| std::env::var(name).ok(), args.shard_count)

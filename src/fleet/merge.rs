@@ -7,49 +7,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::UserError;
 use crate::gate::comparable_host_facts;
+use crate::record::fleet::{HostTypeWinner, MergeRecord, MergedFile};
 use crate::record::Results;
-
-/// How a results file was merged (the `merged` block of a results file).
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct MergeRecord {
-    /// The files of this host type, in shard order.
-    pub files: Vec<MergedFile>,
-    /// Shards the files said there were (1 for unsharded runs).
-    pub shard_count: usize,
-    /// Shard indices (1-based) no file of this host type had.
-    pub missing_shards: Vec<usize>,
-    /// Files left out because another file had the same shard.
-    pub duplicates: Vec<String>,
-    /// Every host type of the merge with its winner (this one included).
-    pub host_types: Vec<HostTypeWinner>,
-}
-
-/// One input file of a merge.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct MergedFile {
-    pub path: String,
-    /// Its shard, "2/3" ("1/1" for an unsharded run).
-    pub shard: String,
-    pub trials: usize,
-    pub complete: bool,
-}
-
-/// One host type of a merge and the winner on it.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct HostTypeWinner {
-    /// "AMD EPYC, AVX512_BF16, 2 cores".
-    pub host: String,
-    pub files: usize,
-    /// The merged results file of this host type.
-    pub output: String,
-    pub winner: Option<String>,
-    pub samples_per_s: Option<f64>,
-    pub speedup: Option<f64>,
-}
 
 /// A host type's comparable facts (gate::comparable_host_facts).
 type HostFacts = Vec<(&'static str, String)>;

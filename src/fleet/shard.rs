@@ -6,30 +6,7 @@
 //! reference. With no flag, the index and count come from the scheduler.
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-/// One shard: `index` of `count`, 1-based as on the command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-    /// Where the index came from: "--shard", "SLURM_ARRAY_TASK_ID=4" or
-    /// "JOB_COMPLETION_INDEX=2".
-    pub source: String,
-}
-
-impl Shard {
-    /// Whether the candidate at `position` (0-based) of the list is this
-    /// shard's: round robin, so the shards get similar mixes of the list.
-    pub fn takes(&self, position: usize) -> bool {
-        position % self.count == self.index - 1
-    }
-
-    /// "2/3".
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.index, self.count)
-    }
-}
+pub use crate::record::fleet::Shard;
 
 impl FromStr for Shard {
     type Err = String;

@@ -148,7 +148,14 @@ const RESAMPLES: usize = 1000;
 /// estimate's, scaled to the measured point.
 pub fn interval_around(measured: f64, a: &[ShapeStats], b: &[ShapeStats]) -> Option<(f64, f64)> {
     let (estimate, (lo, hi)) = rate_ratio(a, b)?;
-    (estimate > 0.0).then(|| (measured * lo / estimate, measured * hi / estimate))
+    // Scaled to the measured ratio; min/max keep `measured` inside when the
+    // interval is a point (lo == estimate: the scaling may round past it).
+    (estimate > 0.0).then(|| {
+        (
+            (measured * lo / estimate).min(measured),
+            (measured * hi / estimate).max(measured),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::fleet::merge::MergeRecord;
-use crate::fleet::shard::Shard;
 use crate::host::HostProfile;
 use crate::measure::accuracy::Accuracy;
 use crate::measure::interference::Interference;
@@ -24,6 +22,10 @@ use crate::rules::condition::Observed;
 use crate::rules::engine::{Exclusion, Firing};
 use crate::rules::facts::{Facts, Value};
 use crate::suite::Suite;
+
+pub mod fleet;
+
+use fleet::{MergeRecord, Shard};
 
 pub const SCHEMA: &str = "ipex-tune/results/v2";
 /// Older schemas this version reads.

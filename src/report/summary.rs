@@ -223,7 +223,7 @@ pub fn fleet_lines(results: &Results) -> String {
 }
 
 /// The table host type x winner of a merge.
-pub fn fleet_table(rows: &[crate::fleet::merge::HostTypeWinner]) -> String {
+pub fn fleet_table(rows: &[crate::record::fleet::HostTypeWinner]) -> String {
     let mut table = crate::term::table();
     table.set_header(vec![
         "host type",

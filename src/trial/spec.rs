@@ -149,6 +149,11 @@ pub struct TrialSpec {
     /// do part of its work, the layer sensitivity, stops in time).
     #[serde(default)]
     pub time_limit_s: Option<f64>,
+    /// Set for one instance of a multi-instance config: the trial child
+    /// runs each instance as a process of its own (as the deploy block
+    /// launches them), and this process is that instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceSlot>,
 }
 
 /// What saving the optimized module gave.
@@ -217,6 +222,32 @@ pub struct TrialOutput {
 }
 
 pub use crate::measure::profile::{OpProfile, ProfiledOp};
+
+/// Which instance a process is, and where the instances meet before timing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSlot {
+    pub index: usize,
+    pub of: usize,
+    /// A folder: each instance writes `ready-INDEX` when warm (or
+    /// `failed-INDEX`), and starts timing once all are ready.
+    pub rendezvous: PathBuf,
+}
+
+/// What one instance process measured: its timed window (with wall-clock
+/// start and end, to find the instances' common window) and its warm-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceOutput {
+    pub latencies_s: Vec<f64>,
+    pub samples: u64,
+    pub shape_of: Vec<usize>,
+    pub interference: Option<Interference>,
+    pub warm_iterations: usize,
+    pub steady: bool,
+    pub first_call_ms: f64,
+    /// Seconds since the Unix epoch.
+    pub start_unix: f64,
+    pub end_unix: f64,
+}
 
 /// The warm-up: calls made, whether every shape became steady, and the
 /// first call's time.

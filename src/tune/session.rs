@@ -13,9 +13,9 @@ use super::deploy;
 use super::objective::Objective;
 use super::plan::Planned;
 use crate::config::{Config, Dtype, ALL_KNOBS};
-use crate::fleet::shard::Shard;
 use crate::measure::accuracy;
 use crate::measure::shapes::interval_around;
+use crate::record::fleet::Shard;
 use crate::record::{
     Drift, ExclusionRecord, FiringRecord, Int8Fallback, PlanRecord, Results, Search, Skipped,
     Status, Tie, Tool, TrialRecord, Winner, SCHEMA,
@@ -95,6 +95,7 @@ pub fn plain_spec(planned: &Planned, config: Config, options: TrialOptions) -> T
         save_module: None,
         job: Default::default(),
         time_limit_s: None,
+        instance: None,
     }
 }
 
