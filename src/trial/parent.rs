@@ -185,12 +185,22 @@ fn wait(
 /// TorchScript traceback) and may end in a C++ backtrace whose last line
 /// names only a dispatcher registration. So: the last `...Error: ` line
 /// after ipex-tune's own error line, else that line, else the last line.
+/// A Rust panic (a tch call that panics, e.g. on a failed allocation) puts
+/// its message on the line after `thread '...' panicked at FILE:LINE:`.
 pub fn error_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    if let Some(i) = lines
+        .iter()
+        .rposition(|l| l.starts_with("thread '") && l.contains(" panicked at "))
+    {
+        if let Some(message) = lines.get(i + 1).filter(|l| !l.starts_with("note: ")) {
+            return format!("panic: {message}");
+        }
+    }
     let ours = lines
         .iter()
         .rposition(|l| l.starts_with("ipex-tune: error: "));
@@ -323,5 +333,11 @@ mod tests {
             "RuntimeError: expected m1 and m2 to have the same dtype"
         );
         assert_eq!(error_line(""), "");
+        // A panic's message, not the backtrace note after it.
+        let panic = "thread 'main' (42) panicked at src/runtime/quant.rs:10:5:\ncalled `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory\")\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n";
+        assert_eq!(
+            error_line(panic),
+            "panic: called `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory\")"
+        );
     }
 }
