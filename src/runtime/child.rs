@@ -22,21 +22,12 @@ use crate::trial::{Fault, TrialOutput, TrialSpec};
 
 /// Measures `spec` in this process.
 pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
-    allocator::apply_in_process(spec.config.allocator)?;
     if spec.fault == Some(Fault::Hang) {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
-    native::os::set_process_affinity(&spec.options.cpus)?;
-    // One node for the whole trial: its memory there (instances bind their
-    // own below).
-    bind_memory(
-        &spec.options.cpus,
-        &spec.options.cpus,
-        &spec.options.cpu_nodes,
-    )?;
-    apply::apply_process_settings(&spec.config)?;
+    enter_trial_process(spec)?;
     let suite_batches = suite_batches(&spec.suite)?;
     // Calibration on --calibration's batches when given, else the suite's.
     let calibration_set = calibration_batches(&spec.suite)?;
@@ -58,6 +49,20 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
         onednn_graph: native::onednn_fuser_enabled()?,
     };
     Ok(output)
+}
+
+/// What every measuring process does first: the allocator's settings, its
+/// CPUs, its memory on their NUMA node (when they share one), and the
+/// config's process-wide settings.
+fn enter_trial_process(spec: &TrialSpec) -> anyhow::Result<()> {
+    allocator::apply_in_process(spec.config.allocator)?;
+    native::os::set_process_affinity(&spec.options.cpus)?;
+    bind_memory(
+        &spec.options.cpus,
+        &spec.options.cpus,
+        &spec.options.cpu_nodes,
+    )?;
+    apply::apply_process_settings(&spec.config)
 }
 
 /// The calibration of a static int8 config, on the suite's batches.
@@ -525,14 +530,7 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
     let mark =
         |name: &str| std::fs::write(slot.rendezvous.join(format!("{name}-{}", slot.index)), b"");
     let ready = (|| -> anyhow::Result<_> {
-        allocator::apply_in_process(spec.config.allocator)?;
-        native::os::set_process_affinity(&spec.options.cpus)?;
-        bind_memory(
-            &spec.options.cpus,
-            &spec.options.cpus,
-            &spec.options.cpu_nodes,
-        )?;
-        apply::apply_process_settings(&spec.config)?;
+        enter_trial_process(spec)?;
         let batches: Vec<Vec<Tensor>> = suite_batches(&spec.suite)?
             .into_iter()
             .map(|b| b.tensors)
