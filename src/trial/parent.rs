@@ -198,7 +198,10 @@ pub fn error_line(stderr: &str) -> String {
         .rposition(|l| l.starts_with("thread '") && l.contains(" panicked at "))
     {
         if let Some(message) = lines.get(i + 1).filter(|l| !l.starts_with("note: ")) {
-            return format!("panic: {message}");
+            // A libtorch error inside the message carries its C++ frames
+            // after an escaped newline: the first line says it.
+            let first = message.split("\\n").next().unwrap_or(message);
+            return format!("panic: {first}");
         }
     }
     let ours = lines
@@ -334,10 +337,10 @@ mod tests {
         );
         assert_eq!(error_line(""), "");
         // A panic's message, not the backtrace note after it.
-        let panic = "thread 'main' (42) panicked at src/runtime/quant.rs:10:5:\ncalled `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory\")\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n";
+        let panic = "thread 'main' (42) panicked at src/runtime/quant.rs:10:5:\ncalled `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory\\nframe #0: c10::alloc_cpu\\n\")\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n";
         assert_eq!(
             error_line(panic),
-            "panic: called `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory\")"
+            "panic: called `Result::unwrap()` on an `Err` value: Torch(\"can't allocate memory"
         );
     }
 }
