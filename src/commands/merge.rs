@@ -21,21 +21,15 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<i32> {
         results.write_atomic(&path)?;
         outputs.push(row.output.clone());
     }
+    // (host type, missing shard indices, shard count) per incomplete group.
     let missing: Vec<(String, Vec<usize>, usize)> = merged
         .groups
         .iter()
-        .filter_map(|g| {
+        .zip(host_types(&merged.groups))
+        .filter_map(|(g, row)| {
             let m = g.merged.as_ref()?;
-            (!m.missing_shards.is_empty()).then(|| {
-                (
-                    m.host_types
-                        .iter()
-                        .find(|h| outputs.contains(&h.output))
-                        .map_or(String::new(), |h| h.host.clone()),
-                    m.missing_shards.clone(),
-                    m.shard_count,
-                )
-            })
+            (!m.missing_shards.is_empty())
+                .then(|| (row.host, m.missing_shards.clone(), m.shard_count))
         })
         .collect();
     let incomplete = !missing.is_empty();

@@ -74,6 +74,23 @@ fn calibration<'a>(spec: &TrialSpec, batches: &'a [Vec<Tensor>]) -> Option<Calib
     })
 }
 
+/// The config applied to the model (calibrated on `calibrate_on` for
+/// static int8), and the batches converted to what it takes.
+fn prepare_with_inputs(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    calibrate_on: &[Vec<Tensor>],
+) -> anyhow::Result<(Prepared, Vec<Vec<Tensor>>)> {
+    let prepared = apply::prepare(
+        &spec.model,
+        &spec.method,
+        &spec.config,
+        calibration(spec, calibrate_on).as_ref(),
+    )?;
+    let inputs = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+    Ok((prepared, inputs))
+}
+
 /// A prepared module behind one stream or several.
 enum Executor {
     Direct(Arc<Prepared>),
@@ -154,13 +171,8 @@ fn run_streams(
     calibrate_on: &[Vec<Tensor>],
     shapes: &[(String, u64)],
 ) -> anyhow::Result<TrialOutput> {
-    let prepared = Arc::new(apply::prepare(
-        &spec.model,
-        &spec.method,
-        &spec.config,
-        calibration(spec, calibrate_on).as_ref(),
-    )?);
-    let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+    let (prepared, inputs) = prepare_with_inputs(spec, batches, calibrate_on)?;
+    let prepared = Arc::new(prepared);
     let executor = if spec.config.streams > 1 {
         let cores = split_cores(&spec.options.cpus, spec.config.streams);
         let threads = spec.config.threads_per_worker(spec.options.cpus.len());
@@ -537,13 +549,7 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
             .collect();
         let calibration_set = calibration_batches(&spec.suite)?;
         let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
-        let prepared = apply::prepare(
-            &spec.model,
-            &spec.method,
-            &spec.config,
-            calibration(spec, calibrate_on).as_ref(),
-        )?;
-        let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+        let (prepared, inputs) = prepare_with_inputs(spec, &batches, calibrate_on)?;
         let warm = warm_up(&inputs, |b| prepared.run(b))?;
         Ok((prepared, inputs, warm))
     })();
@@ -627,13 +633,7 @@ fn merge_instances(
         warm.first_call_ms = warm.first_call_ms.max(run.first_call_ms);
     }
     threads::set(spec.config.threads_per_worker(spec.options.cpus.len()))?;
-    let prepared = apply::prepare(
-        &spec.model,
-        &spec.method,
-        &spec.config,
-        calibration(spec, calibrate_on).as_ref(),
-    )?;
-    let inputs: Vec<Vec<Tensor>> = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
+    let (prepared, inputs) = prepare_with_inputs(spec, batches, calibrate_on)?;
     let (accuracy, task_top1) =
         outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
     let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, shapes, workers);
