@@ -1056,3 +1056,88 @@ fn bad_output_paths_and_baselines_are_refused_before_any_trial() {
         "--output: /proc/ipex-tune/r.json: cannot write into /proc/ipex-tune",
     );
 }
+
+/// The expert's recipes are the floor of the guided search: measured right
+/// after stock, every recipe in each of the launcher's layouts (one
+/// instance on all cores; several on core groups where there are cores to
+/// split), each either measured or skipped with its reason; the winner is
+/// never slower than an accurate recipe beyond the interval of their ratio,
+/// and the results and the terminal carry the winner's ratio to the best.
+#[test]
+fn the_expert_recipes_come_first_and_the_winner_never_loses_to_them() {
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--budget",
+            "40s",
+        ],
+    );
+    assert_good_run(&results, &output);
+    let trials = results["trials"].as_array().unwrap();
+    let expert = &results["expert"];
+    let recipes = expert["recipes"].as_array().expect("an expert record");
+    let usable = results["host"]["limits"]["usable_cores"].as_u64().unwrap();
+    let layouts: std::collections::BTreeSet<&str> = recipes
+        .iter()
+        .map(|r| r["layout"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        layouts.len(),
+        if usable >= 2 { 2 } else { 1 },
+        "{layouts:?}"
+    );
+    assert_eq!(recipes.len(), 4 * layouts.len());
+    let mut next = 1;
+    for r in recipes {
+        match (r["trial"].as_u64(), r["skipped"].as_str()) {
+            (Some(id), None) => {
+                // In order, right after stock, unless an earlier recipe
+                // already measured the same config.
+                let t = &trials[id as usize];
+                assert_eq!(t["label"], r["label"], "{r}");
+                if id as usize == next {
+                    assert!(t["why"].as_str().unwrap().starts_with("expert recipe"));
+                    next += 1;
+                }
+            }
+            (None, Some(why)) => assert!(!why.is_empty()),
+            _ => panic!("a recipe is measured or skipped with a reason: {r}"),
+        }
+    }
+    let winner = &results["winner"];
+    let won = winner["samples_per_s"].as_f64().unwrap();
+    let winner_shapes = &trials[winner["trial"].as_u64().unwrap() as usize];
+    for r in recipes {
+        let Some(id) = r["trial"].as_u64() else {
+            continue;
+        };
+        let t = &trials[id as usize];
+        if t["status"] != "ok" || t["accurate"] != true {
+            continue;
+        }
+        let theirs = t["stats"]["samples_per_s"].as_f64().unwrap();
+        // Slower beyond noise would be a loss: the tie rule allows no more
+        // than the two trials' own spread.
+        let spread = t["stats"]["cv"].as_f64().unwrap_or(0.0)
+            + winner_shapes["stats"]["cv"].as_f64().unwrap_or(0.0);
+        assert!(
+            won >= theirs * (1.0 - spread),
+            "winner {won} loses to the recipe {} at {theirs}",
+            t["label"]
+        );
+    }
+    let best = expert["best"]["samples_per_s"]
+        .as_f64()
+        .expect("a recipe ran");
+    let ratio = expert["winner_ratio"].as_f64().unwrap();
+    assert!(
+        (ratio - won / best).abs() < 1e-9 && ratio >= 1.0,
+        "{expert}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("vs expert: "), "{stdout}");
+}

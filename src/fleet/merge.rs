@@ -177,14 +177,23 @@ fn merge_host_type(files: Inputs, output: &Path) -> Result<Results, UserError> {
     merged.trials.clear();
     merged.skipped.clear();
     merged.int8_fallbacks.clear();
+    merged.stopped_families.clear();
     merged.warnings.clear();
     merged.shard = None;
     merged.profile = None;
     merged.deploy = None;
     merged.stock_drift = None;
     merged.search.wall_s = 0.0;
+    // Every shard measures the expert's recipes; the first shard's trials
+    // come first, so its expert record's trial ids hold in the merge.
     for (_, r) in &kept {
         let (index, _) = shard_of(r);
+        let offset = merged.trials.len();
+        for f in &r.stopped_families {
+            let mut f = f.clone();
+            f.trials.iter_mut().for_each(|id| *id += offset);
+            merged.stopped_families.push(f);
+        }
         for t in &r.trials {
             let mut t = t.clone();
             t.id = merged.trials.len();
@@ -255,6 +264,7 @@ fn merge_host_type(files: Inputs, output: &Path) -> Result<Results, UserError> {
     });
     // After `merged` is set: the winner of a merge ranks by speedup.
     merged.winner = crate::tune::session::winner(&merged, merged.objective);
+    crate::tune::session::summarize_expert(&mut merged);
     // The winner's deploy block and profile come from its own shard.
     if let Some(w) = &merged.winner {
         let shard = merged.trials[w.trial].shard;

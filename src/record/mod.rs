@@ -247,6 +247,58 @@ pub struct Int8Fallback {
     pub problem: Option<String>,
 }
 
+/// IPEX's documented recipes for CPU inference, each in the launcher's
+/// layouts, as the guided search measured them before exploring: the floor
+/// the winner is held to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Expert {
+    pub recipes: Vec<ExpertRecipe>,
+    /// The fastest accurate recipe trial (None: none ran accurately).
+    pub best: Option<ExpertBest>,
+    /// The winner's samples/s over the best recipe's.
+    pub winner_ratio: Option<f64>,
+    /// Bootstrap 95% interval of that ratio, estimated shape by shape.
+    pub winner_ratio_ci95: Option<(f64, f64)>,
+}
+
+/// One recipe in one layout: the trial that measured it, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExpertRecipe {
+    /// e.g. "ipex int8".
+    pub recipe: String,
+    /// What the expert writes in Python for it.
+    pub python: String,
+    /// e.g. "2 instances x 1 core (throughput mode)".
+    pub layout: String,
+    /// The config that runs it here (None when skipped).
+    pub label: Option<String>,
+    pub trial: Option<usize>,
+    /// Why it was not measured (a rule, the budget).
+    pub skipped: Option<String>,
+}
+
+/// The best accurate recipe trial.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExpertBest {
+    pub trial: usize,
+    pub recipe: String,
+    pub layout: String,
+    pub label: String,
+    pub samples_per_s: f64,
+}
+
+/// A family of candidates (backend x dtype) whose trials failed the same
+/// way: the search tried no more of it.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StoppedFamily {
+    /// e.g. "ipex/int8-static".
+    pub family: String,
+    /// The failure its trials shared.
+    pub reason: String,
+    /// The trials that failed that way.
+    pub trials: Vec<usize>,
+}
+
 /// A candidate the search did not try, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Skipped {
@@ -310,6 +362,14 @@ pub struct Results {
     /// The int8 fallbacks the search ran (v2, when int8 missed the tolerance).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub int8_fallbacks: Vec<Int8Fallback>,
+    /// The expert's recipes the guided search measured first, and the
+    /// winner against the best of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert: Option<Expert>,
+    /// Families of candidates (backend x dtype) the search stopped trying,
+    /// and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped_families: Vec<StoppedFamily>,
     pub warnings: Vec<String>,
     /// Where the winner's time goes (`run --profile`): ops, kernels and
     /// ISA, the model against the host's measured roofs.

@@ -58,6 +58,19 @@ fn summary(results: &Results) -> String {
         }
         None => cards += &card("winner", "none", "bad", "no accurate candidate finished"),
     }
+    if let Some(expert) = &results.expert {
+        let big = match expert.winner_ratio {
+            Some(r) => format!("{r:.2}x expert"),
+            None => "-".to_string(),
+        };
+        let class = match expert.winner_ratio {
+            Some(r) if r >= 1.0 => "ok",
+            Some(_) => "bad",
+            None => "",
+        };
+        let small = super::summary::expert_text(results).unwrap_or_default();
+        cards += &card("vs expert", &big, class, &small);
+    }
     let out = results
         .trials
         .iter()
@@ -95,6 +108,58 @@ fn summary(results: &Results) -> String {
         html += "<p class=\"bad\">This run did not complete: the results hold the trials that finished.</p>";
     }
     html
+}
+
+/// The expert's recipes: each recipe in each launcher layout, the config
+/// that ran it and its figures, or why it was not measured.
+fn expert_table(results: &Results) -> String {
+    let Some(expert) = &results.expert else {
+        return String::new();
+    };
+    let mut html = String::from(
+        "<h3 id=\"expert\">The expert's recipes</h3><p class=\"muted\">IPEX's documented Python recipes for CPU inference, in the launcher's layouts, measured before the search explored: the floor of the winner.</p>\
+         <table><tr><th>recipe</th><th>in Python</th><th>layout</th><th>config</th><th>samples/s</th><th>accuracy</th><th>vs stock</th></tr>",
+    );
+    for r in &expert.recipes {
+        let trial = r.trial.and_then(|id| results.trials.get(id));
+        let (figure, accuracy, speedup) = match (trial, &r.skipped) {
+            (Some(t), _) => (
+                t.stats.as_ref().map_or_else(
+                    || format!("{}: {}", t.status.name(), t.reason.as_deref().unwrap_or("")),
+                    |s| format!("{:.1}", s.samples_per_s),
+                ),
+                match (t.accurate, &t.accuracy) {
+                    (Some(true), Some(a)) => format!("ok, max|d| {:.1e}", a.max_abs),
+                    (Some(false), _) => format!(
+                        "out: {}",
+                        t.accuracy_problem
+                            .as_deref()
+                            .unwrap_or("outside the tolerance")
+                    ),
+                    _ => String::new(),
+                },
+                super::summary::speedup_text(t.speedup, t.speedup_ci95),
+            ),
+            (None, Some(why)) => (format!("not measured: {why}"), String::new(), String::new()),
+            (None, None) => (String::new(), String::new(), String::new()),
+        };
+        let best = expert
+            .best
+            .as_ref()
+            .is_some_and(|b| Some(b.trial) == r.trial);
+        html += &format!(
+            "<tr{}><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if best { " class=\"winner\"" } else { "" },
+            escape(&r.recipe),
+            escape(&r.python),
+            escape(&r.layout),
+            escape(r.label.as_deref().unwrap_or("-")),
+            escape(&figure),
+            escape(&accuracy),
+            escape(&speedup)
+        );
+    }
+    html + "</table>"
 }
 
 fn trials_table(results: &Results) -> String {
@@ -568,7 +633,10 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         .replace("{{subtitle}}", &escape(&subtitle))
         .replace("{{summary}}", &summary(results))
         .replace("{{charts}}", &chart_html)
-        .replace("{{trials}}", &trials_table(results))
+        .replace(
+            "{{trials}}",
+            &(trials_table(results) + &expert_table(results)),
+        )
         .replace("{{deploy}}", &deploy(results))
         .replace("{{profile}}", &(fleet(results) + &profile(results)?))
         .replace("{{firings}}", &firings(results))

@@ -62,6 +62,10 @@ pub fn render(results: &Results) -> String {
         }
         None => out += "**No winner:** no accurate candidate finished.\n\n",
     }
+    if let Some(text) = summary::expert_text(results) {
+        out += &format!("**Against the expert:** {text}.\n\n");
+    }
+    out += &expert_table(results);
     out += &format!("{}.", verdict(results));
     if !results.complete {
         out += " The run did not complete.";
@@ -156,4 +160,42 @@ pub fn render(results: &Results) -> String {
         out += "\n</details>\n";
     }
     out
+}
+
+/// The expert's recipes as the run measured them: recipe, layout, config,
+/// samples/s and accuracy, or why a recipe was not measured.
+fn expert_table(results: &Results) -> String {
+    let Some(expert) = &results.expert else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "| expert recipe | layout | config | samples/s | accurate |\n|---|---|---|---|---|\n",
+    );
+    for r in &expert.recipes {
+        let trial = r.trial.and_then(|id| results.trials.get(id));
+        let (figure, accurate) = match (trial, &r.skipped) {
+            (Some(t), _) => (
+                t.stats.as_ref().map_or_else(
+                    || t.status.name().to_string(),
+                    |s| format!("{:.1}", s.samples_per_s),
+                ),
+                match t.accurate {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => "no".to_string(),
+                    None => "-".to_string(),
+                },
+            ),
+            (None, Some(why)) => (format!("not measured: {why}"), "-".to_string()),
+            (None, None) => ("-".to_string(), "-".to_string()),
+        };
+        out += &format!(
+            "| {} | {} | `{}` | {} | {} |\n",
+            r.recipe,
+            r.layout,
+            r.label.as_deref().unwrap_or("-"),
+            figure.replace('|', "/"),
+            accurate
+        );
+    }
+    out + "\n"
 }

@@ -131,6 +131,17 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    for line in expert_lines(results) {
+        out += &format!("{line}\n");
+    }
+    for f in &results.stopped_families {
+        out += &format!(
+            "family {} stopped after {} trials failed the same way: {}\n",
+            f.family,
+            f.trials.len(),
+            f.reason
+        );
+    }
     for fallback in &results.int8_fallbacks {
         out += &match &fallback.kept_fp32 {
             Some(layers) => format!(
@@ -156,6 +167,50 @@ pub fn render(results: &Results) -> String {
         out += &format!("warning: {warning}\n");
     }
     out
+}
+
+/// The winner against the expert's best recipe: "1.08x (1.02-1.15)
+/// the best expert recipe (ipex int8, 2 instances x 1 core: #5, 233.0
+/// samples/s)". None when the run measured no recipe.
+pub fn expert_text(results: &Results) -> Option<String> {
+    let expert = results.expert.as_ref()?;
+    let Some(best) = &expert.best else {
+        return Some("no expert recipe ran accurately here".to_string());
+    };
+    let of = format!(
+        "{}, {}: #{} {:.1} samples/s",
+        best.recipe, best.layout, best.trial, best.samples_per_s
+    );
+    let winner = results.winner.as_ref()?;
+    Some(if winner.trial == best.trial {
+        format!("the winner is the expert's recipe ({of}): nothing the search found beat it")
+    } else {
+        format!(
+            "{} the best expert recipe ({of})",
+            speedup_text(expert.winner_ratio, expert.winner_ratio_ci95)
+        )
+    })
+}
+
+/// The expert lines of the terminal summary: the winner against the best
+/// recipe, and each recipe that was not measured, with why.
+pub fn expert_lines(results: &Results) -> Vec<String> {
+    let Some(expert) = &results.expert else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = expert_text(results)
+        .map(|t| format!("vs expert: {t}"))
+        .into_iter()
+        .collect();
+    for r in expert.recipes.iter().filter(|r| r.skipped.is_some()) {
+        lines.push(format!(
+            "  expert recipe {} ({}) not measured: {}",
+            r.recipe,
+            r.layout,
+            r.skipped.as_deref().unwrap_or("")
+        ));
+    }
+    lines
 }
 
 /// The profile's headlines (`run --profile`): the top op kinds, the

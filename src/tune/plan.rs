@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::{Config, ALL_KNOBS};
 use crate::error::UserError;
 use crate::host::HostProfile;
 use crate::model::{load_module_for_facts, ModelFacts};
-use crate::rules::engine::{Exclusion, Firing};
+use crate::rules::engine::{Exclusion, Firing, Judgement};
 use crate::rules::facts::Value;
 use crate::rules::{self, gather, Facts, Rule};
 use crate::search::space::{self, Candidate, HostShape};
@@ -108,6 +109,52 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// Why `config` is not among the candidates: incoherent here, a knob
+    /// value a rule took out of the space, or a rule over candidate knobs.
+    pub fn why_not(&self, config: &Config) -> String {
+        if !space::coherent(config, self.usable) {
+            return format!(
+                "{} is not a coherent config on {} core(s)",
+                config.label(),
+                self.usable
+            );
+        }
+        for knob in ALL_KNOBS {
+            let value = knob.value_of(config).to_string();
+            let taken = self
+                .plan
+                .exclusions
+                .iter()
+                .find(|e| e.knob == knob.to_string() && e.value == value);
+            if let Some(e) = taken {
+                return format!("rule {}: {} ({} {})", e.rule, e.reason, e.knob, e.value);
+            }
+        }
+        let batch_sizes: Vec<usize> = self.suite.batch_sizes.iter().map(|&b| b as usize).collect();
+        let mut evaluation = rules::evaluate(
+            &self.rules,
+            &self.facts,
+            space::base_domains(self.shape),
+            &batch_sizes,
+            self.usable,
+        );
+        match evaluation.judge(config) {
+            Judgement::Excluded { rule } => {
+                let title = self
+                    .rules
+                    .iter()
+                    .find(|r| r.id == rule)
+                    .map(|r| r.title.clone())
+                    .unwrap_or_default();
+                format!("rule {rule}: {title}")
+            }
+            Judgement::Allowed { .. } => format!(
+                "{} is not among the layouts the search considers on this host",
+                config.label()
+            ),
+        }
+    }
+
     /// The explanation of a rule, for reports.
     pub fn explain(&self, id: &str) -> String {
         self.rules

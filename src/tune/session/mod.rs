@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod expert;
+mod families;
+
+pub use expert::summarize as summarize_expert;
+
 use super::progress::Progress;
 
 use super::deploy;
@@ -219,6 +224,8 @@ fn results_skeleton(planned: &Planned, settings: &Settings) -> Results {
         stock_drift: None,
         deploy: None,
         int8_fallbacks: Vec::new(),
+        expert: None,
+        stopped_families: Vec::new(),
         profile: None,
         shard: settings.shard.clone(),
         merged: None,
@@ -335,6 +342,12 @@ fn disturbed(outcome: &ChildOutcome) -> Option<String> {
         .and_then(|i| i.disturbed())
 }
 
+/// The share of the budget the int8 fallbacks may take in all.
+const FALLBACK_BUDGET_SHARE: f64 = 0.25;
+
+/// The shortest time limit a sensitivity child gets within a budget.
+const MIN_SENSITIVITY_LIMIT: Duration = Duration::from_secs(30);
+
 /// The sensitivity child's time limit, in trial time limits.
 const SENSITIVITY_LIMIT_TRIALS: u32 = 4;
 
@@ -361,6 +374,9 @@ struct Session<'a> {
     int8_fp32_layers: BTreeMap<Dtype, Option<Vec<String>>>,
     /// The live line and one line per finished trial on stderr.
     progress: Progress,
+    /// Time spent in int8 fallbacks so far (sensitivity and fallback
+    /// trials), held to a share of the budget.
+    fallback_spent: Duration,
 }
 
 impl<'a> Session<'a> {
@@ -387,6 +403,7 @@ impl<'a> Session<'a> {
             reruns: 0,
             int8_fp32_layers: BTreeMap::new(),
             progress: Progress::new(settings.progress, settings.budget),
+            fallback_spent: Duration::ZERO,
         })
     }
 }
@@ -616,6 +633,7 @@ impl Session<'_> {
             .flatten();
         self.progress.finished(&record);
         self.results.trials.push(record);
+        self.note_family_failure(id);
         self.update_winner();
         self.results.write_atomic(self.output)?;
         Ok(score)
@@ -623,6 +641,7 @@ impl Session<'_> {
 
     fn update_winner(&mut self) {
         self.results.winner = winner(&self.results, self.settings.objective);
+        expert::summarize(&mut self.results);
     }
 
     /// The `deploy` block of the winner; with `--save-optimized`, the
@@ -804,16 +823,31 @@ impl Session<'_> {
             .filter(|c| space::uses_all_cores(&c.config, usable))
             .collect();
         self.results.search.space = allowed.len();
-        let mut best: Option<(Config, f64)> = None;
+        // The floor first: the expert's recipes (a shard measures them all:
+        // every shard's winner is held to them).
+        let mut best: Option<(Config, f64)> = self.expert_floor(&allowed)?;
+        let keep_best = |best: &mut Option<(Config, f64)>, found: Option<(Config, f64)>| {
+            if let Some((config, score)) = found {
+                if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                    *best = Some((config, score));
+                }
+            }
+        };
         if let Some(first) = guided::start(&allowed, usable) {
-            self.tried.insert(first.clone());
-            let score = self.trial(
-                first.clone(),
-                "start: the allowed config closest to frozen+folded+prepacked fp32 on all cores"
-                    .into(),
-            )?;
-            best = Some((first, score.unwrap_or(0.0)));
+            if !self.should_stop() && self.tried.insert(first.clone()) {
+                let score = self.trial(
+                    first.clone(),
+                    "start: the allowed config closest to frozen+folded+prepacked fp32 on all cores"
+                        .into(),
+                )?;
+                keep_best(&mut best, score.map(|s| (first.clone(), s)));
+                if best.is_none() {
+                    best = Some((first, 0.0));
+                }
+            }
         }
+        let found = self.every_family_once(&allowed)?;
+        keep_best(&mut best, found);
         let sweep = guided::ORDER
             .iter()
             .cycle()
@@ -839,7 +873,7 @@ impl Session<'_> {
                     break 'groups;
                 }
                 self.with_known_fp32_layers(&mut config);
-                if !self.tried.insert(config.clone()) {
+                if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone()) {
                     continue;
                 }
                 let why = format!(
@@ -896,7 +930,8 @@ impl Session<'_> {
                         return Ok(());
                     }
                     self.with_known_fp32_layers(&mut config);
-                    if !self.tried.insert(config.clone()) {
+                    if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone())
+                    {
                         continue;
                     }
                     let why = format!(
@@ -933,6 +968,42 @@ impl Session<'_> {
         {
             return Ok(None);
         }
+        if self.fallback_budget_spent() {
+            self.int8_fp32_layers.insert(failed.dtype, None);
+            self.results.int8_fallbacks.push(Int8Fallback {
+                config: failed.label(),
+                all_int8: None,
+                sensitivity: Vec::new(),
+                sensitivity_wall_s: 0.0,
+                tried: Vec::new(),
+                kept_fp32: None,
+                problem: Some(format!(
+                    "not run: int8 fallbacks already took their share of the budget ({:.0}%)",
+                    FALLBACK_BUDGET_SHARE * 100.0
+                )),
+            });
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let found = self.int8_fallback_search(failed);
+        self.fallback_spent += started.elapsed();
+        found
+    }
+
+    /// Whether int8 fallbacks have used their share of the budget (never,
+    /// without a budget: they are bounded by their steps).
+    fn fallback_budget_spent(&self) -> bool {
+        self.settings
+            .budget
+            .is_some_and(|b| self.fallback_spent >= b.mul_f64(FALLBACK_BUDGET_SHARE))
+    }
+
+    /// The fallback itself: the sensitivity child, then the fallback
+    /// trials, until one is accurate, one fails (the next would fail the
+    /// same way: the layers are the same, one more of them in fp32), the
+    /// steps end or the fallbacks' share of the budget is spent.
+    fn int8_fallback_search(&mut self, failed: &Config) -> anyhow::Result<Option<(Config, f64)>> {
+        let started = Instant::now();
         if self.settings.progress {
             eprintln!(
                 "int8 fallback: {} missed the tolerance; measuring each layer's sensitivity ...",
@@ -946,7 +1017,12 @@ impl Session<'_> {
         // what is left of the budget.
         let mut limit = self.limit * SENSITIVITY_LIMIT_TRIALS;
         if let Some(budget) = self.settings.budget {
-            limit = limit.min(budget.saturating_sub(self.start.elapsed()).max(self.limit));
+            let share_left = budget
+                .mul_f64(FALLBACK_BUDGET_SHARE)
+                .saturating_sub(self.fallback_spent);
+            limit = limit
+                .min(budget.saturating_sub(self.start.elapsed()).max(self.limit))
+                .min(share_left.max(MIN_SENSITIVITY_LIMIT));
         }
         spec.time_limit_s = Some(limit.as_secs_f64());
         let outcome = trial::spawn(&spec, self.scratch.path(), limit);
@@ -971,7 +1047,11 @@ impl Session<'_> {
         let steps = (measured.layers.len() / 2).max(1).min(ranked.len());
         let mut found = None;
         for k in 1..=steps {
-            if self.should_stop() {
+            if self.should_stop()
+                || self.settings.budget.is_some_and(|b| {
+                    self.fallback_spent + started.elapsed() >= b.mul_f64(FALLBACK_BUDGET_SHARE)
+                })
+            {
                 break;
             }
             let mut config = failed.clone();
@@ -987,6 +1067,17 @@ impl Session<'_> {
             if let Some(score) = self.trial(config.clone(), why)? {
                 record.kept_fp32 = Some(config.fp32_layers.clone());
                 found = Some((config, score));
+                break;
+            }
+            let last = self.results.trials.last().expect("just measured");
+            if last.status != Status::Ok {
+                record.problem =
+                    Some(format!(
+                    "stopped: the fallback trial {} {} ({}); the next ones keep the same layers",
+                    last.label,
+                    last.status.name(),
+                    last.reason.as_deref().unwrap_or("no reason").lines().next().unwrap_or("")
+                ));
                 break;
             }
         }
@@ -1036,7 +1127,9 @@ impl Session<'_> {
         for config in configs.iter().filter(|c| !self.tried.contains(*c)) {
             self.results.skipped.push(Skipped {
                 label: config.label(),
-                reason: reason.clone(),
+                reason: self
+                    .family_stopped(config)
+                    .unwrap_or_else(|| reason.clone()),
             });
         }
     }

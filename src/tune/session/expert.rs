@@ -1,0 +1,121 @@
+//! The expert's floor: IPEX's documented recipes (search::recipes), each in
+//! the launcher's layouts, measured before the guided search explores, and
+//! the winner against the best of them. The winner is the best accurate
+//! trial, and the recipes are trials: it can only beat the best recipe or
+//! tie with it.
+use super::Session;
+use crate::config::Config;
+use crate::measure::shapes::interval_around;
+use crate::record::{Expert, ExpertBest, ExpertRecipe, Results, Status};
+use crate::search::recipes::{self, RECIPES};
+use crate::search::Candidate;
+
+impl Session<'_> {
+    /// Measures every recipe in the launcher's layouts, layout by layout
+    /// (every recipe on all cores first: a budget that runs out keeps one
+    /// of each). Returns the best accurate recipe and its score.
+    pub(super) fn expert_floor(
+        &mut self,
+        allowed: &[&Candidate],
+    ) -> anyhow::Result<Option<(Config, f64)>> {
+        self.results.expert = Some(Expert::default());
+        let mut best: Option<(Config, f64)> = None;
+        for layout in recipes::launcher_layouts(self.planned.shape) {
+            for recipe in &RECIPES {
+                let mut entry = ExpertRecipe {
+                    recipe: recipe.name.into(),
+                    python: recipe.python.into(),
+                    layout: layout.name.clone(),
+                    label: None,
+                    trial: None,
+                    skipped: None,
+                };
+                let found = recipes::nearest(allowed, recipe, &layout.layout);
+                match found {
+                    None => {
+                        let wanted = recipes::exact(recipe, &layout.layout);
+                        entry.skipped = Some(self.planned.why_not(&wanted));
+                    }
+                    Some(config) => {
+                        entry.label = Some(config.label());
+                        if let Some(stopped) = self.family_stopped(&config) {
+                            entry.skipped = Some(stopped);
+                        } else if let Some(done) = self.trial_of(&config) {
+                            entry.trial = Some(done);
+                        } else if self.should_stop() {
+                            entry.skipped = Some("the time budget ran out first".into());
+                        } else {
+                            self.tried.insert(config.clone());
+                            entry.trial = Some(self.results.trials.len());
+                            let why = format!(
+                                "expert recipe: {} ({}), {}",
+                                recipe.name, recipe.python, layout.name
+                            );
+                            if let Some(score) = self.trial(config.clone(), why)? {
+                                if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                                    best = Some((config, score));
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Some(expert) = self.results.expert.as_mut() {
+                    expert.recipes.push(entry);
+                }
+                summarize(&mut self.results);
+                self.results.write_atomic(self.output)?;
+            }
+        }
+        Ok(best)
+    }
+
+    /// The id of the trial that measured `config`, if one did.
+    fn trial_of(&self, config: &Config) -> Option<usize> {
+        self.results
+            .trials
+            .iter()
+            .find(|t| t.config == *config)
+            .map(|t| t.id)
+    }
+}
+
+/// Fills the expert record's best recipe and the winner's ratio to it
+/// (after every trial, with the winner).
+pub fn summarize(results: &mut Results) {
+    let trials = &results.trials;
+    let Some(expert) = results.expert.as_mut() else {
+        return;
+    };
+    let best = expert
+        .recipes
+        .iter()
+        .filter_map(|r| {
+            let t = trials.get(r.trial?)?;
+            let ok = t.status == Status::Ok && t.accurate == Some(true);
+            let samples_per_s = t.stats.as_ref()?.samples_per_s;
+            ok.then_some((r, t, samples_per_s))
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    expert.best = best.map(|(r, t, samples_per_s)| ExpertBest {
+        trial: t.id,
+        recipe: r.recipe.clone(),
+        layout: r.layout.clone(),
+        label: t.label.clone(),
+        samples_per_s,
+    });
+    let ratio = expert
+        .best
+        .as_ref()
+        .zip(results.winner.as_ref())
+        .and_then(|(best, winner)| {
+            let ratio = winner.samples_per_s / best.samples_per_s;
+            let ci95 = interval_around(
+                ratio,
+                &trials.get(best.trial)?.per_shape,
+                &trials.get(winner.trial)?.per_shape,
+            );
+            Some((ratio, ci95))
+        });
+    expert.winner_ratio = ratio.map(|r| r.0);
+    expert.winner_ratio_ci95 = ratio.and_then(|r| r.1);
+}

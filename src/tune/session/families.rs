@@ -1,0 +1,193 @@
+//! Families of candidates (backend x dtype): every family is measured once
+//! before the guided search varies any of them, and a family whose trials
+//! fail the same way is stopped, so a budget cannot sink into one broken
+//! family (45 failing int8 trials on a scripted MobileNetV3 left no time for
+//! a single IPEX trial).
+use std::collections::BTreeMap;
+
+use super::Session;
+use crate::config::Config;
+use crate::record::{Status, StoppedFamily, TrialRecord};
+use crate::search::{guided, Candidate};
+
+/// Trials of a family that fail the same way before it is stopped.
+const SAME_FAILURES_TO_STOP: usize = 2;
+
+/// A config's family: its backend and dtype, e.g. "ipex/int8-static".
+pub fn family(config: &Config) -> String {
+    format!("{}/{}", config.backend.label(), config.dtype.label())
+}
+
+/// What makes two failures "the same": the status and the reason's first
+/// line with numbers blanked (sizes, addresses and layer counts differ
+/// between layouts; the cause does not).
+fn failure_key(record: &TrialRecord) -> Option<String> {
+    if record.status == Status::Ok || record.status == Status::Interrupted {
+        return None;
+    }
+    let reason = record.reason.as_deref().unwrap_or("");
+    let first = reason.lines().next().unwrap_or("");
+    let mut blanked = String::new();
+    for c in first.chars().take(160) {
+        if !c.is_ascii_digit() {
+            blanked.push(c);
+        } else if !blanked.ends_with('#') {
+            blanked.push('#');
+        }
+    }
+    Some(format!("{}: {blanked}", record.status.name()))
+}
+
+impl Session<'_> {
+    /// Why the family of `config` is stopped, if it is.
+    pub(super) fn family_stopped(&self, config: &Config) -> Option<String> {
+        let name = family(config);
+        self.results
+            .stopped_families
+            .iter()
+            .find(|f| f.family == name)
+            .map(|f| {
+                format!(
+                    "family {} stopped: {} of its trials failed the same way ({})",
+                    f.family,
+                    f.trials.len(),
+                    f.reason
+                )
+            })
+    }
+
+    /// After a trial: when it is the family's second failure of the same
+    /// kind, the family is stopped and the results say why.
+    pub(super) fn note_family_failure(&mut self, id: usize) {
+        let Some(record) = self.results.trials.get(id) else {
+            return;
+        };
+        let Some(key) = failure_key(record) else {
+            return;
+        };
+        let name = family(&record.config);
+        if self
+            .results
+            .stopped_families
+            .iter()
+            .any(|f| f.family == name)
+        {
+            return;
+        }
+        let same: Vec<usize> = self
+            .results
+            .trials
+            .iter()
+            .filter(|t| family(&t.config) == name && failure_key(t).as_ref() == Some(&key))
+            .map(|t| t.id)
+            .collect();
+        if same.len() >= SAME_FAILURES_TO_STOP {
+            let reason = record.reason.clone().unwrap_or_else(|| key.clone());
+            let first_line = reason.lines().next().unwrap_or("").to_string();
+            self.results.stopped_families.push(StoppedFamily {
+                family: name,
+                reason: first_line,
+                trials: same,
+            });
+        }
+    }
+
+    /// One trial of every allowed family no trial has measured yet: its
+    /// candidate closest to the guided search's start. Int8 families that
+    /// miss the tolerance get their fallback. Returns the best found.
+    pub(super) fn every_family_once(
+        &mut self,
+        allowed: &[&Candidate],
+    ) -> anyhow::Result<Option<(Config, f64)>> {
+        let mut families: BTreeMap<String, Vec<&Candidate>> = BTreeMap::new();
+        for c in allowed {
+            families.entry(family(&c.config)).or_default().push(c);
+        }
+        let mut best: Option<(Config, f64)> = None;
+        for (name, members) in families {
+            // Stock's own trial (O0, the baseline) does not stand for its
+            // family's optimized configs.
+            let measured = self
+                .results
+                .trials
+                .iter()
+                .skip(1)
+                .any(|t| family(&t.config) == name);
+            if measured {
+                continue;
+            }
+            let Some(config) = guided::start(&members, self.planned.usable) else {
+                continue;
+            };
+            if self.should_stop() {
+                break;
+            }
+            if !self.tried.insert(config.clone()) {
+                continue;
+            }
+            let why = format!("the first trial of the family {name}: every family is measured once before any is varied");
+            let scored = match self.trial(config.clone(), why)? {
+                Some(score) => Some((config, score)),
+                None => self.int8_fallback(&config)?,
+            };
+            if let Some((config, score)) = scored {
+                if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                    best = Some((config, score));
+                }
+            }
+        }
+        Ok(best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backend, Dtype};
+
+    fn failed(reason: &str) -> TrialRecord {
+        let mut config = Config::stock();
+        config.backend = Backend::Ipex;
+        config.dtype = Dtype::Int8Static;
+        TrialRecord {
+            id: 1,
+            label: config.label(),
+            config,
+            provenance: Default::default(),
+            why: String::new(),
+            status: Status::Failed,
+            reason: Some(reason.into()),
+            stats: None,
+            latencies_ms: Vec::new(),
+            per_shape: Vec::new(),
+            interference: None,
+            first_call_ms: None,
+            warmup_iterations: None,
+            peak_rss_bytes: 0,
+            wall_s: 0.0,
+            accuracy: None,
+            task_top1: None,
+            accurate: None,
+            accuracy_problem: None,
+            speedup: None,
+            speedup_ci95: None,
+            steps: Vec::new(),
+            threads: None,
+            executed_graph: None,
+            warnings: Vec::new(),
+            shard: None,
+        }
+    }
+
+    #[test]
+    fn failures_that_differ_only_in_numbers_are_the_same() {
+        let a = failed("dtype: int8-static prepare: size 16 at node 12\nframes");
+        let b = failed("dtype: int8-static prepare: size 32 at node 7");
+        assert_eq!(failure_key(&a), failure_key(&b));
+        assert_ne!(failure_key(&a), failure_key(&failed("timeout")));
+        let mut ok = failed("");
+        ok.status = Status::Ok;
+        assert_eq!(failure_key(&ok), None);
+        assert_eq!(family(&a.config), "ipex/int8-static");
+    }
+}
