@@ -1,0 +1,224 @@
+//! The search loops: the configs given, the grid, and the rules-guided
+//! search (the expert's floor, every family once, then knob group by knob
+//! group from the best so far).
+use super::*;
+
+impl Session<'_> {
+    pub(super) fn search_given(&mut self, configs: &[Config]) -> anyhow::Result<()> {
+        let usable = self.planned.usable;
+        self.results.search.space = configs.len();
+        for (position, config) in configs.iter().enumerate() {
+            if !self.shard_takes(position) {
+                continue;
+            }
+            if self.should_stop() {
+                break;
+            }
+            if !space::coherent(config, usable) {
+                self.results.skipped.push(Skipped {
+                    label: config.label(),
+                    reason: format!("not a coherent config on {usable} core(s)"),
+                });
+                continue;
+            }
+            if self.tried.insert(config.clone())
+                && self
+                    .trial(config.clone(), "given with --config".into())?
+                    .is_none()
+            {
+                self.int8_fallback(config)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn search_grid(&mut self) -> anyhow::Result<()> {
+        let space = space::grid(self.planned.shape);
+        self.results.search.space = space.len();
+        for (i, config) in space.iter().enumerate() {
+            if !self.shard_takes(i) {
+                continue;
+            }
+            if self.should_stop() {
+                let rest: Vec<Config> = (i..space.len())
+                    .filter(|&j| self.shard_takes(j))
+                    .map(|j| space[j].clone())
+                    .collect();
+                self.skip_rest(&rest);
+                break;
+            }
+            if self.tried.insert(config.clone()) {
+                self.trial(config.clone(), "grid".into())?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn search_guided(&mut self) -> anyhow::Result<()> {
+        let usable = self.planned.usable;
+        let allowed: Vec<&Candidate> = self
+            .planned
+            .plan
+            .candidates
+            .iter()
+            .filter(|c| space::uses_all_cores(&c.config, usable))
+            .collect();
+        self.results.search.space = allowed.len();
+        // The floor first: the expert's recipes (a shard measures them all:
+        // every shard's winner is held to them).
+        let mut best: Option<(Config, f64)> = self.expert_floor(&allowed)?;
+        let keep_best = |best: &mut Option<(Config, f64)>, found: Option<(Config, f64)>| {
+            if let Some((config, score)) = found {
+                if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                    *best = Some((config, score));
+                }
+            }
+        };
+        if let Some(first) = guided::start(&allowed, usable) {
+            if !self.should_stop() && self.tried.insert(first.clone()) {
+                let score = self.trial(
+                    first.clone(),
+                    "start: the allowed config closest to frozen+folded+prepacked fp32 on all cores"
+                        .into(),
+                )?;
+                keep_best(&mut best, score.map(|s| (first.clone(), s)));
+                if best.is_none() {
+                    best = Some((first, 0.0));
+                }
+            }
+        }
+        let found = self.every_family_once(&allowed)?;
+        keep_best(&mut best, found);
+        let sweep = guided::ORDER
+            .iter()
+            .cycle()
+            .take(guided::ORDER.len() * guided::PASSES);
+        // With --shard, the first group's alternatives are split between
+        // the shards; each goes on from the best of its share.
+        let mut first_group = true;
+        'groups: for &group in sweep {
+            let Some((current, _)) = best.clone() else {
+                break;
+            };
+            let mut variants = guided::variants(&allowed, &current, group, &self.tried);
+            if std::mem::take(&mut first_group) {
+                variants = variants
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(position, _)| self.shard_takes(*position))
+                    .map(|(_, config)| config)
+                    .collect();
+            }
+            for mut config in variants {
+                if self.should_stop() {
+                    break 'groups;
+                }
+                self.with_known_fp32_layers(&mut config);
+                if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone()) {
+                    continue;
+                }
+                let why = format!(
+                    "varying {} from the best so far ({})",
+                    group.name(),
+                    current.label()
+                );
+                let scored = match self.trial(config.clone(), why)? {
+                    Some(score) => Some((config, score)),
+                    None => self.int8_fallback(&config)?,
+                };
+                if let Some((config, score)) = scored {
+                    if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                        best = Some((config, score));
+                    }
+                }
+            }
+        }
+        if let Some((winner, _)) = best {
+            self.runner_up_dtypes(&allowed, winner.dtype)?;
+        }
+        let untried: Vec<Config> = allowed.iter().map(|c| c.config.clone()).collect();
+        self.skip_rest(&untried);
+        Ok(())
+    }
+
+    /// A second look at the dtypes that lost the dtype group: the sweep
+    /// varies the fuser and the layout only around the best so far, so a
+    /// dtype that loses with one fuser is never tried with another (bf16
+    /// with the oneDNN Graph fuser on a CNN: 124 samples/s where bf16 with
+    /// prepacking gave 70). For the best accurate trial of each other dtype,
+    /// its fuser and layout alternatives of the same dtype are tried.
+    pub(super) fn runner_up_dtypes(
+        &mut self,
+        allowed: &[&Candidate],
+        winner: Dtype,
+    ) -> anyhow::Result<()> {
+        let mut best_of: BTreeMap<Dtype, (Config, f64)> = BTreeMap::new();
+        for t in self.results.trials.iter().skip(1) {
+            let Some(stats) = t.stats.as_ref() else {
+                continue;
+            };
+            if t.status != Status::Ok || t.accurate != Some(true) || t.config.dtype == winner {
+                continue;
+            }
+            let entry = best_of
+                .entry(t.config.dtype)
+                .or_insert((t.config.clone(), stats.samples_per_s));
+            if stats.samples_per_s > entry.1 {
+                *entry = (t.config.clone(), stats.samples_per_s);
+            }
+        }
+        for (dtype, (mut current, mut score)) in best_of {
+            for group in [guided::Group::Fuser, guided::Group::Layout] {
+                let variants = guided::variants(allowed, &current, group, &self.tried);
+                for mut config in variants.into_iter().filter(|c| c.dtype == dtype) {
+                    if self.should_stop() {
+                        return Ok(());
+                    }
+                    self.with_known_fp32_layers(&mut config);
+                    if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone())
+                    {
+                        continue;
+                    }
+                    let why = format!(
+                        "varying {} for the best {dtype} so far ({})",
+                        group.name(),
+                        current.label()
+                    );
+                    if let Some(s) = self.trial(config.clone(), why)? {
+                        if s > score {
+                            (current, score) = (config, s);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the candidate at `position` of the list is this shard's
+    /// (every candidate without --shard).
+    pub(super) fn shard_takes(&self, position: usize) -> bool {
+        self.settings
+            .shard
+            .as_ref()
+            .is_none_or(|shard| shard.takes(position))
+    }
+
+    pub(super) fn skip_rest(&mut self, configs: &[Config]) {
+        let reason = if INTERRUPTED.load(Ordering::SeqCst) {
+            "run interrupted".to_string()
+        } else if self.settings.budget.is_some() && self.settings.search == SearchMode::Grid {
+            "time budget exhausted".to_string()
+        } else {
+            "not on the guided path: a knob group's alternatives lost to the best so far, or the budget ran out".to_string()
+        };
+        for config in configs.iter().filter(|c| !self.tried.contains(*c)) {
+            self.results.skipped.push(Skipped {
+                label: config.label(),
+                reason: self
+                    .family_stopped(config)
+                    .unwrap_or_else(|| reason.clone()),
+            });
+        }
+    }
+}
