@@ -86,3 +86,95 @@ fn no_module_uses_a_later_stage() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The sibling files a file of `folder` names (`super::NAME`, or
+/// `crate::PATH::NAME` for the folder's own path), other than itself.
+fn sibling_uses(folder: &Path, file: &Path, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let own = folder
+        .strip_prefix(src())
+        .unwrap()
+        .to_string_lossy()
+        .replace('/', "::");
+    let me = file.file_stem().unwrap().to_string_lossy().to_string();
+    let mut used = BTreeSet::new();
+    for prefix in ["super::".to_string(), format!("crate::{own}::")] {
+        for (i, _) in text.match_indices(&prefix) {
+            let rest = &text[i + prefix.len()..];
+            let mut heads = vec![rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(0)];
+                heads.extend(group.split(',').map(|part| {
+                    part.trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                }));
+            }
+            used.extend(
+                heads
+                    .into_iter()
+                    .filter(|h| siblings.contains(h) && *h != me),
+            );
+        }
+    }
+    used
+}
+
+/// Inside every folder, the files' imports of each other form no circle
+/// (a piece two files share lives below both).
+#[test]
+fn no_circle_inside_a_folder() {
+    let mut folders = vec![src()];
+    let mut problems = Vec::new();
+    while let Some(folder) = folders.pop() {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        let name = |p: &Path| p.file_stem().unwrap().to_string_lossy().to_string();
+        let siblings: BTreeSet<String> = files
+            .iter()
+            .map(|p| name(p))
+            .filter(|n| n != "mod" && n != "main")
+            .collect();
+        let edges: Vec<(String, BTreeSet<String>)> = files
+            .iter()
+            .filter(|p| siblings.contains(&name(p)))
+            .map(|p| (name(p), sibling_uses(&folder, p, &siblings)))
+            .collect();
+        let targets = |from: &str| {
+            edges
+                .iter()
+                .find(|(n, _)| n == from)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default()
+        };
+        // A circle: a file reachable from one of its own imports.
+        for (from, direct) in &edges {
+            let mut seen = BTreeSet::new();
+            let mut stack: Vec<String> = direct.iter().cloned().collect();
+            while let Some(next) = stack.pop() {
+                if next == *from {
+                    problems.push(format!(
+                        "{}: {from} is in an import circle",
+                        folder.display()
+                    ));
+                    break;
+                }
+                if seen.insert(next.clone()) {
+                    stack.extend(targets(&next));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

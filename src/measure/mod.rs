@@ -1,6 +1,7 @@
 //! The `measure` stage: timing loops and the statistics over their latencies.
 pub mod accuracy;
 pub mod interference;
+pub mod ops;
 pub mod profile;
 pub mod roofline;
 pub mod roofs;

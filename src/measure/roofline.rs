@@ -4,7 +4,7 @@
 //! intensity x memory bandwidth); and the same for the whole model.
 use serde::{Deserialize, Serialize};
 
-use super::profile::{self, OpProfile, ProfiledOp};
+use super::ops::{self, OpProfile, ProfiledOp};
 use super::roofs::Roofs;
 
 /// One compute op (name and input sizes) on the roofline.
@@ -54,7 +54,7 @@ fn bytes_per_value(dtype: &str) -> f64 {
 /// FLOPs of one call of `op` and the bytes of its inputs and outputs at
 /// `dtype`'s width; None for ops whose arithmetic is not a product.
 fn flops_and_bytes(op: &ProfiledOp, dtype: &str) -> Option<(f64, f64)> {
-    let flops = profile::flops(op)?;
+    let flops = ops::flops(op)?;
     let values: f64 = op
         .shapes
         .iter()
@@ -81,7 +81,7 @@ pub fn ops(p: &OpProfile, roofs: &Roofs) -> Vec<RooflineOp> {
         .ops
         .iter()
         .filter_map(|op| {
-            let dtype = profile::roof_dtype(op);
+            let dtype = ops::roof_dtype(op);
             let (flops, bytes) = flops_and_bytes(op, dtype)?;
             let intensity = flops / bytes.max(1.0);
             let seconds = op.total_ms / op.calls.max(1) as f64 * 1e-3;

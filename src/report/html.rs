@@ -321,7 +321,7 @@ fn host(results: &Results) -> String {
                     format!("NUMA node {}", node.id),
                     format!(
                         "CPUs {}, {} MiB",
-                        crate::tune::deploy::cpu_list(&node.cpus),
+                        crate::host::topology::cpu_list(&node.cpus),
                         node.memory_bytes >> 20
                     ),
                 ));
@@ -332,7 +332,7 @@ fn host(results: &Results) -> String {
             format!(
                 "{} (affinity {})",
                 h.limits.usable_cores,
-                crate::tune::deploy::cpu_list(&h.limits.affinity)
+                crate::host::topology::cpu_list(&h.limits.affinity)
             ),
         ));
         rows.push((

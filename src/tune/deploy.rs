@@ -5,28 +5,10 @@ use std::collections::BTreeMap;
 
 use super::plan::Planned;
 use crate::config::{Allocator, Backend, Config, Dtype};
+use crate::host::topology::cpu_list;
 use crate::record::Deploy;
 use crate::runtime::parallel::split_cores;
 use crate::trial::preload::preload_library;
-
-/// "0-3", "0,2,4": a CPU list as numactl and taskset read it.
-pub fn cpu_list(cpus: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let mut j = i;
-        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
-            j += 1;
-        }
-        parts.push(if j > i {
-            format!("{}-{}", cpus[i], cpus[j])
-        } else {
-            cpus[i].to_string()
-        });
-        i = j + 1;
-    }
-    parts.join(",")
-}
 
 /// The NUMA node of `cpu` among the plan's CPUs.
 fn node_of(planned: &Planned, cpu: u32) -> Option<u32> {

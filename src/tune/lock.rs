@@ -48,7 +48,7 @@ fn describe_busy(cpus: &[u32], holder: &str, waited: &Option<Duration>) -> Strin
     };
     format!(
         "CPU {} is being timed by another ipex-tune run ({holder}){waited}; two runs on the same cores ruin both measurements: wait for it (--lock-wait 30m), choose other cores (--cores), or pass --no-lock",
-        super::deploy::cpu_list(cpus)
+        crate::host::topology::cpu_list(cpus)
     )
 }
 

@@ -422,7 +422,7 @@ fn restrict(
             if let Some(bad) = cpus.iter().find(|c| !affinity.contains(c)) {
                 return Err(UserError::BadValue(format!(
                     "--cores {list}: CPU {bad} is not one this process may use (affinity {})",
-                    super::deploy::cpu_list(affinity)
+                    crate::host::topology::cpu_list(affinity)
                 ))
                 .into());
             }
@@ -436,7 +436,7 @@ fn restrict(
             if let Some(bad) = nodes.iter().find(|n| !known.contains(n)) {
                 return Err(UserError::BadValue(format!(
                     "--nodes {list}: no NUMA node {bad} here (nodes {})",
-                    super::deploy::cpu_list(&known)
+                    crate::host::topology::cpu_list(&known)
                 ))
                 .into());
             }
