@@ -10,6 +10,7 @@ use crate::host::HostProfile;
 use crate::rules::condition::Observed;
 use crate::rules::Facts;
 use crate::suite::{suite_batches, Suite};
+use crate::tune::plan::PlannedRecipe;
 use crate::tune::{make_plan, Plan, Planned};
 
 #[derive(Serialize)]
@@ -27,6 +28,8 @@ struct PlanReport<'a> {
     /// Every fact the rules were evaluated over.
     facts: &'a Facts,
     plan: &'a Plan,
+    /// The expert's recipes a run measures first, or why each is ruled out.
+    expert_recipes: Vec<PlannedRecipe>,
 }
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
@@ -42,6 +45,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
             usable_cores: planned.usable,
             host: planned.host.as_ref(),
             plan: &planned.plan,
+            expert_recipes: planned.expert_recipes(),
         };
         super::json::print(super::json::schema::PLAN, &report)?;
     } else {
@@ -151,6 +155,20 @@ pub fn render(planned: &Planned, limit: usize) -> String {
     for conflict in &plan.conflicts {
         out += &format!("CONFLICT: {conflict}\n");
     }
+    out += &table(
+        vec![
+            "expert recipe (measured first)",
+            "layout",
+            "config, or why not",
+        ],
+        planned.expert_recipes().into_iter().map(|r| {
+            vec![
+                r.recipe.to_string(),
+                r.layout,
+                r.label.or(r.excluded).unwrap_or_default(),
+            ]
+        }),
+    );
     out += &format!("{} candidate configurations", plan.candidates.len());
     if plan.candidates.len() > limit {
         out += &format!(

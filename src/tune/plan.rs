@@ -13,6 +13,7 @@ use crate::model::{load_module_for_facts, ModelFacts};
 use crate::rules::engine::{Exclusion, Firing, Judgement};
 use crate::rules::facts::Value;
 use crate::rules::{self, gather, Facts, Rule};
+use crate::search::recipes;
 use crate::search::space::{self, Candidate, HostShape};
 use crate::suite::{InputFile, Suite};
 
@@ -87,6 +88,21 @@ pub struct Plan {
     pub conflicts: Vec<String>,
 }
 
+/// One of the expert's recipes in one of the launcher's layouts, as this
+/// plan would run it: the allowed config, or the rule that rules it out.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRecipe {
+    pub recipe: &'static str,
+    /// What the expert writes in Python for it.
+    pub python: &'static str,
+    pub layout: String,
+    /// The allowed config that runs it (None: ruled out).
+    pub config: Option<Config>,
+    pub label: Option<String>,
+    /// Why no allowed config runs it.
+    pub excluded: Option<String>,
+}
+
 /// Everything plan and run need: the facts, the rules and the plan.
 pub struct Planned {
     pub model_path: PathBuf,
@@ -109,6 +125,35 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// The expert's recipes (search::recipes) in the launcher's layouts,
+    /// every recipe on all cores first: what the guided search measures
+    /// before it explores, and what `plan` shows.
+    pub fn expert_recipes(&self) -> Vec<PlannedRecipe> {
+        let allowed: Vec<&Candidate> = self
+            .plan
+            .candidates
+            .iter()
+            .filter(|c| space::uses_all_cores(&c.config, self.usable))
+            .collect();
+        let mut out = Vec::new();
+        for layout in recipes::launcher_layouts(self.shape) {
+            for recipe in &recipes::RECIPES {
+                let config = recipes::nearest(&allowed, recipe, &layout.layout);
+                out.push(PlannedRecipe {
+                    recipe: recipe.name,
+                    python: recipe.python,
+                    layout: layout.name.clone(),
+                    label: config.as_ref().map(Config::label),
+                    excluded: config
+                        .is_none()
+                        .then(|| self.why_not(&recipes::exact(recipe, &layout.layout))),
+                    config,
+                });
+            }
+        }
+        out
+    }
+
     /// Why `config` is not among the candidates: incoherent here, a knob
     /// value a rule took out of the space, or a rule over candidate knobs.
     pub fn why_not(&self, config: &Config) -> String {

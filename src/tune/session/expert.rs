@@ -7,64 +7,49 @@ use super::Session;
 use crate::config::Config;
 use crate::measure::shapes::interval_around;
 use crate::record::{Expert, ExpertBest, ExpertRecipe, Results, Status};
-use crate::search::recipes::{self, RECIPES};
-use crate::search::Candidate;
 
 impl Session<'_> {
-    /// Measures every recipe in the launcher's layouts, layout by layout
-    /// (every recipe on all cores first: a budget that runs out keeps one
-    /// of each). Returns the best accurate recipe and its score.
-    pub(super) fn expert_floor(
-        &mut self,
-        allowed: &[&Candidate],
-    ) -> anyhow::Result<Option<(Config, f64)>> {
+    /// Measures every recipe in the launcher's layouts, as the plan lays
+    /// them out (every recipe on all cores first: a budget that runs out
+    /// keeps one of each). Returns the best accurate recipe and its score.
+    pub(super) fn expert_floor(&mut self) -> anyhow::Result<Option<(Config, f64)>> {
         self.results.expert = Some(Expert::default());
         let mut best: Option<(Config, f64)> = None;
-        for layout in recipes::launcher_layouts(self.planned.shape) {
-            for recipe in &RECIPES {
-                let mut entry = ExpertRecipe {
-                    recipe: recipe.name.into(),
-                    python: recipe.python.into(),
-                    layout: layout.name.clone(),
-                    label: None,
-                    trial: None,
-                    skipped: None,
-                };
-                let found = recipes::nearest(allowed, recipe, &layout.layout);
-                match found {
-                    None => {
-                        let wanted = recipes::exact(recipe, &layout.layout);
-                        entry.skipped = Some(self.planned.why_not(&wanted));
-                    }
-                    Some(config) => {
-                        entry.label = Some(config.label());
-                        if let Some(stopped) = self.family_stopped(&config) {
-                            entry.skipped = Some(stopped);
-                        } else if let Some(done) = self.trial_of(&config) {
-                            entry.trial = Some(done);
-                        } else if self.should_stop() {
-                            entry.skipped = Some("the time budget ran out first".into());
-                        } else {
-                            self.tried.insert(config.clone());
-                            entry.trial = Some(self.results.trials.len());
-                            let why = format!(
-                                "expert recipe: {} ({}), {}",
-                                recipe.name, recipe.python, layout.name
-                            );
-                            if let Some(score) = self.trial(config.clone(), why)? {
-                                if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                                    best = Some((config, score));
-                                }
-                            }
+        for planned in self.planned.expert_recipes() {
+            let mut entry = ExpertRecipe {
+                recipe: planned.recipe.into(),
+                python: planned.python.into(),
+                layout: planned.layout.clone(),
+                label: planned.label.clone(),
+                trial: None,
+                skipped: planned.excluded.clone(),
+            };
+            if let Some(config) = planned.config {
+                if let Some(stopped) = self.family_stopped(&config) {
+                    entry.skipped = Some(stopped);
+                } else if let Some(done) = self.trial_of(&config) {
+                    entry.trial = Some(done);
+                } else if self.should_stop() {
+                    entry.skipped = Some("the time budget ran out first".into());
+                } else {
+                    self.tried.insert(config.clone());
+                    entry.trial = Some(self.results.trials.len());
+                    let why = format!(
+                        "expert recipe: {} ({}), {}",
+                        planned.recipe, planned.python, planned.layout
+                    );
+                    if let Some(score) = self.trial(config.clone(), why)? {
+                        if best.as_ref().is_none_or(|(_, s)| score > *s) {
+                            best = Some((config, score));
                         }
                     }
                 }
-                if let Some(expert) = self.results.expert.as_mut() {
-                    expert.recipes.push(entry);
-                }
-                summarize(&mut self.results);
-                self.results.write_atomic(self.output)?;
             }
+            if let Some(expert) = self.results.expert.as_mut() {
+                expert.recipes.push(entry);
+            }
+            summarize(&mut self.results);
+            self.results.write_atomic(self.output)?;
         }
         Ok(best)
     }

@@ -66,7 +66,7 @@ impl Session<'_> {
         self.results.search.space = allowed.len();
         // The floor first: the expert's recipes (a shard measures them all:
         // every shard's winner is held to them).
-        let mut best: Option<(Config, f64)> = self.expert_floor(&allowed)?;
+        let mut best: Option<(Config, f64)> = self.expert_floor()?;
         let keep_best = |best: &mut Option<(Config, f64)>, found: Option<(Config, f64)>| {
             if let Some((config, score)) = found {
                 if best.as_ref().is_none_or(|(_, s)| score > *s) {
