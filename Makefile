@@ -44,9 +44,13 @@ bench: build
 bench-plan: build
 	python3 benches/plan_hosts.py
 
-# IPEX's documented Python recipe against ipex-tune on a ResNet-18-style CNN,
-# a BERT-style encoder and a GPT-2-style decoder (long: tens of minutes;
-# needs the fixture venv with torch, IPEX and transformers).
+# The expert's documented recipes (torch.jit trace/script + freeze; IPEX fp32,
+# bf16 and int8) against ipex-tune, per model at its serving shape:
+# torchvision resnet18, mobilenet_v3_small (scripted), efficientnet_b0,
+# convnext_tiny; HF BERT, DistilBERT, GPT-2, ViT (random weights). The bar is
+# the best accurate recipe. Long: about an hour (ipex-tune --budget 5m per
+# model); needs the fixture venv with torch, IPEX, transformers, torchvision.
+# Options: benches/peer/run.py --help (--models, --shapes all, --budget, ...).
 bench-peer: build
 	scripts/bootstrap --fixtures
 	.stack/fixture-venv/bin/python benches/peer/run.py

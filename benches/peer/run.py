@@ -1,21 +1,34 @@
-"""The peer benchmark: IPEX's documented Python recipe against ipex-tune, on
-the same models, input shapes, thread layouts and host.
+"""The peer benchmark: the expert's documented recipes against ipex-tune, on
+the same models, input tensors, thread layouts and host.
 
-    make bench-peer                         # all models
-    .stack/fixture-venv/bin/python benches/peer/run.py --models bert --seconds 5
+    make bench-peer                         # every model, its default shape
+    .stack/fixture-venv/bin/python benches/peer/run.py [--models bert,gpt2] [--shapes default|all]
+        [--seconds 5] [--budget 5m] [--ipex-tune-args "..."] [--peer-only]
 
-For each model: the peer runs its fp32, bf16 and int8 recipes in two layouts
-(1 process x all threads; N processes x 1 thread, each pinned to its core,
-throughput summed: IPEX launcher's throughput mode), with jemalloc preloaded
-as the launcher does; its best is the best of those. ipex-tune runs
-`ipex-tune run MODEL --suite generic --input-shape ...` with its default
-search (no budget given) on the same shapes. The table gives each side's
-samples/s and the ratio ipex-tune / peer best; the host's ISA comes first.
-Models are written (traced fp32 TorchScript, random weights) to --work.
+Models (benches/peer/models.py): torchvision resnet18, mobilenet_v3_small
+(scripted), efficientnet_b0, convnext_tiny; HF BERT and DistilBERT encoders,
+a GPT-2 decoder, a ViT; random seeded weights, each at a serving shape
+(batch 1 to 8, 32 to 128 tokens); `--shapes all` adds a second shape per
+model. Each (model, shape) is written as the TorchScript file its users ship
+(traced, or scripted) to --work, and loaded back with torch.jit.load.
+
+The peer (recipe.py) runs its recipes, jit (trace/script + freeze, no IPEX)
+and IPEX's fp32, bf16 and int8, in two layouts (1 process x all threads; N
+processes x 1 thread, each pinned to its core, throughput summed: IPEX
+launcher's throughput mode), with jemalloc preloaded as the launcher does.
+Each recipe's outputs are checked against the eager fp32 module's with the
+tolerances of ipex-tune's generic suite; the bar is the best ACCURATE recipe
+(inaccurate ones are listed, never the bar). ipex-tune runs
+`ipex-tune run FILE --suite generic --input-shape ... --budget 5m` on the
+same shapes, which generate the same tensors. The table gives each side's
+samples/s and the ratio ipex-tune / peer best; the host's ISA line comes
+first; reports/bench-peer/peer.json keeps everything.
 """
 import argparse
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +38,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-from models import all_models  # noqa: E402
+import models  # noqa: E402
+from recipe import RECIPES  # noqa: E402
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
@@ -34,8 +48,31 @@ def cpus():
     return sorted(os.sched_getaffinity(0))
 
 
-def peer(model, recipe, layout, seconds):
-    """samples/s of one recipe in one layout ((processes, threads each))."""
+def one_line(text, limit=120):
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def failure(stderr, returncode):
+    """The one-line reason of a failed recipe process."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("recipe failed at"):
+            return line
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode).name
+        except ValueError:
+            sig = f"signal {-returncode}"
+        stages = [line[len("stage: "):] for line in lines if line.startswith("stage: ")]
+        return f"killed by {sig}" + (f" at {stages[-1]}" if stages else "")
+    errors = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b", line)]
+    return (errors or lines or [f"exit code {returncode}"])[-1]
+
+
+def peer(name, shapes, recipe, layout, seconds):
+    """One recipe in one layout ((processes, threads each)): samples/s summed
+    over the processes, and the accuracy of the first; or the failure."""
     processes, threads = layout
     env = dict(os.environ, LD_PRELOAD=JEMALLOC if os.path.exists(JEMALLOC) else "",
                OMP_NUM_THREADS=str(threads), PYTHONPATH=HERE)
@@ -46,82 +83,163 @@ def peer(model, recipe, layout, seconds):
             outs.append(out)
             cores = cpus()[i * threads:(i + 1) * threads]
             cmd = ["taskset", "-c", ",".join(map(str, cores)), sys.executable,
-                   os.path.join(HERE, "recipe.py"), model, recipe, "--threads", str(threads),
+                   os.path.join(HERE, "recipe.py"), name, recipe, "--threads", str(threads),
                    "--seconds", str(seconds), "--ready-dir", ready, "--instances", str(processes),
                    "--index", str(i), "--out", out]
+            for s in shapes:
+                cmd += ["--shape", s]
             children.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.PIPE, text=True))
         errors = [c.communicate()[1] for c in children]
-        if any(c.returncode != 0 for c in children):
-            last = [e.strip().splitlines()[-1] for e in errors if e.strip()]
-            return None, last[0] if last else "failed"
-        return sum(json.load(open(o))["samples_per_s"] for o in outs), None
+        failed = [(e, c.returncode) for e, c in zip(errors, children) if c.returncode != 0]
+        if failed:
+            reasons = [failure(e, rc) for e, rc in failed]
+            first = [r for r in reasons if r.startswith("recipe failed at")] or reasons
+            return {"error": one_line(first[0], 300)}
+        results = [json.load(open(o)) for o in outs]
+        return dict(results[0], samples_per_s=sum(r["samples_per_s"] for r in results),
+                    per_process_samples_per_s=[r["samples_per_s"] for r in results])
 
 
-def ipex_tune(binary, path, shapes, out, extra):
-    cmd = [binary, "run", path, "--suite", "generic", "--quiet", "--output", out]
+def ipex_tune(binary, path, shapes, out, budget, extra):
+    cmd = [binary, "run", path, "--suite", "generic", "--quiet", "--output", out, "--budget", budget]
     for s in shapes:
         cmd += ["--input-shape", s]
-    subprocess.run(cmd + extra, check=True)
+    done = subprocess.run(cmd + extra, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0 or not os.path.exists(out):
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return None, {"error": f"ipex-tune run exited {done.returncode}: {one_line(lines[-1] if lines else '')}"}
     results = json.load(open(out))
-    return results["winner"], results
+    return results.get("winner"), {"results": out}
 
 
 def isa_line(binary):
-    doctor = json.loads(subprocess.run([binary, "doctor", "--json", "--sample-ms", "100"],
-                                       capture_output=True, text=True).stdout)
-    host = doctor["host"]
-    isa = host["isa"]
-    flags = [k for k in ("avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8") if isa.get(k)]
-    return f'{host["cpu"]["model_name"]}, ISA level {host["isa_level"]} ({", ".join(flags) or "no AVX-512"}), {host["limits"]["usable_cores"]} usable cores'
+    if os.path.exists(binary):
+        done = subprocess.run([binary, "doctor", "--json", "--sample-ms", "100"], capture_output=True, text=True)
+        try:
+            host = json.loads(done.stdout)["host"]
+            isa = host["isa"]
+            flags = [k for k in ("avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")
+                     if isa.get(k)]
+            return (f'{host["cpu"]["model_name"]}, ISA level {host["isa_level"]} '
+                    f'({", ".join(flags) or "no AVX-512"}), {host["limits"]["usable_cores"]} usable cores')
+        except (ValueError, KeyError):
+            pass
+    # Without the binary (--peer-only smoke runs): /proc/cpuinfo.
+    info = open("/proc/cpuinfo").read()
+    model = re.search(r"model name\s*:\s*(.*)", info)
+    flags = set((re.search(r"flags\s*:\s*(.*)", info) or ["", ""])[1].split())
+    shown = [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8") if f in flags]
+    return (f'{model.group(1) if model else "unknown CPU"} ({", ".join(shown) or "no AVX-512"}), '
+            f"{len(cpus())} usable cores (from /proc/cpuinfo: {binary} not found)")
+
+
+def write_model(name, shapes, work):
+    """The TorchScript file of one (model, shape), loaded back and run once;
+    or why it could not be made."""
+    path = os.path.join(work, f"{models.file_stem(name, shapes)}.pt")
+    try:
+        module = models.build(name)
+    except ImportError as e:
+        return None, f"needs {models.library(name)}, not installed ({one_line(str(e), 80)})"
+    example = models.inputs(shapes)
+    try:
+        torch.jit.save(models.to_torchscript(name, module, example), path)
+        with torch.no_grad():
+            loaded = torch.jit.load(path)(*example)
+            want = module(*example)
+        if not isinstance(loaded, torch.Tensor):
+            return None, f"the saved model returns {type(loaded).__name__}, not one tensor"
+        if loaded.shape != want.shape or not torch.allclose(loaded, want, rtol=1e-3, atol=1e-4):
+            return None, "the saved model's outputs differ from the module's"
+    except Exception as e:  # noqa: BLE001
+        return None, f"{models.save_mode(name)} failed: {type(e).__name__}: {one_line(str(e), 100)}"
+    return path, None
+
+
+def recipe_cell(key, r):
+    if "error" in r:
+        return f"{key}: failed ({one_line(r['error'], 110)})"
+    verdict = f"cos {r['cosine']:.6f}" if r.get("cosine") is not None else "no cosine"
+    if not r["accurate"]:
+        return f"{key}: {r['samples_per_s']:.1f} INACCURATE ({verdict})"
+    return f"{key}: {r['samples_per_s']:.1f}"
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--models", default="resnet18,bert,gpt2")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(models.MODELS), help="comma list of " + ",".join(models.MODELS))
+    p.add_argument("--shapes", choices=("default", "all"), default="default",
+                   help="each model's default shape, or also its second one")
     p.add_argument("--seconds", type=float, default=5.0, help="timed seconds per peer measurement")
+    p.add_argument("--budget", default="5m", help="ipex-tune run --budget")
+    p.add_argument("--peer-only", action="store_true", help="skip ipex-tune (smoke tests)")
     p.add_argument("--work", default=os.path.join(ROOT, "reports", "bench-peer"))
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "ipex-tune"))
     p.add_argument("--ipex-tune-args", default="", help="extra arguments for ipex-tune run")
     a = p.parse_args()
+    entries = models.entries([m for m in a.models.split(",") if m], a.shapes == "all")
+    if not a.peer_only and not os.path.exists(a.binary):
+        raise SystemExit(f"{a.binary} not found: `make build` first, or --peer-only")
     os.makedirs(a.work, exist_ok=True)
     n = len(cpus())
     layouts = [(1, n)] + ([(n, 1)] if n > 1 else [])
-    print(f"host: {isa_line(a.binary)}")
+    host = isa_line(a.binary)
+    print(f"host: {host}", flush=True)
     rows = []
-    models = all_models()
-    for name in a.models.split(","):
-        module, inputs, shapes = models[name]
-        path = os.path.join(a.work, f"{name}.pt")
-        with torch.no_grad():
-            torch.jit.save(torch.jit.trace(module.eval(), inputs, strict=False), path)
-        peer_results = {}
-        for recipe in ("fp32", "bf16", "int8"):
+    for name, shapes in entries:
+        row = {"model": models.label(name, shapes), "name": name, "family": models.MODELS[name][0],
+               "input_shapes": shapes, "saved_as": models.save_mode(name), "peer": {}}
+        rows.append(row)
+        print(f"model: {row['model']} ...", file=sys.stderr, flush=True)
+        path, error = write_model(name, shapes, a.work)
+        row["file"], row["error"] = path, error
+        if error:
+            print(f"  {error}", file=sys.stderr)
+            continue
+        for recipe in RECIPES:
             for layout in layouts:
-                key = f"ipex {recipe} {layout[0]}x{layout[1]}"
-                print(f"peer: {name} {key} ...", file=sys.stderr)
-                peer_results[key] = peer(name, recipe, layout, a.seconds)
-        ok = {k: v for k, (v, e) in peer_results.items() if v is not None}
-        best_key = max(ok, key=ok.get) if ok else None
-        print(f"ipex-tune: {name} ...", file=sys.stderr)
-        winner, _ = ipex_tune(a.binary, path, shapes, os.path.join(a.work, f"{name}-results.json"),
-                              a.ipex_tune_args.split())
-        ours = winner["samples_per_s"] if winner else None
-        rows.append((name, peer_results, best_key, ok.get(best_key), winner, ours))
+                key = f"{recipe} {layout[0]}x{layout[1]}"
+                print(f"  peer {key} ...", file=sys.stderr, flush=True)
+                row["peer"][key] = peer(name, shapes, recipe, layout, a.seconds)
+        accurate = {k: r["samples_per_s"] for k, r in row["peer"].items() if r.get("accurate")}
+        row["peer_best"] = max(accurate, key=accurate.get) if accurate else None
+        row["peer_best_samples_per_s"] = accurate.get(row["peer_best"])
+        if a.peer_only:
+            row["ipex_tune"] = {"skipped": "--peer-only"}
+            continue
+        print("  ipex-tune run ...", file=sys.stderr, flush=True)
+        out = os.path.join(a.work, f"{models.file_stem(name, shapes)}-results.json")
+        winner, info = ipex_tune(a.binary, path, shapes, out, a.budget, a.ipex_tune_args.split())
+        row["ipex_tune"] = dict(info, winner=winner and winner["label"],
+                                samples_per_s=winner and winner["samples_per_s"])
+        if winner and row["peer_best_samples_per_s"]:
+            row["ratio"] = winner["samples_per_s"] / row["peer_best_samples_per_s"]
+
     print()
-    print("| model | peer recipes (samples/s) | peer best | ipex-tune winner | ratio |")
+    print("| model | peer recipes (samples/s) | peer best (accurate) | ipex-tune winner | ratio |")
     print("|---|---|---|---|---|")
-    for name, peer_results, best_key, best, winner, ours in rows:
-        recipes = "; ".join(f"{k}: {v:.0f}" if v is not None else f"{k}: failed ({e[:60]})"
-                            for k, (v, e) in peer_results.items())
-        ratio = f"{ours / best:.2f}" if ours and best else "-"
-        won = f'{winner["label"]}: {ours:.0f}' if winner else "none"
-        print(f"| {name} | {recipes} | {best_key}: {best:.0f} | {won} | {ratio} |" if best else
-              f"| {name} | {recipes} | - | {won} | {ratio} |")
-    json.dump([{"model": r[0], "peer": {k: v for k, (v, _) in r[1].items()}, "peer_best": r[2],
-                "peer_best_samples_per_s": r[3], "ipex_tune_winner": r[4] and r[4]["label"],
-                "ipex_tune_samples_per_s": r[5]} for r in rows],
-              open(os.path.join(a.work, "peer.json"), "w"), indent=2)
+    for row in rows:
+        if row["error"]:
+            print(f"| {row['model']} | {row['error']} | - | - | - |")
+            continue
+        recipes = "; ".join(recipe_cell(k, r) for k, r in row["peer"].items())
+        best = (f"{row['peer_best']}: {row['peer_best_samples_per_s']:.1f}" if row["peer_best"]
+                else "none accurate")
+        tuned = row["ipex_tune"]
+        if "skipped" in tuned:
+            won = "skipped (--peer-only)"
+        elif "error" in tuned:
+            won = one_line(tuned["error"], 100)
+        elif tuned["winner"]:
+            won = f"{tuned['winner']}: {tuned['samples_per_s']:.1f}"
+        else:
+            won = "no winner"
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+        print(f"| {row['model']} | {recipes} | {best} | {won} | {ratio} |")
+    with open(os.path.join(a.work, "peer.json"), "w") as f:
+        json.dump({"host": host, "layouts": layouts, "seconds": a.seconds,
+                   "budget": None if a.peer_only else a.budget, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":
