@@ -945,6 +945,72 @@ char* itn_quantizable_layers_json(const itn_module* m) {
   });
 }
 
+namespace {
+
+// Hugging Face's Conv1D (GPT-2's attention and MLP projections) computes
+// addmm(bias, x, weight) with a (in, out) weight. libtorch's graph-mode
+// quantization quantizes only aten::linear's weight (its isWeight), so such
+// a layer stayed fp32: its input was quantized and dequantized for nothing
+// and the layer ran as an fp32 mm (GPT-2 int8 under IPEX: 4 fp32 mm per
+// block behind layer_norm -> quantize -> dequantize). As
+// linear(x, weight.t().contiguous(), bias) it is an ordinary linear layer:
+// quantized (per output channel), kept fp32 by the fallback as any other,
+// and, once frozen, the transposed weight is a constant. Only where the
+// weight and bias are the module's own 2-D and 1-D tensors and beta = alpha
+// = 1 (what linear computes).
+bool is_constant_one(torch::jit::Value* v) {
+  auto value = torch::jit::toIValue(v);
+  return value && ((value->isInt() && value->toInt() == 1) || (value->isDouble() && value->toDouble() == 1.0));
+}
+
+std::optional<at::Tensor> own_tensor(const torch::jit::Module& module, torch::jit::Value* self, torch::jit::Value* v) {
+  auto* node = v->node();
+  if (node->kind() != c10::prim::GetAttr || node->input(0) != self) return std::nullopt;
+  const auto name = node->s(c10::attr::name);
+  if (!module.hasattr(name)) return std::nullopt;
+  auto value = module.attr(name);
+  if (!value.isTensor()) return std::nullopt;
+  return value.toTensor();
+}
+
+int addmm_to_linear(torch::jit::Module& root) {
+  int rewritten = 0;
+  std::unordered_set<const torch::jit::Graph*> done;
+  for (const auto& named : root.named_modules()) {
+    const auto& module = named.value;
+    for (const auto& method : module.get_methods()) {
+      auto graph = method.graph();
+      if (!done.insert(graph.get()).second) continue;  // a type shared by several instances
+      auto* self = graph->inputs()[0];
+      std::vector<torch::jit::Node*> addmms;
+      for (auto* node : graph->nodes()) {
+        if (node->kind() != c10::Symbol::aten("addmm") || node->inputs().size() != 5) continue;
+        auto bias = own_tensor(module, self, node->input(0));
+        auto weight = own_tensor(module, self, node->input(2));
+        if (!bias || !weight || bias->dim() != 1 || weight->dim() != 2 || !is_constant_one(node->input(3)) ||
+            !is_constant_one(node->input(4))) {
+          continue;
+        }
+        addmms.push_back(node);
+      }
+      for (auto* addmm : addmms) {
+        torch::jit::WithInsertPoint guard(addmm);
+        auto* t = graph->insert(c10::Symbol::aten("t"), {addmm->input(2)});
+        auto* contiguous = graph->insert(c10::Symbol::aten("contiguous"), {t});
+        auto* linear = graph->insert(c10::Symbol::aten("linear"), {addmm->input(1), contiguous, addmm->input(0)});
+        linear->setType(addmm->output()->type());
+        linear->node()->copyMetadata(addmm);
+        addmm->output()->replaceAllUsesWith(linear);
+        addmm->destroy();
+        ++rewritten;
+      }
+    }
+  }
+  return rewritten;
+}
+
+}  // namespace
+
 itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const itn_module* activation_observer,
                                  const itn_module* weight_observer, const char* fp32_layers) {
   return guarded<itn_module*>(nullptr, [&]() {
@@ -952,6 +1018,7 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const 
     TORCH_CHECK(std::strcmp(method, "forward") == 0,
                 "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
     auto module = torch::jit::FoldConvBatchNorm(m->module);
+    addmm_to_linear(module);
     auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
@@ -973,6 +1040,7 @@ itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
                 "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
     // As Python's prepare_jit: fold conv-bn first, then observe.
     auto module = torch::jit::FoldConvBatchNorm(m->module);
+    addmm_to_linear(module);
     auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::STATIC);
@@ -1083,14 +1151,14 @@ void sink_quantize_through_shape_ops(torch::jit::Graph& graph) {
     std::vector<torch::jit::Node*> dequantizes;  // dequantizes after a shape op
     std::vector<torch::jit::Value*> frontier{q->output()};
     bool sinkable = true;
-    bool only_flattens = true;
+    bool only_reshapes = true;
     while (!frontier.empty() && sinkable) {
       auto* value = frontier.back();
       frontier.pop_back();
       for (const auto& use : value->uses()) {
         auto* user = use.user;
         if (is_shape_op(user) && use.offset == 0) {
-          only_flattens = only_flattens && is_kind(user, {"aten::flatten"});
+          only_reshapes = only_reshapes && is_kind(user, {"aten::flatten", "aten::view", "aten::reshape"});
           if (value == q->output()) heads.push_back(user);
           frontier.push_back(user->output());
         } else if (is_kind(user, {"aten::dequantize"})) {
@@ -1101,17 +1169,27 @@ void sink_quantize_through_shape_ops(torch::jit::Graph& graph) {
         }
       }
     }
-    // Towards matmuls (the attention), and through a flatten into a linear
-    // (a CNN's classifier: an int8 flatten keeps oneDNN Graph from taking
-    // the linear, measured on ResNet-18). Elsewhere, e.g. a view before a
-    // transformer's linear, the int8 reshape is what IPEX's fusions expect,
-    // and a moved quantize breaks them.
+    // Towards matmuls (the attention), and through flattens and views into
+    // a linear: a CNN's classifier (an int8 flatten keeps oneDNN Graph from
+    // taking the linear, measured on ResNet-18) and Hugging Face's Conv1D
+    // (GPT-2: layer_norm -> view(-1, n) -> linear, where the int8 view kept
+    // every linear out of oneDNN Graph's int8 partitions). Elsewhere, e.g.
+    // BERT's permute -> contiguous -> view before its attention output
+    // linear, the int8 reshape is what IPEX's fusions expect, and a moved
+    // quantize breaks them. Also where the reshaped value feeds no int8 op
+    // at all (GPT-2's linear -> view -> gelu, the last layer_norm -> view ->
+    // output): the pair then sits right before its dequantize, and
+    // drop_fp32_only_pairs removes it.
+    bool towards_int8 = true;
+    bool fp32_only = true;
     for (auto* dq : dequantizes) {
       for (const auto& use : dq->output()->uses()) {
-        sinkable = sinkable && (is_kind(use.user, {"aten::matmul", "aten::bmm"}) ||
-                                (only_flattens && is_kind(use.user, {"aten::linear"})));
+        towards_int8 = towards_int8 && (is_kind(use.user, {"aten::matmul", "aten::bmm"}) ||
+                                        (only_reshapes && is_kind(use.user, {"aten::linear"})));
+        fp32_only = fp32_only && !int8_compute(use.user);
       }
     }
+    sinkable = sinkable && (towards_int8 || fp32_only);
     if (!sinkable || heads.empty()) continue;
     for (auto* head : heads) head->replaceInput(0, x);
     // Sizes read from the int8 tensor read the same from the fp32 one, and
@@ -1238,6 +1316,29 @@ void constant_qparams_for_requantize(torch::jit::Graph& graph) {
   }
 }
 
+// libtorch observes every tensor input of a layer_norm (and the other norms
+// it quantizes) as an activation, weight and bias too, so the frozen graph
+// dequantizes their per-tensor int8 constants on every call; IPEX's recipe
+// keeps norms in fp32. A dequantized constant that feeds no int8 op becomes
+// the fp32 constant it computes (the same values, once).
+void fold_constant_dequantizes(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Node*> dequantizes;
+  for (auto* node : graph.nodes()) {
+    if (!is_kind(node, {"aten::dequantize"}) || node->input(0)->node()->kind() != c10::prim::Constant) continue;
+    bool fp32_only = true;
+    for (const auto& use : node->output()->uses()) fp32_only = fp32_only && !int8_compute(use.user);
+    if (fp32_only) dequantizes.push_back(node);
+  }
+  for (auto* dq : dequantizes) {
+    auto value = torch::jit::toIValue(dq->input(0));
+    if (!value || !value->isTensor()) continue;
+    torch::jit::WithInsertPoint guard(dq);
+    auto* constant = graph.insertConstant(value->toTensor().dequantize());
+    dq->output()->replaceAllUsesWith(constant);
+    dq->destroy();
+  }
+}
+
 void place_int8_like_ipex(std::shared_ptr<torch::jit::Graph>& graph) {
   // Inference dropout (train=False, kept by tracing) would hide the pairs and
   // the softmax -> matmul edge behind an identity op.
@@ -1247,6 +1348,7 @@ void place_int8_like_ipex(std::shared_ptr<torch::jit::Graph>& graph) {
   sink_quantize_through_shape_ops(*graph);
   drop_fp32_only_pairs(*graph);
   quantize_softmax_into_matmul(*graph);
+  fold_constant_dequantizes(*graph);
   torch::jit::EliminateDeadCode(graph);
 }
 
