@@ -45,7 +45,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
             usable_cores: planned.usable,
             host: planned.host.as_ref(),
             plan: &planned.plan,
-            expert_recipes: planned.expert_recipes(),
+            expert_recipes: planned.expert_recipes(crate::tune::Objective::Throughput),
         };
         super::json::print(super::json::schema::PLAN, &report)?;
     } else {
@@ -161,13 +161,16 @@ pub fn render(planned: &Planned, limit: usize) -> String {
             "layout",
             "config, or why not",
         ],
-        planned.expert_recipes().into_iter().map(|r| {
-            vec![
-                r.recipe.to_string(),
-                r.layout,
-                r.label.or(r.excluded).unwrap_or_default(),
-            ]
-        }),
+        planned
+            .expert_recipes(crate::tune::Objective::Throughput)
+            .into_iter()
+            .map(|r| {
+                vec![
+                    r.recipe.to_string(),
+                    r.layout,
+                    r.label.or(r.excluded).unwrap_or_default(),
+                ]
+            }),
     );
     out += &format!("{} candidate configurations", plan.candidates.len());
     if plan.candidates.len() > limit {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::objective::Objective;
 use crate::config::{Config, ALL_KNOBS};
 use crate::error::UserError;
 use crate::host::HostProfile;
@@ -126,17 +127,24 @@ pub struct Planned {
 
 impl Planned {
     /// The expert's recipes (search::recipes) in the launcher's layouts,
-    /// every recipe on all cores first: what the guided search measures
-    /// before it explores, and what `plan` shows.
-    pub fn expert_recipes(&self) -> Vec<PlannedRecipe> {
+    /// every recipe in one layout before the next: what the guided search
+    /// measures before it explores, and what `plan` shows. For throughput
+    /// the multi-instance layouts come first (the launcher's throughput
+    /// mode is where the expert is fastest on throughput), for latency one
+    /// instance on all cores; a budget that runs out keeps those.
+    pub fn expert_recipes(&self, objective: Objective) -> Vec<PlannedRecipe> {
         let allowed: Vec<&Candidate> = self
             .plan
             .candidates
             .iter()
             .filter(|c| space::uses_all_cores(&c.config, self.usable))
             .collect();
+        let mut layouts = recipes::launcher_layouts(self.shape);
+        if !matches!(objective, Objective::Latency { .. }) {
+            layouts.reverse();
+        }
         let mut out = Vec::new();
-        for layout in recipes::launcher_layouts(self.shape) {
+        for layout in layouts {
             for recipe in &recipes::RECIPES {
                 let config = recipes::nearest(&allowed, recipe, &layout.layout);
                 out.push(PlannedRecipe {

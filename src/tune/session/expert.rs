@@ -15,7 +15,7 @@ impl Session<'_> {
     pub(super) fn expert_floor(&mut self) -> anyhow::Result<Option<(Config, f64)>> {
         self.results.expert = Some(Expert::default());
         let mut best: Option<(Config, f64)> = None;
-        for planned in self.planned.expert_recipes() {
+        for planned in self.planned.expert_recipes(self.settings.objective) {
             let mut entry = ExpertRecipe {
                 recipe: planned.recipe.into(),
                 python: planned.python.into(),
