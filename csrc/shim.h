@@ -66,6 +66,9 @@ int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_
 
 // module.to(dtype) (dtype: at::ScalarType as int).
 int itn_module_to_dtype(itn_module* m, int scalar_type);
+// The weights of the module's 2-D and 3-D (transposed) convolutions to
+// channels-last memory; 1 if any changed.
+int itn_module_conv_weights_channels_last(itn_module* m);
 // Floating tensor constants and float32 dtype arguments of the method's graph
 // to scalar_type; 1 if the graph changed.
 int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type);

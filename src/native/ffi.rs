@@ -46,6 +46,7 @@ extern "C" {
         structure: *mut *mut c_char,
     ) -> c_int;
     pub fn itn_module_to_dtype(m: *mut ItnModule, scalar_type: c_int) -> c_int;
+    pub fn itn_module_conv_weights_channels_last(m: *mut ItnModule) -> c_int;
     pub fn itn_pass_cast_constants(
         m: *mut ItnModule,
         method: *const c_char,

@@ -298,6 +298,17 @@ impl Module {
         .map(|_| ())
     }
 
+    /// Convolution weights (2-D and 3-D, transposed too) to channels-last
+    /// memory, as ipex.optimize does; returns whether any changed.
+    pub fn conv_weights_channels_last(&mut self) -> Result<bool> {
+        // SAFETY: self.ptr is live.
+        check_status(
+            unsafe { ffi::itn_module_conv_weights_channels_last(self.ptr.as_ptr()) },
+            "channels-last convolution weights",
+        )
+        .map(|s| s == 1)
+    }
+
     /// `torch::jit::freeze_module`, preserving `method`; no numerics passes.
     pub fn freeze(&self, method: &str) -> Result<Module> {
         let m = c_string(method)?;

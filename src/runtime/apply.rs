@@ -175,6 +175,17 @@ fn apply_to_module(
         ));
     }
     check_fp32_layers(&module, config)?;
+    if config.backend == Backend::Ipex {
+        // IPEX's recipe (ipex.optimize, and its quantization prepare) puts
+        // convolution weights in channels-last memory before anything else:
+        // its prepacked convolutions then run NHWC end to end (2x on
+        // MobileNetV3-small). Before quantization and freezing, so the
+        // folded and frozen weights keep the layout.
+        steps.push(Step::new(
+            "channels_last",
+            module.conv_weights_channels_last()?,
+        ));
+    }
     match config.dtype {
         // Autocast acts on the frozen graph, below.
         Dtype::Fp32 | Dtype::Bf16Autocast => {}
