@@ -8,6 +8,7 @@
 #include <ATen/Config.h>
 #include <ATen/Context.h>
 #include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <ATen/autocast_mode.h>
@@ -39,6 +40,7 @@
 #include <cstdlib>
 #include <limits>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <chrono>
 #include <map>
@@ -1003,6 +1005,154 @@ std::optional<at::Tensor> own_tensor(const torch::jit::Module& module, torch::ji
   return value.toTensor();
 }
 
+// Scripted modules branch on their own attributes: torchvision's
+// InvertedResidual `if self.use_res_connect: result += input`, Conv2d's
+// `if self.padding_mode != "zeros"`, None checks of optional submodules and
+// tensors. Graph-mode quantization keeps those branches (InsertObservers
+// constant-propagates but attributes are not constants) and refuses an `if`
+// whose branches return values observed differently: with a layer kept fp32
+// by the int8 fallback, MobileNetV3-small's residual `if` ("branches for `if`
+// should return values that are observed consistently"). What freezing
+// would do, without freezing (quantization needs the submodules): an
+// attribute read whose value is a bool, int, float, string or None, the same
+// in every instance of the module's type and never assigned, becomes that
+// constant, and constant propagation removes the branch. Where instances
+// differ (use_res_connect), the call is inlined into the caller, where the
+// read is a path from the caller's own instance, until it folds (at the top
+// module at worst, which has one instance). Calls of other submodules stay
+// calls, so per-layer qconfigs still apply.
+std::optional<std::vector<std::string>> attribute_path(torch::jit::Value* v, torch::jit::Value* self) {
+  std::vector<std::string> path;
+  while (v != self) {
+    auto* node = v->node();
+    if (node->kind() != c10::prim::GetAttr) return std::nullopt;
+    path.push_back(node->s(c10::attr::name));
+    v = node->input(0);
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+std::optional<c10::IValue> primitive_attribute(const torch::jit::Module& module, const std::vector<std::string>& path) {
+  c10::IValue value = module._ivalue();
+  for (const auto& name : path) {
+    if (!value.isObject() || !value.toObject()->type()->hasAttribute(name)) return std::nullopt;
+    value = value.toObject()->getAttr(name);
+  }
+  if (value.isBool() || value.isInt() || value.isDouble() || value.isString() || value.isNone()) return value;
+  return std::nullopt;
+}
+
+bool same_primitive(const c10::IValue& a, const c10::IValue& b) {
+  if (a.isBool() && b.isBool()) return a.toBool() == b.toBool();
+  if (a.isInt() && b.isInt()) return a.toInt() == b.toInt();
+  if (a.isDouble() && b.isDouble()) return a.toDouble() == b.toDouble();
+  if (a.isString() && b.isString()) return a.toStringRef() == b.toStringRef();
+  return a.isNone() && b.isNone();
+}
+
+void collect_nodes(torch::jit::Block* block, c10::Symbol kind, std::vector<torch::jit::Node*>& out) {
+  for (auto* node : block->nodes()) {
+    if (node->kind() == kind) out.push_back(node);
+    for (auto* inner : node->blocks()) collect_nodes(inner, kind, out);
+  }
+}
+
+// Whether `v` is computed (without reading tensors) from a primitive
+// attribute of the graph's module.
+bool from_attribute(torch::jit::Value* v, torch::jit::Value* self, const torch::jit::Module& module, int depth = 0) {
+  if (depth > 16 || v->type()->kind() == c10::TypeKind::TensorType) return false;
+  if (auto path = attribute_path(v, self)) return primitive_attribute(module, *path).has_value();
+  for (auto* input : v->node()->inputs()) {
+    if (from_attribute(input, self, module, depth + 1)) return true;
+  }
+  return false;
+}
+
+void fold_attribute_branches(torch::jit::Module& root) {
+  std::unordered_set<std::string> assigned;
+  for (const auto& named : root.named_modules()) {
+    for (const auto& method : named.value.get_methods()) {
+      std::vector<torch::jit::Node*> sets;
+      collect_nodes(method.graph()->block(), c10::prim::SetAttr, sets);
+      for (auto* set : sets) assigned.insert(set->s(c10::attr::name));
+    }
+  }
+  for (int round = 0; round < 64; ++round) {
+    std::vector<std::pair<const c10::ClassType*, std::vector<torch::jit::Module>>> types;
+    for (const auto& named : root.named_modules()) {
+      const auto* type = named.value.type().get();
+      auto it = std::find_if(types.begin(), types.end(), [&](const auto& t) { return t.first == type; });
+      if (it == types.end()) {
+        types.emplace_back(type, std::vector<torch::jit::Module>{named.value});
+      } else {
+        it->second.push_back(named.value);
+      }
+    }
+    bool progress = false;
+    std::vector<std::pair<const c10::ClassType*, std::string>> to_inline;
+    for (const auto& [type, instances] : types) {
+      for (const auto& method : instances.front().get_methods()) {
+        auto graph = method.graph();
+        auto* self = graph->inputs()[0];
+        std::vector<torch::jit::Node*> reads;
+        collect_nodes(graph->block(), c10::prim::GetAttr, reads);
+        bool folded = false;
+        for (auto* read : reads) {
+          auto path = attribute_path(read->output(), self);
+          if (!path || assigned.count(path->back())) continue;
+          std::optional<c10::IValue> value;
+          bool same = true;
+          for (const auto& instance : instances) {
+            auto v = primitive_attribute(instance, *path);
+            same = same && v && (!value || same_primitive(*value, *v));
+            if (!same) break;
+            value = v;
+          }
+          if (!same || !value) continue;
+          torch::jit::WithInsertPoint guard(read);
+          auto* constant = graph->insertConstant(*value);
+          read->output()->replaceAllUsesWith(constant);
+          folded = true;
+        }
+        if (folded) {
+          torch::jit::ConstantPropagation(graph);
+          torch::jit::EliminateDeadCode(graph);
+          progress = true;
+        }
+        std::vector<torch::jit::Node*> ifs;
+        collect_nodes(graph->block(), c10::prim::If, ifs);
+        for (auto* branch : ifs) {
+          if (from_attribute(branch->input(0), self, instances.front())) {
+            to_inline.emplace_back(type, method.name());
+            break;
+          }
+        }
+      }
+    }
+    std::unordered_set<const torch::jit::Graph*> seen;
+    for (const auto& [type, instances] : types) {
+      for (const auto& method : instances.front().get_methods()) {
+        auto graph = method.graph();
+        if (!seen.insert(graph.get()).second) continue;
+        std::vector<torch::jit::Node*> calls;
+        collect_nodes(graph->block(), c10::prim::CallMethod, calls);
+        for (auto* call : calls) {
+          auto callee = call->input(0)->type()->cast<c10::ClassType>();
+          if (!callee) continue;
+          const auto name = call->s(c10::attr::name);
+          bool wanted = std::any_of(to_inline.begin(), to_inline.end(),
+                                    [&](const auto& t) { return t.first == callee.get() && t.second == name; });
+          if (!wanted) continue;
+          torch::jit::inlineCallTo(call, &torch::jit::toGraphFunction(callee->getMethod(name)));
+          progress = true;
+        }
+      }
+    }
+    if (!progress) break;
+  }
+}
+
 int addmm_to_linear(torch::jit::Module& root) {
   int rewritten = 0;
   std::unordered_set<const torch::jit::Graph*> done;
@@ -1049,6 +1199,7 @@ itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const 
                 "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
     auto module = torch::jit::FoldConvBatchNorm(m->module);
     addmm_to_linear(module);
+    fold_attribute_branches(module);
     auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
@@ -1071,6 +1222,7 @@ itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
     // As Python's prepare_jit: fold conv-bn first, then observe.
     auto module = torch::jit::FoldConvBatchNorm(m->module);
     addmm_to_linear(module);
+    fold_attribute_branches(module);
     auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =
         torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::STATIC);
