@@ -1430,18 +1430,40 @@ void drop_fp32_only_pairs(torch::jit::Graph& graph) {
     // ResNet's identity: in int8 anyway for the next conv, and from an op
     // with an int8 output, so the add reads it quantized.
     const bool identity = int8_elsewhere && int8_output(x->node());
-    for (auto* dq : dequantizes) {
-      auto* value = dq->output();
-      // Per use: one dequantize may feed a linear (kept) and a residual add.
-      std::vector<torch::jit::Node*> fp32_users;
-      for (const auto& use : value->uses()) {
-        const bool keep = int8_compute(use.user) ||
-                          (is_add(use.user) && (identity || add_keeps_second_gemm(use.user, use.offset, x)));
-        if (!keep) fp32_users.push_back(use.user);
+    // A global average pool of a value that stays fp32 for its other users
+    // (MobileNetV3's squeeze-excitation: the block's activation feeds the
+    // pool and the channel scaling) pools the fp32 value, as IPEX's recipe
+    // does, and its small output is quantized: libtorch quantized and
+    // dequantized the whole feature map for the pool alone (9 of 10 SE
+    // blocks of MobileNetV3-small).
+    // Two rounds: the fp32 users first, then the pools if x is fp32 anyway.
+    for (int round = 0; round < 2; ++round) {
+      bool fp32_elsewhere = false;
+      for (const auto& use : x->uses()) fp32_elsewhere = fp32_elsewhere || use.user != q;
+      for (auto*& dq : dequantizes) {
+        if (dq == nullptr) continue;
+        auto* value = dq->output();
+        // Per use: one dequantize may feed a linear (kept) and a residual add.
+        std::vector<torch::jit::Node*> fp32_users;
+        for (const auto& use : value->uses()) {
+          const bool fp32_pool = round == 1 && fp32_elsewhere &&
+                                 is_kind(use.user, {"aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d"});
+          const bool keep = (int8_compute(use.user) && !fp32_pool) ||
+                            (is_add(use.user) && (identity || add_keeps_second_gemm(use.user, use.offset, x)));
+          if (!keep) fp32_users.push_back(use.user);
+        }
+        for (auto* user : fp32_users) user->replaceInputWith(value, x);
+        if (!value->hasUses()) {
+          dq->destroy();
+          dq = nullptr;
+        }
       }
-      for (auto* user : fp32_users) user->replaceInputWith(value, x);
-      if (!value->hasUses()) dq->destroy();
     }
+    // Sizes read from the int8 tensor read the same from the fp32 one (a
+    // scripted pool's dimension check), and would keep a dead quantize.
+    bool only_sizes = true;
+    for (const auto& use : q->output()->uses()) only_sizes = only_sizes && is_kind(use.user, {"aten::size"});
+    if (only_sizes) q->output()->replaceAllUsesWith(x);
   }
 }
 
