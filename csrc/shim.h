@@ -84,6 +84,9 @@ itn_module* itn_module_freeze(const itn_module* m, const char* method);
 // separate switches acting on one method's graph. Return 1 if the graph
 // changed, 0 if not, -1 on error.
 int itn_pass_remove_dropout(itn_module* m, const char* method);
+// 4-D inputs of the method that feed a 2-D convolution to channels-last
+// memory in the graph (for channels-last weights); 1 if the graph changed.
+int itn_pass_channels_last_inputs(itn_module* m, const char* method);
 int itn_pass_fold_conv_bn(itn_module* m, const char* method);
 int itn_pass_mkldnn_prepack(itn_module* m, const char* method);
 

@@ -56,6 +56,7 @@ extern "C" {
         -> c_int;
     pub fn itn_module_freeze(m: *const ItnModule, method: *const c_char) -> *mut ItnModule;
     pub fn itn_pass_remove_dropout(m: *mut ItnModule, method: *const c_char) -> c_int;
+    pub fn itn_pass_channels_last_inputs(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_pass_fold_conv_bn(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_pass_mkldnn_prepack(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_set_texpr_fuser(enabled: c_int) -> c_int;

@@ -346,6 +346,16 @@ impl Module {
         self.graph_pass(method, ffi::itn_pass_remove_dropout, "dropout removal")
     }
 
+    /// 4-D inputs that feed a convolution to channels-last memory, in the
+    /// graph. Returns whether the graph changed.
+    pub fn channels_last_inputs(&mut self, method: &str) -> Result<bool> {
+        self.graph_pass(
+            method,
+            ffi::itn_pass_channels_last_inputs,
+            "channels-last inputs",
+        )
+    }
+
     /// Frozen conv/linear-bn (and conv-add/mul) folding on any method.
     pub fn fold_conv_bn(&mut self, method: &str) -> Result<bool> {
         self.graph_pass(method, ffi::itn_pass_fold_conv_bn, "conv-bn folding")

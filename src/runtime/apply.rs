@@ -216,6 +216,15 @@ fn apply_to_module(
             steps.push(Step::new("freeze", true));
         }
         steps.push(Step::new("remove_dropout", module.remove_dropout(method)?));
+        if config.backend == Backend::Ipex && !config.dtype.is_int8() {
+            // With the channels-last weights above: the image converted in
+            // the graph, as IPEX's recipe converts it (int8 quantizes its
+            // input first, and oneDNN Graph picks the layout).
+            steps.push(Step::new(
+                "channels_last_inputs",
+                module.channels_last_inputs(method)?,
+            ));
+        }
         if config.conv_bn_folding {
             steps.push(Step::new("fold_conv_bn", module.fold_conv_bn(method)?));
         }
