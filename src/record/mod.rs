@@ -291,7 +291,8 @@ pub struct ExpertBest {
 /// way: the search tried no more of it.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoppedFamily {
-    /// e.g. "ipex/int8-static".
+    /// e.g. "ipex/int8-static", or with a fuser "ipex/onednn/int8-static"
+    /// (a fuser that fails stops only the configs that use it).
     pub family: String,
     /// The failure its trials shared.
     pub reason: String,

@@ -18,6 +18,22 @@ pub fn family(config: &Config) -> String {
     format!("{}/{}", config.backend.label(), config.dtype.label())
 }
 
+/// What a stop covers: the family, and the fuser when there is one (the
+/// oneDNN Graph fuser failing on a model says nothing of the family without
+/// it: on GPT-2 and BERT every `ipex/.../onednn/...` trial failed with "bad
+/// optional access" while the same family without the fuser won the run).
+pub fn stop_scope(config: &Config) -> String {
+    match config.fuser {
+        crate::config::Fuser::None => family(config),
+        fuser => format!(
+            "{}/{}/{}",
+            config.backend.label(),
+            fuser.label(),
+            config.dtype.label()
+        ),
+    }
+}
+
 /// What makes two failures "the same": the status and the reason's first
 /// line with numbers blanked (sizes, addresses and layer counts differ
 /// between layouts; the cause does not).
@@ -41,7 +57,7 @@ fn failure_key(record: &TrialRecord) -> Option<String> {
 impl Session<'_> {
     /// Why the family of `config` is stopped, if it is.
     pub(super) fn family_stopped(&self, config: &Config) -> Option<String> {
-        let name = family(config);
+        let name = stop_scope(config);
         self.results
             .stopped_families
             .iter()
@@ -65,7 +81,7 @@ impl Session<'_> {
         let Some(key) = failure_key(record) else {
             return;
         };
-        let name = family(&record.config);
+        let name = stop_scope(&record.config);
         if self
             .results
             .stopped_families
@@ -78,7 +94,7 @@ impl Session<'_> {
             .results
             .trials
             .iter()
-            .filter(|t| family(&t.config) == name && failure_key(t).as_ref() == Some(&key))
+            .filter(|t| stop_scope(&t.config) == name && failure_key(t).as_ref() == Some(&key))
             .map(|t| t.id)
             .collect();
         if same.len() >= SAME_FAILURES_TO_STOP {
@@ -189,5 +205,10 @@ mod tests {
         ok.status = Status::Ok;
         assert_eq!(failure_key(&ok), None);
         assert_eq!(family(&a.config), "ipex/int8-static");
+        let mut fused = a.config.clone();
+        fused.fuser = crate::config::Fuser::Onednn;
+        assert_eq!(family(&fused), "ipex/int8-static");
+        assert_eq!(stop_scope(&fused), "ipex/onednn/int8-static");
+        assert_eq!(stop_scope(&a.config), "ipex/int8-static");
     }
 }
