@@ -12,7 +12,29 @@ pub(super) const MIN_SENSITIVITY_LIMIT: Duration = Duration::from_secs(30);
 /// The sensitivity child's time limit, in trial time limits.
 pub(super) const SENSITIVITY_LIMIT_TRIALS: u32 = 4;
 
+/// Keeps `found` in `best` when it scores higher.
+pub(super) fn keep_best(best: &mut Option<(Config, f64)>, found: Option<(Config, f64)>) {
+    if let Some((config, score)) = found {
+        if best.as_ref().is_none_or(|(_, s)| score > *s) {
+            *best = Some((config, score));
+        }
+    }
+}
+
 impl Session<'_> {
+    /// Measures `config`; an int8 config that misses the tolerance gets its
+    /// fallback. The accurate config and its score, if any.
+    pub(super) fn trial_or_fallback(
+        &mut self,
+        config: Config,
+        why: String,
+    ) -> anyhow::Result<Option<(Config, f64)>> {
+        match self.trial(config.clone(), why)? {
+            Some(score) => Ok(Some((config, score))),
+            None => self.int8_fallback(&config),
+        }
+    }
+
     /// The accuracy-aware int8 fallback, for an int8 config that ran but
     /// missed the tolerance: a child measures each layer's sensitivity (the
     /// outputs with that layer alone quantized), then configs keep the 1, 2,

@@ -5,6 +5,7 @@
 //! a single IPEX trial).
 use std::collections::BTreeMap;
 
+use super::fallback::keep_best;
 use super::Session;
 use crate::config::Config;
 use crate::record::{Status, StoppedFamily, TrialRecord};
@@ -142,15 +143,8 @@ impl Session<'_> {
                 continue;
             }
             let why = format!("the first trial of the family {name}: every family is measured once before any is varied");
-            let scored = match self.trial(config.clone(), why)? {
-                Some(score) => Some((config, score)),
-                None => self.int8_fallback(&config)?,
-            };
-            if let Some((config, score)) = scored {
-                if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                    best = Some((config, score));
-                }
-            }
+            let scored = self.trial_or_fallback(config, why)?;
+            keep_best(&mut best, scored);
         }
         Ok(best)
     }

@@ -1,6 +1,7 @@
 //! The search loops: the configs given, the grid, and the rules-guided
 //! search (the expert's floor, every family once, then knob group by knob
 //! group from the best so far).
+use super::fallback::keep_best;
 use super::*;
 
 impl Session<'_> {
@@ -67,13 +68,6 @@ impl Session<'_> {
         // The floor first: the expert's recipes (a shard measures them all:
         // every shard's winner is held to them).
         let mut best: Option<(Config, f64)> = self.expert_floor()?;
-        let keep_best = |best: &mut Option<(Config, f64)>, found: Option<(Config, f64)>| {
-            if let Some((config, score)) = found {
-                if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                    *best = Some((config, score));
-                }
-            }
-        };
         if let Some(first) = guided::start(&allowed, usable) {
             if !self.should_stop() && self.tried.insert(first.clone()) {
                 let score = self.trial(
@@ -122,15 +116,8 @@ impl Session<'_> {
                     group.name(),
                     current.label()
                 );
-                let scored = match self.trial(config.clone(), why)? {
-                    Some(score) => Some((config, score)),
-                    None => self.int8_fallback(&config)?,
-                };
-                if let Some((config, score)) = scored {
-                    if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                        best = Some((config, score));
-                    }
-                }
+                let scored = self.trial_or_fallback(config, why)?;
+                keep_best(&mut best, scored);
             }
         }
         if let Some((winner, _)) = best {
