@@ -711,12 +711,7 @@ int itn_module_conv_weights_channels_last(itn_module* m) {
   });
 }
 
-// The rest of a pure bf16 graph: after freezing, floating tensor constants
-// (frozen weights the module cast did not reach, traced constants) become
-// `scalar_type`, and constant `dtype` arguments that name float32 (a traced
-// `.to(torch.float32)`, e.g. HF's attention-mask arithmetic) name
-// `scalar_type` instead. Without it a traced fp32 graph mixes dtypes and
-// fails ("expected m1 and m2 to have the same dtype").
+// The largest finite value of a floating dtype.
 static double finite_max(at::ScalarType dtype) {
   switch (dtype) {
     case at::kBFloat16:
@@ -728,11 +723,54 @@ static double finite_max(at::ScalarType dtype) {
   }
 }
 
+// Finite constants beyond `dtype`'s range (HF's mask value, a 0-dim tensor or
+// float torch.finfo(torch.float32).min) would overflow it: rounded to -inf
+// (and 0 * -inf is NaN) or, filled into a bf16 tensor by masked_fill,
+// rejected ("value cannot be converted to type at::BFloat16 without
+// overflow"). They become the dtype's own extremes, as
+// finfo(bfloat16).min had the model been traced in bf16 (IPEX's bf16 recipe
+// traces under autocast, so its graph holds that value). Tensor constants
+// keep their own dtype here; the caller casts them if it wants to.
+static bool clamp_constants_to_range(torch::jit::Graph& graph, at::ScalarType dtype) {
+  const double limit = finite_max(dtype);
+  bool changed = false;
+  std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+    for (auto* node : block->nodes()) {
+      for (auto* inner : node->blocks()) walk(inner);
+      if (node->kind() != c10::prim::Constant || !node->hasAttribute(c10::attr::value)) continue;
+      torch::jit::WithInsertPoint guard(node);
+      if (node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+        const auto& t = node->t(c10::attr::value);
+        if (!t.is_floating_point()) continue;
+        const auto finite = t.isfinite();
+        if (!(finite & (t.abs() > limit)).any().item<bool>()) continue;
+        auto in_range = at::where(finite, t.clamp(-limit, limit), t);
+        node->output()->replaceAllUsesWith(graph.insertConstant(in_range));
+        changed = true;
+      } else if (node->output()->type()->kind() == c10::TypeKind::FloatType) {
+        const double v = node->f(c10::attr::value);
+        if (std::isfinite(v) && std::abs(v) > limit) {
+          node->output()->replaceAllUsesWith(graph.insertConstant(std::copysign(limit, v)));
+          changed = true;
+        }
+      }
+    }
+  };
+  walk(graph.block());
+  return changed;
+}
+
+// The rest of a pure bf16 graph: after freezing, floating tensor constants
+// (frozen weights the module cast did not reach, traced constants) become
+// `scalar_type`, and constant `dtype` arguments that name float32 (a traced
+// `.to(torch.float32)`, e.g. HF's attention-mask arithmetic) name
+// `scalar_type` instead. Without it a traced fp32 graph mixes dtypes and
+// fails ("expected m1 and m2 to have the same dtype").
 int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type) {
   return guarded<int>(-1, [&]() {
     auto graph = method_of(m->module, method).graph();
     const auto dtype = static_cast<at::ScalarType>(scalar_type);
-    bool changed = false;
+    bool changed = clamp_constants_to_range(*graph, dtype);
     std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
       for (auto* node : block->nodes()) {
         for (auto* inner : node->blocks()) walk(inner);
@@ -740,34 +778,14 @@ int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type) 
             node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
           const auto& t = node->t(c10::attr::value);
           if (t.is_floating_point() && t.scalar_type() != dtype) {
-            // Finite values beyond the dtype's range (HF's mask value, a 0-dim
-            // tensor torch.finfo(torch.float32).min) would round to -inf, and
-            // 0 * -inf is NaN: they become the dtype's own extremes, as
-            // finfo(bfloat16).min had the model been traced in bf16.
-            const double limit = finite_max(dtype);
-            auto in_range = at::where(t.isfinite(), t.clamp(-limit, limit), t);
             torch::jit::WithInsertPoint guard(node);
-            auto* cast = graph->insertConstant(in_range.to(dtype));
+            auto* cast = graph->insertConstant(t.to(dtype));
             node->output()->replaceAllUsesWith(cast);
             changed = true;
           }
           continue;
         }
-        // A float scalar beyond the dtype's range (HF's mask value
-        // torch.finfo(torch.float32).min) would become -inf, and 0 * -inf
-        // NaN: it becomes the dtype's own extreme, as finfo(bfloat16).min
-        // had the model been traced in bf16.
-        if (node->kind() == c10::prim::Constant && node->output()->type()->kind() == c10::TypeKind::FloatType) {
-          const double v = node->f(c10::attr::value);
-          const double limit = finite_max(dtype);
-          if (std::abs(v) > limit) {
-            torch::jit::WithInsertPoint guard(node);
-            auto* clamped = graph->insertConstant(std::copysign(limit, v));
-            node->output()->replaceAllUsesWith(clamped);
-            changed = true;
-          }
-          continue;
-        }
+        if (node->kind() == c10::prim::Constant) continue;
         const auto* schema = node->maybeSchema();
         if (!schema) continue;
         auto index = schema->argumentIndexWithName("dtype");
@@ -797,6 +815,9 @@ int itn_pass_autocast(itn_module* m, const char* method, int scalar_type) {
   return guarded<int>(-1, [&]() {
     auto graph = method_of(m->module, method).graph();
     const std::string before = graph->toString();
+    // The ops autocast runs in bf16 meet the mask constants in bf16
+    // (DistilBERT's masked_fill of bf16 scores with finfo(float32).min).
+    clamp_constants_to_range(*graph, static_cast<at::ScalarType>(scalar_type));
     const bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
     const auto was_dtype = at::autocast::get_autocast_dtype(at::kCPU);
     const bool was_mode = torch::jit::setAutocastMode(true);
@@ -1232,6 +1253,61 @@ int addmm_to_linear(torch::jit::Module& root) {
   return rewritten;
 }
 
+// DistilBERT (and other encoders written the same way) scales the query
+// before the score matmul, matmul(q / sqrt(d), k^T); BERT, GPT-2 and ViT
+// scale the scores after it. The first form leaves the query fp32 for the
+// matmul (libtorch observes the linear's output, not the division's), so
+// the scores run as an fp32 matmul beside oneDNN Graph's int8 attention
+// partition, and IPEX's masked_fill -> llga::Select rewrite is left outside
+// any partition, where nothing can run it ("Could not run 'llga::Select'").
+// A scalar factor commutes with the matmul: matmul(q, k^T) / sqrt(d) is the
+// form IPEX's int8 attention pattern matches (matmul -> div -> select ->
+// softmax -> matmul) and both operands are linear outputs, quantized.
+// A number, or a 0-dim tensor constant (how a trace records `x / math.sqrt(d)`).
+bool is_scalar_constant(torch::jit::Value* v) {
+  if (v->type()->isSubtypeOf(*c10::NumberType::get())) return true;
+  auto value = torch::jit::toIValue(v);
+  return value && value->isTensor() && value->toTensor().dim() == 0;
+}
+
+int scale_after_matmul(torch::jit::Module& root) {
+  int rewritten = 0;
+  std::unordered_set<const torch::jit::Graph*> done;
+  for (const auto& named : root.named_modules()) {
+    for (const auto& method : named.value.get_methods()) {
+      auto graph = method.graph();
+      if (!done.insert(graph.get()).second) continue;
+      std::vector<std::pair<torch::jit::Node*, size_t>> scaled;  // matmul, operand
+      for (auto* node : graph->nodes()) {
+        if (node->kind() != c10::Symbol::aten("matmul")) continue;
+        for (size_t i = 0; i < 2; ++i) {
+          auto* factor = node->input(i)->node();
+          const bool scalar_scale =
+              (factor->kind() == c10::Symbol::aten("div") || factor->kind() == c10::Symbol::aten("mul")) &&
+              factor->inputs().size() == 2 && is_scalar_constant(factor->input(1));
+          if (scalar_scale && node->input(i)->uses().size() == 1) {
+            scaled.emplace_back(node, i);
+            break;
+          }
+        }
+      }
+      for (auto [matmul, i] : scaled) {
+        auto* factor = matmul->input(i)->node();
+        matmul->replaceInput(i, factor->input(0));
+        torch::jit::WithInsertPoint guard(matmul->next());
+        auto* after = graph->insertNode(graph->create(factor->kind(), {matmul->output(), factor->input(1)}));
+        after->output()->setType(matmul->output()->type());
+        after->copyMetadata(factor);
+        matmul->output()->replaceAllUsesWith(after->output());
+        after->replaceInput(0, matmul->output());
+        factor->destroy();
+        ++rewritten;
+      }
+    }
+  }
+  return rewritten;
+}
+
 }  // namespace
 
 itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const itn_module* activation_observer,
@@ -1265,6 +1341,7 @@ itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
     // As Python's prepare_jit: fold conv-bn first, then observe.
     auto module = torch::jit::FoldConvBatchNorm(m->module);
     addmm_to_linear(module);
+    scale_after_matmul(module);
     fold_attribute_branches(module);
     auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
     auto observed =

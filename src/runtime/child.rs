@@ -516,13 +516,11 @@ fn finish_instance(child: std::process::Child) -> anyhow::Result<InstanceOutput>
         use std::os::unix::process::ExitStatusExt;
         let why = match out.status.signal() {
             Some(signal) => format!("killed by signal {signal}"),
-            None => stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("failed")
-                .trim_start_matches("ipex-tune: error: ")
-                .to_string(),
+            // The instance fails as a trial child does: the line that says
+            // why, not the dispatcher registration libtorch prints last.
+            None => Some(crate::trial::parent::error_line(&stderr))
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "failed".to_string()),
         };
         anyhow::bail!("{why}");
     }
