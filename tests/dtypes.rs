@@ -143,3 +143,25 @@ fn ipex_static_int8_takes_a_cnn_classifier_into_onednn_graph() {
         );
     }
 }
+
+/// A traced HF DistilBERT, as IPEX's own recipes run it: bf16 under
+/// autocast and static int8. Its masked_fill of bf16 scores with
+/// finfo(float32).min failed ("value cannot be converted to type
+/// at::BFloat16 without overflow"), and its query scaled before the score
+/// matmul left IPEX's llga::Select outside oneDNN Graph's attention
+/// partition, where nothing runs it ("Could not run 'llga::Select'").
+#[test]
+fn ipex_bf16_autocast_and_static_int8_run_on_a_traced_hf_distilbert() {
+    let labels = [
+        "stock/O1/bf16-autocast/t1/glibc",
+        "ipex/O1+prepack/bf16-autocast/t1/glibc",
+    ];
+    let results = run_configs("hf_distilbert.pt", &labels);
+    assert_all_ran_accurately(&results, &labels);
+    let label = "ipex/O1+prepack/int8-static/t1/glibc";
+    let results = run_recording_graph("hf_distilbert.pt", &["1x32:int1000", "1x32:int2"], label);
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    let top_level = graph.split("\nwith ").next().unwrap();
+    assert!(!top_level.contains("llga::Select"), "{top_level}");
+}
