@@ -15,14 +15,22 @@ fn main() {
         .to_path_buf();
     let include = torch_root.join("include");
 
-    for file in ["csrc/shim.cpp", "csrc/shim.h"] {
-        println!("cargo:rerun-if-changed={file}");
+    // One translation unit per concern (csrc/internal.h lists them).
+    let mut sources: Vec<PathBuf> = std::fs::read_dir("csrc")
+        .expect("csrc/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+        .collect();
+    sources.sort();
+    println!("cargo:rerun-if-changed=csrc");
+    for file in std::fs::read_dir("csrc").expect("csrc/").flatten() {
+        println!("cargo:rerun-if-changed={}", file.path().display());
     }
     git_hash();
     cc::Build::new()
         .cpp(true)
         .pic(true)
-        .file("csrc/shim.cpp")
+        .files(&sources)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")

@@ -123,6 +123,12 @@ itn_module* itn_quantize_static_convert(const itn_module* observed, const char* 
 int itn_set_num_threads(int n);
 int itn_get_num_threads(void);
 
+// The call of every later itn_module_run in this process, one line per
+// argument (self left out): "tensor" (the run's next input tensor), "int N",
+// "float X", "bool 0|1", "str TEXT", "none", "default" (the schema's
+// default). An empty plan: the input tensors are the arguments.
+int itn_set_call_arguments(const char* plan);
+
 // Per-op profile through libtorch's RecordFunction callbacks: between start
 // and stop, every operator call that is not inside another operator call on
 // its thread (the graph's own ops, not the kernels they call) is timed and

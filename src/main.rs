@@ -11,6 +11,7 @@ mod native;
 mod config;
 mod host;
 mod model;
+mod backend;
 mod suite;
 mod rules;
 mod search;

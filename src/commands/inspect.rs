@@ -1,10 +1,10 @@
 //! `ipex-tune inspect MODEL [--method NAME] [--json]`.
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
+use crate::backend::ipex_library as ipex;
 use crate::cli::InspectArgs;
 use crate::error::exit_code;
 use crate::model::{load_module_for_facts, ModelFacts, TensorSummary};
-use crate::runtime::ipex;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
     let module = match load_module_for_facts(&args.model) {

@@ -70,6 +70,35 @@ fn input_shapes(suite: &Suite) -> Vec<String> {
         .collect()
 }
 
+/// What each argument of the entry method is fed, when it is not just the
+/// inputs in order: `forward(x=input 0, sr=16000, gain=default)`.
+fn call_text(planned: &Planned) -> Option<String> {
+    use crate::suite::CallArg;
+    let suite = &planned.suite;
+    if suite.call.is_empty() {
+        return None;
+    }
+    let entry = planned
+        .model
+        .methods
+        .iter()
+        .find(|m| m.name == planned.model.method)?;
+    let args: Vec<String> = entry
+        .arguments
+        .iter()
+        .zip(&suite.call)
+        .map(|(arg, fed)| {
+            let value = match fed {
+                CallArg::Tensor(i) => format!("input {i}"),
+                CallArg::Value(v) => v.text(),
+                CallArg::Default => "default".into(),
+            };
+            format!("{}={value}", arg.name)
+        })
+        .collect();
+    Some(format!("{}({})", planned.model.method, args.join(", ")))
+}
+
 fn table(header: Vec<&str>, rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut t = crate::term::table();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
@@ -150,6 +179,9 @@ pub fn render(planned: &Planned, limit: usize) -> String {
     );
     for inferred in &planned.suite.inferred {
         out += &format!("from the model: {inferred}\n");
+    }
+    if let Some(call) = call_text(planned) {
+        out += &format!("call: {call}\n");
     }
     out += &rule_tables(plan);
     for conflict in &plan.conflicts {

@@ -18,6 +18,11 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
             args.spec_file.display()
         ))
     })?;
+    // Every run of the entry method in this process gets the suite's call
+    // (values for non-tensor arguments, defaults) around the batch's tensors.
+    if !spec.suite.call.is_empty() {
+        crate::native::set_call_arguments(&crate::suite::native_plan(&spec.suite.call))?;
+    }
     let answer = match spec.job {
         Job::Measure if spec.instance.is_some() => {
             serde_json::to_string(&run_instance_child(&spec)?)?

@@ -86,6 +86,7 @@ extern "C" {
     ) -> *mut ItnModule;
     pub fn itn_set_num_threads(n: c_int) -> c_int;
     pub fn itn_get_num_threads() -> c_int;
+    pub fn itn_set_call_arguments(plan: *const c_char) -> c_int;
     pub fn itn_profile_start() -> c_int;
     pub fn itn_profile_stop_json() -> *mut c_char;
     pub fn itn_module_instrument_nodes(

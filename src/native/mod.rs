@@ -584,6 +584,19 @@ pub fn profile_stop() -> Result<Vec<OpTiming>> {
     serde_json::from_str(&json).map_err(|e| TorchError(format!("the shim's op profile: {e}")))
 }
 
+/// The call of every later [`Module::run`] in this process (see
+/// `itn_set_call_arguments` in csrc/shim.h): values for the non-tensor
+/// arguments and defaults around the run's tensors.
+pub fn set_call_arguments(plan: &str) -> Result<()> {
+    let plan = c_string(plan)?;
+    // SAFETY: the shim copies what it reads from the borrowed string.
+    check_status(
+        unsafe { ffi::itn_set_call_arguments(plan.as_ptr()) },
+        "setting the call's arguments",
+    )
+    .map(|_| ())
+}
+
 pub fn num_threads() -> Result<usize> {
     // SAFETY: plain call.
     check_status(unsafe { ffi::itn_get_num_threads() }, "reading threads").map(|n| n as usize)

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use tch::{Kind, Tensor};
 
-use super::ipex;
 use super::threads;
-use crate::config::{Backend, Config, Dtype, Fuser, Level};
+use crate::backend::{self, PassRun};
+use crate::config::{Config, Dtype, Fuser, Level};
 use crate::model::load_module;
 use crate::native::{self, Module, ModuleDtype, Outputs};
 use crate::record::Step;
@@ -44,10 +44,7 @@ pub fn apply_process_settings(config: &Config) -> anyhow::Result<()> {
     if let Some(threads) = config.threads {
         threads::set(threads)?;
     }
-    if config.backend == Backend::Ipex {
-        ipex::load()?;
-    }
-    Ok(())
+    backend::spec(config.backend).load()
 }
 
 /// Enables the config's fuser. Call after the module passes: the fusers act
@@ -128,9 +125,7 @@ fn quantize_static(
         })?;
     }
     threads::set(run_threads)?;
-    // With IPEX, the quantize/dequantize graph IPEX's own recipe makes: its
-    // fusion passes turn it into IPEX's int8 kernels.
-    let qdq = config.backend == Backend::Ipex;
+    let qdq = backend::spec(config.backend).int8_as_qdq();
     let converted = observed
         .quantize_static_convert(method, qdq)
         .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.first_line())))?;
@@ -165,9 +160,10 @@ fn apply_to_module(
     config: &Config,
     calibration: Option<&Calibration>,
 ) -> anyhow::Result<Prepared> {
+    let backend = backend::spec(config.backend);
     let mut steps = Vec::new();
     if config.level == Level::O0
-        && (config.conv_bn_folding || config.weights_prepack || config.backend == Backend::Ipex)
+        && (config.conv_bn_folding || config.weights_prepack || !backend.coherent(config))
     {
         return Err(cannot(
             "level",
@@ -175,17 +171,7 @@ fn apply_to_module(
         ));
     }
     check_fp32_layers(&module, config)?;
-    if config.backend == Backend::Ipex {
-        // IPEX's recipe (ipex.optimize, and its quantization prepare) puts
-        // convolution weights in channels-last memory before anything else:
-        // its prepacked convolutions then run NHWC end to end (2x on
-        // MobileNetV3-small). Before quantization and freezing, so the
-        // folded and frozen weights keep the layout.
-        steps.push(Step::new(
-            "channels_last",
-            module.conv_weights_channels_last()?,
-        ));
-    }
+    push_passes(&mut steps, backend.before_quantization(&mut module)?);
     match config.dtype {
         // Autocast acts on the frozen graph, below.
         Dtype::Fp32 | Dtype::Bf16Autocast => {}
@@ -216,15 +202,10 @@ fn apply_to_module(
             steps.push(Step::new("freeze", true));
         }
         steps.push(Step::new("remove_dropout", module.remove_dropout(method)?));
-        if config.backend == Backend::Ipex && !config.dtype.is_int8() {
-            // With the channels-last weights above: the image converted in
-            // the graph, as IPEX's recipe converts it (int8 quantizes its
-            // input first, and oneDNN Graph picks the layout).
-            steps.push(Step::new(
-                "channels_last_inputs",
-                module.channels_last_inputs(method)?,
-            ));
-        }
+        push_passes(
+            &mut steps,
+            backend.after_freeze(&mut module, method, config)?,
+        );
         if config.conv_bn_folding {
             steps.push(Step::new("fold_conv_bn", module.fold_conv_bn(method)?));
         }
@@ -243,14 +224,7 @@ fn apply_to_module(
             steps.push(Step::new("autocast_bf16", changed));
         }
         if config.weights_prepack {
-            match config.backend {
-                // IPEX prepacks frozen conv/linear weights in its own JIT
-                // passes, which do not match graphs already converted to MKLDNN.
-                Backend::Ipex => {}
-                Backend::Stock => {
-                    steps.push(Step::new("mkldnn_prepack", module.mkldnn_prepack(method)?))
-                }
-            }
+            push_passes(&mut steps, backend.prepack(&mut module, method)?);
         }
         // Frozen conv/linear weights are packed here or, with IPEX or a
         // fuser, on the first run: either way, with this thread count.
@@ -262,6 +236,14 @@ fn apply_to_module(
         dtype: config.dtype,
         steps,
     })
+}
+
+fn push_passes(steps: &mut Vec<Step>, passes: Vec<PassRun>) {
+    steps.extend(
+        passes
+            .into_iter()
+            .map(|(pass, changed)| Step::new(pass, changed)),
+    );
 }
 
 impl Prepared {

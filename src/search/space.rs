@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::config::{Backend, Config, Dtype, Knob, KnobValue, Level, ALL_KNOBS};
+use crate::config::{Config, Dtype, Knob, KnobValue, Level, ALL_KNOBS};
 use crate::rules::{Evaluation, Judgement};
 
 /// A candidate configuration that the rules allow.
@@ -147,14 +147,11 @@ pub fn base_domains(shape: HostShape) -> BTreeMap<Knob, Vec<KnobValue>> {
 /// cores used fit the usable cores.
 pub fn coherent(config: &Config, usable_cores: usize) -> bool {
     let o0_ok = config.level == Level::O1
-        || (!config.conv_bn_folding
-            && !config.weights_prepack
-            && config.backend == Backend::Stock
-            && config.dtype == Dtype::Fp32);
-    let ipex_ok = config.backend == Backend::Stock || config.weights_prepack;
+        || (!config.conv_bn_folding && !config.weights_prepack && config.dtype == Dtype::Fp32);
+    let backend_ok = crate::backend::spec(config.backend).coherent(config);
     let parallel_ok = config.streams == 1 || config.instances == 1;
     let usable = usable_cores.max(1);
-    o0_ok && ipex_ok && parallel_ok && config.cores_used(usable) <= usable
+    o0_ok && backend_ok && parallel_ok && config.cores_used(usable) <= usable
 }
 
 /// Whether a config keeps every usable core busy.
@@ -239,6 +236,7 @@ pub fn candidates(evaluation: &mut Evaluation, shape: HostShape) -> Vec<Candidat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Backend;
 
     #[test]
     fn coherent_configs_only() {

@@ -2,6 +2,7 @@
 //! their shapes (static or dynamic), batch sizes, the accuracy metric and
 //! per-dtype tolerances, and measurement minimums. Produces a [`Suite`] and
 //! its seeded input batches.
+mod arguments;
 mod decoded;
 mod files;
 mod inputs;
@@ -12,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use arguments::{
+    bind, is_plain, native_plan, positional_tensors, split_named, takes_tensor, CallArg,
+};
 pub use files::{calibration_batches, load_inputs, load_labels, suite_batches, InputFile};
 pub use inputs::batches;
 
@@ -188,6 +192,11 @@ pub struct Suite {
     /// `--labels`: the class of every row of `input_file`'s batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels_file: Option<InputFile>,
+    /// What each argument of the entry method is fed, when it is not just
+    /// the inputs in order (non-tensor values, defaults); filled from the
+    /// model's schema and `--input-shape NAME=VALUE`, not written in suite files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call: Vec<CallArg>,
 }
 
 fn default_seed() -> i64 {
@@ -417,27 +426,63 @@ impl Suite {
             .iter()
             .find(|m| m.name == model.method)
             .expect("ModelFacts::read checked the method");
-        let args: Vec<&str> = entry
-            .arguments
+        // As a Python call: positional items fill the arguments in order
+        // (those not given by name), NAME=TEXT gives one by name, the rest
+        // take their defaults. A tensor argument's text is its shape (or
+        // `none` for an Optional one); another argument's, its value.
+        let given_by_name: Vec<(&str, &str)> = shapes
             .iter()
-            .filter(|a| !a.has_default)
-            .map(|a| a.name.as_str())
+            .filter_map(|t| match split_named(t) {
+                (Some(name), value) => Some((name, value)),
+                (None, _) => None,
+            })
             .collect();
-        if shapes.len() != args.len() {
-            return Err(UserError::BadValue(format!(
-                "--input-shape: `{}` takes {} argument(s) ({}); got {} shape(s)",
-                model.method,
-                args.len(),
-                args.join(", "),
-                shapes.len()
-            )));
-        }
+        let mut positional = shapes
+            .iter()
+            .map(String::as_str)
+            .filter(|t| split_named(t).0.is_none());
+        let mut named = Vec::new();
         let mut inputs = Vec::new();
         let mut batch = None;
-        for (name, text) in args.iter().zip(shapes) {
-            let (input, batch_size) = parse_input_shape(name, text)?;
-            batch.get_or_insert(batch_size);
-            inputs.push(input);
+        for arg in &entry.arguments {
+            let by_name = given_by_name
+                .iter()
+                .find(|(name, _)| *name == arg.name)
+                .map(|(_, value)| *value);
+            let Some(text) = by_name.or_else(|| positional.next()) else {
+                continue;
+            };
+            if arguments::takes_tensor(&arg.type_name) && !text.eq_ignore_ascii_case("none") {
+                let (input, batch_size) = parse_input_shape(&arg.name, text)?;
+                batch.get_or_insert(batch_size);
+                inputs.push(input);
+            } else {
+                named.push((arg.name.clone(), text.to_string()));
+            }
+        }
+        let leftover = positional.count();
+        for (name, value) in &given_by_name {
+            if !entry.arguments.iter().any(|a| a.name == *name) {
+                named.push((name.to_string(), value.to_string()));
+            }
+        }
+        let fed: Vec<String> = inputs.iter().map(|i: &InputSpec| i.name.clone()).collect();
+        let call = bind(&model.method, &entry.arguments, &fed, &named)?;
+        if leftover > 0 {
+            return Err(UserError::BadValue(format!(
+                "--input-shape: `{}` takes {} argument(s) ({}); got {} more item(s) than it has arguments for",
+                model.method,
+                entry.arguments.len(),
+                arguments::signature(&entry.arguments),
+                leftover
+            )));
+        }
+        if inputs.is_empty() {
+            return Err(UserError::BadValue(format!(
+                "--input-shape: `{}` ({}) needs the shape of at least one tensor argument, e.g. --input-shape 8x3x224x224",
+                model.method,
+                arguments::signature(&entry.arguments)
+            )));
         }
         let tolerance = |max_abs: f64, min_cosine: f64| Tolerance {
             max_abs,
@@ -472,6 +517,7 @@ impl Suite {
             input_file: None,
             calibration_file: None,
             labels_file: None,
+            call: if is_plain(&call) { Vec::new() } else { call },
         })
     }
 
@@ -592,7 +638,14 @@ impl Suite {
             .map(|a| a.name.as_str())
             .collect();
         let all: Vec<&str> = entry.arguments.iter().map(|a| a.name.as_str()).collect();
-        let given: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        let mut given: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        // Arguments given values (--input-shape NAME=VALUE) count as given.
+        given.extend(
+            self.call
+                .iter()
+                .zip(&entry.arguments)
+                .filter_map(|(c, a)| matches!(c, CallArg::Value(_)).then_some(a.name.as_str())),
+        );
         let fits = given.len() >= required.len() && given.len() <= all.len();
         if !fits {
             return Err(UserError::BadValue(format!(

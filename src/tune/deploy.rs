@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::plan::Planned;
-use crate::config::{Allocator, Backend, Config, Dtype};
+use crate::config::{Allocator, Config, Dtype};
 use crate::host::topology::cpu_list;
 use crate::record::Deploy;
 use crate::runtime::parallel::split_cores;
@@ -70,12 +70,8 @@ pub fn deploy(
             config.streams, config.streams
         ));
     }
-    if config.backend == Backend::Ipex {
-        notes.push(match planned.host.as_ref().and_then(|h| h.ipex.library.clone()) {
-            Some(lib) => format!("backend ipex: load IPEX before the model (import intel_extension_for_pytorch, or LD_PRELOAD={lib}); its graph passes run on the first calls"),
-            None => "backend ipex: load IPEX before the model (import intel_extension_for_pytorch)".into(),
-        });
-    }
+    let library = planned.host.as_ref().and_then(|h| h.ipex.library.clone());
+    notes.extend(crate::backend::spec(config.backend).deploy_note(library.as_deref()));
     if matches!(config.dtype, Dtype::Bf16 | Dtype::Bf16Autocast) {
         notes.push(
             "bf16: the saved module holds the casts; inputs stay fp32 unless the model takes bf16"

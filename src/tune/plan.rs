@@ -218,16 +218,58 @@ impl Planned {
     }
 }
 
+/// A named suite's inputs feed the entry method's first tensor arguments;
+/// `--input-shape NAME=VALUE` gives the others (non-tensor arguments) their
+/// values, and arguments with defaults take them.
+fn bind_suite_inputs(
+    suite: &mut Suite,
+    model: &ModelFacts,
+    items: &[String],
+) -> Result<(), UserError> {
+    let mut named = Vec::new();
+    for item in items {
+        match crate::suite::split_named(item) {
+            (Some(name), value) => named.push((name.to_string(), value.to_string())),
+            (None, _) => {
+                return Err(UserError::BadValue(format!(
+                    "--input-shape {item}: shapes are for --suite generic; with --suite {} give only non-tensor arguments, as NAME=VALUE",
+                    suite.name
+                )))
+            }
+        }
+    }
+    let Some(entry) = model.methods.iter().find(|m| m.name == model.method) else {
+        return Ok(());
+    };
+    // Without values to give, the inputs are the arguments (check_fits says
+    // when they do not fit).
+    let needs_value = entry
+        .arguments
+        .iter()
+        .any(|a| !crate::suite::takes_tensor(&a.type_name) && !a.has_default);
+    if named.is_empty() && !needs_value {
+        return Ok(());
+    }
+    let n = suite.inputs.len();
+    let fed = crate::suite::positional_tensors(&model.method, &entry.arguments, n, &named)?;
+    let call = crate::suite::bind(&model.method, &entry.arguments, &fed, &named)?;
+    suite.call = if crate::suite::is_plain(&call) {
+        Vec::new()
+    } else {
+        call
+    };
+    Ok(())
+}
+
 /// The suite the target names, with its batch size override, checked
 /// against the model's signature.
 fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
     let mut suite = if target.suite == "generic" {
         Suite::generic(model, &target.input_shapes)?
     } else {
-        if !target.input_shapes.is_empty() {
-            return Err(UserError::BadValue("--input-shape is for --suite generic".into()).into());
-        }
-        Suite::find(&target.suite, &target.suite_dirs)?
+        let mut suite = Suite::find(&target.suite, &target.suite_dirs)?;
+        bind_suite_inputs(&mut suite, model, &target.input_shapes)?;
+        suite
     };
     if let Some(batch) = target.batch_size {
         if batch < 1 {

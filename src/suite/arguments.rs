@@ -1,0 +1,316 @@
+//! The entry method's call: which argument gets which of a batch's tensors,
+//! and what the others (`int`, `float`, `bool`, `str`, `Optional[...]`, any
+//! argument with a default) are fed. `--input-shape NAME=VALUE` (or a bare
+//! VALUE in the argument's position) gives a non-tensor argument its value;
+//! `none` gives None; an argument with a default not given takes it.
+use serde::{Deserialize, Serialize};
+
+use crate::error::UserError;
+use crate::model::Argument;
+
+/// A value for a non-tensor argument.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    None,
+}
+
+impl ArgValue {
+    /// As the user writes it (and `inspect`/`plan` show it).
+    pub fn text(&self) -> String {
+        match self {
+            ArgValue::Int(v) => v.to_string(),
+            ArgValue::Float(v) => v.to_string(),
+            ArgValue::Bool(v) => v.to_string(),
+            ArgValue::Str(v) => format!("{v:?}"),
+            ArgValue::None => "None".into(),
+        }
+    }
+}
+
+/// What one argument of the call (in the schema's order, `self` left out)
+/// is fed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallArg {
+    /// The batch's tensor at this index (the suite's `inputs` order).
+    Tensor(usize),
+    /// This value in every call.
+    Value(ArgValue),
+    /// The schema's default.
+    Default,
+}
+
+/// The plan the trial child hands the native runtime (one line per
+/// argument; see `itn_set_call_arguments` in csrc/shim.h).
+pub fn native_plan(call: &[CallArg]) -> String {
+    call.iter()
+        .map(|arg| match arg {
+            CallArg::Tensor(_) => "tensor".to_string(),
+            CallArg::Default => "default".to_string(),
+            CallArg::Value(ArgValue::Int(v)) => format!("int {v}"),
+            CallArg::Value(ArgValue::Float(v)) => format!("float {v:e}"),
+            CallArg::Value(ArgValue::Bool(v)) => format!("bool {}", u8::from(*v)),
+            CallArg::Value(ArgValue::Str(v)) => format!("str {}", v.replace('\n', " ")),
+            CallArg::Value(ArgValue::None) => "none".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether a call is the plain one (the batch's tensors are the arguments,
+/// in order), which needs no plan.
+pub fn is_plain(call: &[CallArg]) -> bool {
+    call.iter()
+        .enumerate()
+        .all(|(i, arg)| *arg == CallArg::Tensor(i))
+}
+
+/// Whether an argument of this type takes a tensor (or, Optional, None).
+pub fn takes_tensor(type_name: &str) -> bool {
+    matches!(type_name, "Tensor" | "Optional[Tensor]")
+}
+
+/// A `--input-shape` item: `NAME=TEXT` or a bare TEXT.
+pub fn split_named(text: &str) -> (Option<&str>, &str) {
+    match text.split_once('=') {
+        Some((name, value))
+            if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+        {
+            (Some(name), value)
+        }
+        _ => (None, text),
+    }
+}
+
+/// The value `text` gives an argument of TorchScript type `type_name`; a
+/// one-line error naming the argument, its type and the value otherwise.
+pub fn parse_value(arg: &Argument, text: &str) -> Result<ArgValue, UserError> {
+    let bad = |expected: &str| {
+        UserError::BadValue(format!(
+            "--input-shape {}={text}: argument `{}` is {}; expected {expected}",
+            arg.name, arg.name, arg.type_name
+        ))
+    };
+    let (inner, optional) = match arg
+        .type_name
+        .strip_prefix("Optional[")
+        .and_then(|t| t.strip_suffix(']'))
+    {
+        Some(inner) => (inner, true),
+        None => (arg.type_name.as_str(), false),
+    };
+    if text.eq_ignore_ascii_case("none") {
+        return if optional {
+            Ok(ArgValue::None)
+        } else {
+            Err(bad("a value (only an Optional argument takes none)"))
+        };
+    }
+    match inner {
+        "int" => text
+            .parse()
+            .map(ArgValue::Int)
+            .map_err(|_| bad("an integer, e.g. 16000")),
+        "float" => text
+            .parse()
+            .map(ArgValue::Float)
+            .map_err(|_| bad("a number, e.g. 0.5")),
+        "bool" => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(ArgValue::Bool(true)),
+            "false" | "0" => Ok(ArgValue::Bool(false)),
+            _ => Err(bad("true or false")),
+        },
+        "str" => Ok(ArgValue::Str(text.to_string())),
+        "Tensor" => Err(bad("a shape given without NAME=, e.g. 8x3x224x224")),
+        _ => Err(bad(
+            "a tensor, int, float, bool, str or Optional of one (other types need an inputs file: --inputs)",
+        )),
+    }
+}
+
+/// Binds the entry method's arguments: those named in `fed` take the
+/// suite's tensor inputs (input i feeds `fed[i]`), those in `named`
+/// (argument name -> text) their value, the rest their default. `method`
+/// names the method in errors.
+pub fn bind(
+    method: &str,
+    args: &[Argument],
+    fed: &[String],
+    named: &[(String, String)],
+) -> Result<Vec<CallArg>, UserError> {
+    for (name, _) in named {
+        if !args.iter().any(|a| &a.name == name) {
+            return Err(UserError::BadValue(format!(
+                "--input-shape {name}=...: `{method}` has no argument `{name}`; its arguments: {}",
+                signature(args)
+            )));
+        }
+    }
+    let required_tensors = args
+        .iter()
+        .filter(|a| takes_tensor(&a.type_name) && !a.has_default)
+        .count();
+    let mut call = Vec::new();
+    for arg in args {
+        if let Some((_, text)) = named.iter().find(|(n, _)| *n == arg.name) {
+            call.push(CallArg::Value(parse_value(arg, text)?));
+        } else if let Some(i) = fed.iter().position(|n| *n == arg.name) {
+            call.push(CallArg::Tensor(i));
+        } else if arg.has_default {
+            call.push(CallArg::Default);
+        } else if takes_tensor(&arg.type_name) {
+            return Err(UserError::BadValue(format!(
+                "--input-shape: `{method}` takes {required_tensors} tensor argument(s) without a default ({}); got {} shape(s)",
+                signature(args),
+                fed.len()
+            )));
+        } else {
+            return Err(UserError::BadValue(format!(
+                "--input-shape: argument `{}` ({}) of `{method}` has no value; give it as --input-shape {}=VALUE",
+                arg.name, arg.type_name, arg.name
+            )));
+        }
+    }
+    Ok(call)
+}
+
+/// The arguments a suite's `n` inputs feed, in order: the first `n` tensor
+/// arguments not given by name.
+pub fn positional_tensors(
+    method: &str,
+    args: &[Argument],
+    n: usize,
+    named: &[(String, String)],
+) -> Result<Vec<String>, UserError> {
+    let fed: Vec<String> = args
+        .iter()
+        .filter(|a| takes_tensor(&a.type_name) && !named.iter().any(|(n, _)| *n == a.name))
+        .take(n)
+        .map(|a| a.name.clone())
+        .collect();
+    if fed.len() < n {
+        return Err(UserError::BadValue(format!(
+            "the suite has {n} input(s); `{method}` takes {} tensor argument(s) ({})",
+            fed.len(),
+            signature(args)
+        )));
+    }
+    Ok(fed)
+}
+
+/// `x: Tensor, sr: int = ...`, for errors.
+pub fn signature(args: &[Argument]) -> String {
+    args.iter()
+        .map(|a| {
+            format!(
+                "{}: {}{}",
+                a.name,
+                a.type_name,
+                if a.has_default { " = default" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(name: &str, type_name: &str, has_default: bool) -> Argument {
+        Argument {
+            name: name.into(),
+            type_name: type_name.into(),
+            has_default,
+        }
+    }
+
+    #[test]
+    fn binds_tensors_values_and_defaults() {
+        let args = [
+            arg("x", "Tensor", false),
+            arg("sr", "int", false),
+            arg("mask", "Optional[Tensor]", true),
+            arg("scale", "float", true),
+        ];
+        let sr = [("sr".to_string(), "16000".to_string())];
+        let call = bind("forward", &args, &["x".into()], &sr).unwrap();
+        assert_eq!(
+            call,
+            [
+                CallArg::Tensor(0),
+                CallArg::Value(ArgValue::Int(16000)),
+                CallArg::Default,
+                CallArg::Default
+            ]
+        );
+        assert!(!is_plain(&call));
+        let fed = positional_tensors("forward", &args, 2, &sr).unwrap();
+        assert_eq!(fed, ["x", "mask"]);
+        assert_eq!(
+            bind("forward", &args, &fed, &sr).unwrap()[2],
+            CallArg::Tensor(1)
+        );
+        assert!(positional_tensors("forward", &args, 3, &sr).is_err());
+        let x = [arg("x", "Tensor", false)];
+        assert!(is_plain(&bind("f", &x, &["x".into()], &[]).unwrap()));
+    }
+
+    #[test]
+    fn every_missing_or_wrong_value_is_a_one_line_error_naming_the_argument() {
+        let args = [arg("x", "Tensor", false), arg("sr", "int", false)];
+        let x = ["x".to_string()];
+        let e = bind("forward", &args, &x, &[]).unwrap_err().to_string();
+        assert!(e.contains("`sr` (int)") && e.contains("sr=VALUE"), "{e}");
+        let e = bind("forward", &args, &x, &[("sr".into(), "fast".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sr` is int") && e.contains("integer"), "{e}");
+        let e = bind("forward", &args, &x, &[("rate".into(), "1".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no argument `rate`"), "{e}");
+        let e = bind("forward", &args, &[], &[("sr".into(), "1".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("got 0 shape(s)"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn values_parse_by_type() {
+        let opt = arg("n", "Optional[int]", true);
+        assert_eq!(parse_value(&opt, "none").unwrap(), ArgValue::None);
+        assert_eq!(parse_value(&opt, "3").unwrap(), ArgValue::Int(3));
+        assert!(parse_value(&arg("n", "int", false), "none").is_err());
+        assert_eq!(
+            parse_value(&arg("b", "bool", false), "True").unwrap(),
+            ArgValue::Bool(true)
+        );
+        assert_eq!(
+            parse_value(&arg("s", "str", false), "en").unwrap(),
+            ArgValue::Str("en".into())
+        );
+        assert!(parse_value(&arg("l", "List[Tensor]", false), "1").is_err());
+        assert_eq!(split_named("sr=16000"), (Some("sr"), "16000"));
+        assert_eq!(split_named("8x128:int1000"), (None, "8x128:int1000"));
+    }
+
+    #[test]
+    fn the_native_plan_has_one_line_per_argument() {
+        let plan = native_plan(&[
+            CallArg::Tensor(0),
+            CallArg::Value(ArgValue::Int(16000)),
+            CallArg::Value(ArgValue::Float(0.5)),
+            CallArg::Value(ArgValue::Bool(true)),
+            CallArg::Value(ArgValue::None),
+            CallArg::Default,
+        ]);
+        assert_eq!(plan, "tensor\nint 16000\nfloat 5e-1\nbool 1\nnone\ndefault");
+    }
+}

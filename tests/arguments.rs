@@ -1,0 +1,148 @@
+//! Non-tensor arguments: a scripted model whose method is
+//! `forward(x, sr: int, gain: float = 1.0, mask: Optional[Tensor] = None)`
+//! (tests/fixtures/generate.py, ScalarArgs), given `sr` with
+//! `--input-shape sr=VALUE`, run to a winner; the sample rate picks the
+//! layer and any other value raises, so a value that did not reach the
+//! model would show.
+mod common;
+
+use common::{assert_one_line_user_error, fixture, ipex_tune, run_results, trial};
+
+fn model() -> String {
+    fixture("scalar_args.pt").display().to_string()
+}
+
+#[test]
+fn inspect_lists_every_argument_with_its_type() {
+    let output = ipex_tune()
+        .args(["inspect", "--json"])
+        .arg(model())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let forward = facts["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "forward")
+        .unwrap();
+    let args: Vec<(String, String, bool)> = forward["arguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["type"].as_str().unwrap().to_string(),
+                a["has_default"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("x", "Tensor", false),
+        ("sr", "int", false),
+        ("gain", "float", true),
+        ("mask", "Optional[Tensor]", true),
+    ];
+    let want: Vec<(String, String, bool)> = want
+        .iter()
+        .map(|(n, t, d)| (n.to_string(), t.to_string(), *d))
+        .collect();
+    assert_eq!(args, want);
+}
+
+#[test]
+fn plan_shows_what_each_argument_is_fed() {
+    let output = ipex_tune()
+        .args(["plan"])
+        .arg(model())
+        .args(["--suite", "generic", "--input-shape", "2x64"])
+        .args(["--input-shape", "sr=16000", "--input-shape", "gain=0.5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("call: forward(x=input 0, sr=16000, gain=0.5, mask=default)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_feeds_the_values_and_reaches_a_winner() {
+    let labels = ["stock/O1/fp32/t1/glibc", "ipex/O1+prepack/fp32/t1/glibc"];
+    let path = model();
+    let mut args = vec![
+        path.as_str(),
+        "--suite",
+        "generic",
+        "--input-shape",
+        "2x64",
+        "--input-shape",
+        "sr=8000",
+        "--min-time",
+        "0",
+        "--min-iters",
+        "2",
+        "--quiet",
+    ];
+    for label in labels {
+        args.extend(["--config", label]);
+    }
+    let results = run_results(&args, &[]);
+    for label in labels {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["accurate"], true, "{t}");
+    }
+    assert!(results["winner"].is_object(), "{results}");
+}
+
+#[test]
+fn a_value_the_model_rejects_fails_its_trials_not_the_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let output = ipex_tune()
+        .args(["run"])
+        .arg(model())
+        .args(["--suite", "generic", "--input-shape", "2x64"])
+        .args([
+            "--input-shape",
+            "sr=44100",
+            "--config",
+            "stock/O1/fp32/t1/glibc",
+        ])
+        .args(["--min-time", "0", "--min-iters", "2", "--quiet", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success());
+    assert!(all.contains("sr must be 8000 or 16000"), "{all}");
+    assert!(!all.contains("panicked"), "{all}");
+}
+
+#[test]
+fn a_missing_or_ill_typed_value_is_a_one_line_error_naming_the_argument() {
+    let run = |items: &[&str]| {
+        let mut cmd = ipex_tune();
+        cmd.args(["plan"]).arg(model()).args(["--suite", "generic"]);
+        for item in items {
+            cmd.args(["--input-shape", item]);
+        }
+        cmd.output().unwrap()
+    };
+    assert_one_line_user_error(&run(&["2x64"]), "--input-shape sr=VALUE");
+    assert_one_line_user_error(&run(&["2x64", "sr=fast"]), "argument `sr` is int");
+    assert_one_line_user_error(&run(&["2x64", "rate=1"]), "no argument `rate`");
+    assert_one_line_user_error(&run(&["2x64", "sr=none"]), "only an Optional argument");
+}
