@@ -151,10 +151,6 @@ pub fn bind(
             )));
         }
     }
-    let required_tensors = args
-        .iter()
-        .filter(|a| takes_tensor(&a.type_name) && !a.has_default)
-        .count();
     let mut call = Vec::new();
     for arg in args {
         if let Some((_, text)) = named.iter().find(|(n, _)| *n == arg.name) {
@@ -165,8 +161,8 @@ pub fn bind(
             call.push(CallArg::Default);
         } else if takes_tensor(&arg.type_name) {
             return Err(UserError::BadValue(format!(
-                "--input-shape: `{method}` takes {required_tensors} tensor argument(s) without a default ({}); got {} shape(s)",
-                signature(args),
+                "--input-shape: {}; got {} shape(s)",
+                takes(method, args),
                 fed.len()
             )));
         } else {
@@ -201,6 +197,21 @@ pub fn positional_tensors(
         )));
     }
     Ok(fed)
+}
+
+/// "`forward` takes 2 argument(s) (x, sr)": the arguments without a
+/// default, for errors.
+pub fn takes(method: &str, args: &[Argument]) -> String {
+    let required: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.has_default)
+        .map(|a| a.name.as_str())
+        .collect();
+    format!(
+        "`{method}` takes {} argument(s) ({})",
+        required.len(),
+        required.join(", ")
+    )
 }
 
 /// `x: Tensor, sr: int = ...`, for errors.
@@ -278,7 +289,10 @@ mod tests {
         let e = bind("forward", &args, &[], &[("sr".into(), "1".into())])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("got 0 shape(s)"), "{e}");
+        assert!(
+            e.contains("`forward` takes 2 argument(s) (x, sr); got 0 shape(s)"),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
     }
 

@@ -470,11 +470,9 @@ impl Suite {
         let call = bind(&model.method, &entry.arguments, &fed, &named)?;
         if leftover > 0 {
             return Err(UserError::BadValue(format!(
-                "--input-shape: `{}` takes {} argument(s) ({}); got {} more item(s) than it has arguments for",
-                model.method,
-                entry.arguments.len(),
-                arguments::signature(&entry.arguments),
-                leftover
+                "--input-shape: {}; got {} shape(s)",
+                arguments::takes(&model.method, &entry.arguments),
+                inputs.len() + leftover
             )));
         }
         if inputs.is_empty() {
