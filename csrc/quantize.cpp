@@ -351,20 +351,32 @@ int scale_after_matmul(torch::jit::Module& root) {
   return rewritten;
 }
 
+// The module as graph-mode quantization observes it, as Python's
+// prepare_jit: conv-bn folded first, then the rewrites that make it
+// quantizable the way IPEX's recipe sees it, then observers. Finalize (like
+// Python's convert_jit) only rewrites `forward`.
+torch::jit::Module observe(const itn_module* m, const char* method, const itn_module* activation_observer,
+                           const itn_module* weight_observer, const char* fp32_layers,
+                           torch::jit::QuantType type) {
+  TORCH_CHECK(std::strcmp(method, "forward") == 0,
+              "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
+  auto module = torch::jit::FoldConvBatchNorm(m->module);
+  addmm_to_linear(module);
+  // Only static int8 quantizes the matmul's operands (dynamic int8 keeps
+  // matmuls fp32), so only it needs the scaling moved.
+  if (type == torch::jit::QuantType::STATIC) scale_after_matmul(module);
+  fold_attribute_branches(module);
+  auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
+  return torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, type);
+}
+
 }  // namespace
 
 itn_module* itn_quantize_dynamic(const itn_module* m, const char* method, const itn_module* activation_observer,
                                  const itn_module* weight_observer, const char* fp32_layers) {
   return guarded<itn_module*>(nullptr, [&]() {
-    // Finalize (like Python's convert_dynamic_jit) only rewrites `forward`.
-    TORCH_CHECK(std::strcmp(method, "forward") == 0,
-                "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
-    auto module = torch::jit::FoldConvBatchNorm(m->module);
-    addmm_to_linear(module);
-    fold_attribute_branches(module);
-    auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
-    auto observed =
-        torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::DYNAMIC);
+    auto observed = observe(m, method, activation_observer, weight_observer, fp32_layers,
+                            torch::jit::QuantType::DYNAMIC);
     auto quantized =
         torch::jit::InsertQuantDeQuant(observed, method, /*inplace=*/true, /*debug=*/false, torch::jit::QuantType::DYNAMIC);
     auto finalized = torch::jit::Finalize(quantized, torch::jit::QuantType::DYNAMIC, {});
@@ -379,16 +391,8 @@ itn_module* itn_quantize_static_prepare(const itn_module* m, const char* method,
                                         const itn_module* activation_observer,
                                         const itn_module* weight_observer, const char* fp32_layers) {
   return guarded<itn_module*>(nullptr, [&]() {
-    TORCH_CHECK(std::strcmp(method, "forward") == 0,
-                "graph-mode quantization rewrites only `forward`, not the method '", method, "'");
-    // As Python's prepare_jit: fold conv-bn first, then observe.
-    auto module = torch::jit::FoldConvBatchNorm(m->module);
-    addmm_to_linear(module);
-    scale_after_matmul(module);
-    fold_attribute_branches(module);
-    auto qconfig = qconfig_keeping_fp32(activation_observer, weight_observer, fp32_layers);
-    auto observed =
-        torch::jit::InsertObservers(module, method, qconfig, /*inplace=*/false, torch::jit::QuantType::STATIC);
+    auto observed = observe(m, method, activation_observer, weight_observer, fp32_layers,
+                            torch::jit::QuantType::STATIC);
     return new itn_module{std::move(observed)};
   });
 }
