@@ -228,6 +228,16 @@ InputHint first_consumer_hint(torch::jit::Value* input) {
         frontier.push_back(n->output());
         continue;
       }
+      // Returned by a branch of an if: the if's output may be the input
+      // itself (a scripted nn.LSTM unsqueezes unbatched input in one
+      // branch and returns it as it is in the other, then runs aten::lstm
+      // on the if's output).
+      if (n->kind() == c10::prim::Return && n->owningBlock() != nullptr &&
+          n->owningBlock()->owningNode() != nullptr &&
+          n->owningBlock()->owningNode()->kind() == c10::prim::If) {
+        frontier.push_back(n->owningBlock()->owningNode()->output(use.offset));
+        continue;
+      }
       if ((kind == "aten::embedding" || kind == "aten::embedding_bag") && use.offset == 1) {
         if (auto w = const_tensor(n->input(0))) {
           h.bound = w->size(0);

@@ -149,18 +149,22 @@ void sink_quantize_through_shape_ops(torch::jit::Graph& graph) {
     // flatten -> linear); with the int8 permute between them, oneDNN Graph
     // left those four convolutions and the classifier in fp32 (0.80x of
     // IPEX's Python int8 recipe on ConvNeXt-Tiny).
+    //
+    // Each use of the reshaped value either goes that way or is an fp32 op:
+    // ConvNeXt's LayerNorm2d output feeds the block's depthwise conv and its
+    // residual add; the add then reads the fp32 value (drop_fp32_only_pairs),
+    // as in IPEX's graph, and the conv its own quantize.
     const bool from_fp32_op = !int8_output(x->node());
-    bool fp32_only = true;
     for (auto* dq : dequantizes) {
       for (const auto& use : dq->output()->uses()) {
-        towards_int8 = towards_int8 && (is_kind(use.user, {"aten::matmul", "aten::bmm"}) ||
-                                        is_kind(use.user, {"aten::conv1d", "aten::conv2d", "aten::conv3d",
-                                                           "aten::_convolution"}) ||
-                                        ((only_reshapes || from_fp32_op) && is_kind(use.user, {"aten::linear"})));
-        fp32_only = fp32_only && !int8_compute(use.user);
+        const bool into_int8 = is_kind(use.user, {"aten::matmul", "aten::bmm"}) ||
+                               is_kind(use.user, {"aten::conv1d", "aten::conv2d", "aten::conv3d",
+                                                  "aten::_convolution"}) ||
+                               ((only_reshapes || from_fp32_op) && is_kind(use.user, {"aten::linear"}));
+        towards_int8 = towards_int8 && (into_int8 || !int8_compute(use.user));
       }
     }
-    sinkable = sinkable && (towards_int8 || fp32_only);
+    sinkable = sinkable && towards_int8;
     if (!sinkable || heads.empty()) continue;
     for (auto* head : heads) head->replaceInput(0, x);
     // Sizes read from the int8 tensor read the same from the fp32 one, and
@@ -198,6 +202,20 @@ bool add_keeps_second_gemm(const torch::jit::Node* add, size_t offset, const tor
   return int8_compute((behind != nullptr ? behind : first)->node());
 }
 
+// Whether the add's operand other than `offset` is a convolution's output
+// (directly, or through its quantize/dequantize pair). Where it is anything
+// else (ConvNeXt's layer-scale mul), IPEX's add recipe keeps both operands
+// fp32.
+bool other_operand_is_conv(const torch::jit::Node* add, size_t offset) {
+  if (offset > 1) return false;
+  auto* other = add->input(1 - offset);
+  auto* behind = quantized_from(other);
+  auto* producer = (behind != nullptr ? behind : other)->node();
+  // An unfolded batch norm is folded into its conv before the kernels run.
+  if (is_kind(producer, {"aten::batch_norm"})) producer = producer->input(0)->node();
+  return is_kind(producer, {"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::_convolution"});
+}
+
 void drop_fp32_only_pairs(torch::jit::Graph& graph) {
   std::vector<torch::jit::Node*> quantizes;
   for (auto* node : graph.nodes()) {
@@ -217,7 +235,9 @@ void drop_fp32_only_pairs(torch::jit::Graph& graph) {
       }
     }
     // ResNet's identity: in int8 anyway for the next conv, and from an op
-    // with an int8 output, so the add reads it quantized.
+    // with an int8 output, so the add reads it quantized, when the add's
+    // other operand is a convolution's output (IPEX's add recipe: the conv
+    // takes the add as a post-op and the identity as its int8 input).
     const bool identity = int8_elsewhere && int8_output(x->node());
     // A global average pool of a value that stays fp32 for its other users
     // (MobileNetV3's squeeze-excitation: the block's activation feeds the
@@ -238,7 +258,8 @@ void drop_fp32_only_pairs(torch::jit::Graph& graph) {
           const bool fp32_pool = round == 1 && fp32_elsewhere &&
                                  is_kind(use.user, {"aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d"});
           const bool keep = (int8_compute(use.user) && !fp32_pool) ||
-                            (is_add(use.user) && (identity || add_keeps_second_gemm(use.user, use.offset, x)));
+                            (is_add(use.user) && ((identity && other_operand_is_conv(use.user, use.offset)) ||
+                                                  add_keeps_second_gemm(use.user, use.offset, x)));
           if (!keep) fp32_users.push_back(use.user);
         }
         for (auto* user : fp32_users) user->replaceInputWith(value, x);

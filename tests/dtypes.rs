@@ -165,3 +165,28 @@ fn ipex_bf16_autocast_and_static_int8_run_on_a_traced_hf_distilbert() {
     let top_level = graph.split("\nwith ").next().unwrap();
     assert!(!top_level.contains("llga::Select"), "{top_level}");
 }
+
+/// torchvision's ConvNeXt (tiny width), as IPEX's int8 recipe places its
+/// quantization: the depthwise conv quantizes its input after the
+/// LayerNorm2d permute, and the residual adds read fp32 (their other
+/// operand is the layer-scale mul, not a conv). libtorch's placement
+/// dequantized the block input for the conv and the add alike, which kept
+/// the first conv of every stage out of oneDNN Graph and dequantized every
+/// residual (0.82x of IPEX's Python int8 on ConvNeXt-Tiny).
+#[test]
+fn ipex_static_int8_places_convnext_quantization_like_ipex() {
+    let label = "ipex/O1+prepack/int8-static/t1/glibc";
+    let results = run_recording_graph("tv_convnext.pt", &["1x3x64x64"], label);
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    let top_level = graph.split("\nwith ").next().unwrap();
+    if top_level.contains("LlgaFusionGroup") {
+        assert!(
+            !top_level.contains("aten::conv2d") && !top_level.contains("aten::_convolution"),
+            "a convolution left outside oneDNN Graph: {top_level}"
+        );
+        // The classifier's average pool reads one; the residuals none.
+        let dequantizes = top_level.matches("aten::dequantize").count();
+        assert!(dequantizes <= 1, "{dequantizes} dequantizes: {top_level}");
+    }
+}

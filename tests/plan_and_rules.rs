@@ -438,6 +438,14 @@ fn suites_take_sizes_the_model_fixes() {
         .unwrap()
         .iter()
         .all(|s| s.as_str().unwrap().ends_with(", 80]")));
+    // Scripted, the LSTM reads the input through the if of nn.LSTM's
+    // unbatched-input check: the 80 is read from its weights all the same.
+    let scripted = plan("speech80_scripted.pt", "speech", &[]);
+    assert_eq!(
+        scripted["inferred"][0], "frames: dim -1 = 80 (aten::lstm reads 80; the suite said 40)",
+        "{}",
+        scripted["inferred"]
+    );
     let nlp = plan("vocab500.pt", "nlp", &[]);
     assert_eq!(
         nlp["inferred"][0],

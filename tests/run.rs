@@ -764,6 +764,7 @@ fn the_winner_is_saved_with_how_to_run_it() {
 fn suites_fitted_to_the_model_run() {
     for (model, suite) in [
         ("speech80.pt", "speech"),
+        ("speech80_scripted.pt", "speech"),
         ("vocab500.pt", "nlp"),
         ("cnn224.pt", "cv"),
     ] {

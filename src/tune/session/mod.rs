@@ -161,6 +161,9 @@ struct Session<'a> {
     /// Time spent in int8 fallbacks so far (sensitivity and fallback
     /// trials), held to a share of the budget.
     fallback_spent: Duration,
+    /// Whether a pure-bf16 config without conv-bn folding also missed the
+    /// tolerance (then no other inaccurate bf16 config gets that retry).
+    bf16_unfolded_missed: bool,
 }
 
 impl<'a> Session<'a> {
@@ -188,6 +191,7 @@ impl<'a> Session<'a> {
             int8_fp32_layers: BTreeMap::new(),
             progress: Progress::new(settings.progress, settings.budget),
             fallback_spent: Duration::ZERO,
+            bf16_unfolded_missed: false,
         })
     }
 }
