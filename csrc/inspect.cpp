@@ -154,7 +154,13 @@ std::string schema_json(const std::string& name, const c10::FunctionSchema& sche
     }
     out << (first ? "" : ",") << "{\"name\":" << json_escape(arg.name())
         << ",\"type\":" << json_escape(arg.type()->annotation_str())
-        << ",\"has_default\":" << (arg.default_value().has_value() ? "true" : "false") << "}";
+        << ",\"has_default\":" << (arg.default_value().has_value() ? "true" : "false");
+    if (arg.default_value().has_value()) {
+      std::ostringstream value;
+      value << *arg.default_value();
+      out << ",\"default\":" << json_escape(value.str());
+    }
+    out << "}";
     first = false;
   }
   out << "],\"returns\":[";

@@ -5,6 +5,7 @@ use crate::backend::ipex_library as ipex;
 use crate::cli::InspectArgs;
 use crate::error::exit_code;
 use crate::model::{load_module_for_facts, ModelFacts, TensorSummary};
+use crate::suite::arguments::fed_text;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
     let module = match load_module_for_facts(&args.model) {
@@ -81,6 +82,19 @@ pub fn render(facts: &ModelFacts) -> String {
         methods.add_row(vec![m.name.clone(), args, m.returns.join(", ")]);
     }
     out += &format!("{methods}\n");
+
+    if let Some(entry) = facts.methods.iter().find(|m| m.name == facts.method) {
+        let mut arguments = table(&["argument", "type", "what run feeds it"]);
+        for (index, arg) in entry.arguments.iter().enumerate() {
+            let hint = facts.input_hints.iter().find(|h| h.index == index);
+            arguments.add_row(vec![
+                arg.name.clone(),
+                arg.type_name.clone(),
+                fed_text(arg, hint),
+            ]);
+        }
+        out += &format!("{arguments}\n");
+    }
 
     let mut tensors = table(&["", "tensors", "elements", "bytes", "dtypes"]);
     for (name, s) in [

@@ -16,6 +16,9 @@ pub struct Argument {
     #[serde(rename = "type")]
     pub type_name: String,
     pub has_default: bool,
+    /// The default as TorchScript prints it (`1.`, `None`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// A method and its schema.

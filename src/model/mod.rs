@@ -5,6 +5,6 @@ pub mod integrity;
 mod load;
 mod ops;
 
-pub use facts::{Argument, ModelFacts, TensorSummary};
+pub use facts::{Argument, InputHint, ModelFacts, TensorSummary};
 pub use load::{load_module, load_module_for_facts};
 pub use ops::group_names;

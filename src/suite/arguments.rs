@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::UserError;
-use crate::model::Argument;
+use crate::model::{Argument, InputHint};
 
 /// A value for a non-tensor argument.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -133,6 +133,46 @@ pub fn parse_value(arg: &Argument, text: &str) -> Result<ArgValue, UserError> {
     }
 }
 
+/// What `run` feeds an argument when the command line says nothing of it,
+/// and how to set it, for `inspect`: a tensor argument takes a suite input
+/// (with what the model fixes of its sizes: `hint`), an argument with a
+/// default takes it, another value needs `--input-shape NAME=VALUE`, and a
+/// type the command line cannot express needs an inputs file.
+pub fn fed_text(arg: &Argument, hint: Option<&InputHint>) -> String {
+    let default = arg.default.as_deref().unwrap_or("its default");
+    if takes_tensor(&arg.type_name) {
+        if arg.has_default {
+            return format!("{default} (a tensor with --input-shape {}=SHAPE)", arg.name);
+        }
+        let mut known = Vec::new();
+        if let Some(h) = hint {
+            if let Some(sizes) = &h.sizes {
+                let dims: Vec<String> = sizes.iter().map(|d| d.to_string()).collect();
+                known.push(format!("traced at {}", dims.join("x")));
+            }
+            if let (Some(consumer), Some(dim), Some(size)) = (&h.consumer, h.dim, h.size) {
+                known.push(format!("dim {dim} = {size} ({consumer} reads {size})"));
+            }
+            if let (Some(consumer), Some(bound)) = (&h.consumer, h.bound) {
+                known.push(format!("ids below {bound} ({consumer} has {bound} rows)"));
+            }
+        }
+        let known = if known.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", known.join("; "))
+        };
+        return format!("a suite input (or --input-shape SHAPE){known}");
+    }
+    let settable = parse_value(arg, "0").is_ok() || parse_value(arg, "x").is_ok();
+    match (arg.has_default, settable) {
+        (true, true) => format!("{default} (--input-shape {}=VALUE sets it)", arg.name),
+        (false, true) => format!("nothing: give --input-shape {}=VALUE", arg.name),
+        (true, false) => format!("{default} (other values need an inputs file: --inputs)"),
+        (false, false) => "nothing: needs an inputs file (--inputs)".to_string(),
+    }
+}
+
 /// Binds the entry method's arguments: those named in `fed` take the
 /// suite's tensor inputs (input i feeds `fed[i]`), those in `named`
 /// (argument name -> text) their value, the rest their default. `method`
@@ -238,6 +278,7 @@ mod tests {
             name: name.into(),
             type_name: type_name.into(),
             has_default,
+            default: None,
         }
     }
 
@@ -326,5 +367,41 @@ mod tests {
             CallArg::Default,
         ]);
         assert_eq!(plan, "tensor\nint 16000\nfloat 5e-1\nbool 1\nnone\ndefault");
+    }
+
+    #[test]
+    fn inspect_says_what_each_argument_is_fed() {
+        let lstm = InputHint {
+            index: 0,
+            sizes: None,
+            consumer: Some("aten::lstm".into()),
+            dim: Some(-1),
+            size: Some(80),
+            bound: None,
+        };
+        assert_eq!(
+            fed_text(&arg("x", "Tensor", false), Some(&lstm)),
+            "a suite input (or --input-shape SHAPE); dim -1 = 80 (aten::lstm reads 80)"
+        );
+        assert_eq!(
+            fed_text(&arg("sr", "int", false), None),
+            "nothing: give --input-shape sr=VALUE"
+        );
+        let mut gain = arg("gain", "float", true);
+        gain.default = Some("1.".into());
+        assert_eq!(
+            fed_text(&gain, None),
+            "1. (--input-shape gain=VALUE sets it)"
+        );
+        let mut mask = arg("mask", "Optional[Tensor]", true);
+        mask.default = Some("None".into());
+        assert_eq!(
+            fed_text(&mask, None),
+            "None (a tensor with --input-shape mask=SHAPE)"
+        );
+        assert_eq!(
+            fed_text(&arg("xs", "List[Tensor]", false), None),
+            "nothing: needs an inputs file (--inputs)"
+        );
     }
 }

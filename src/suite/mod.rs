@@ -2,7 +2,7 @@
 //! their shapes (static or dynamic), batch sizes, the accuracy metric and
 //! per-dtype tolerances, and measurement minimums. Produces a [`Suite`] and
 //! its seeded input batches.
-mod arguments;
+pub mod arguments;
 mod decoded;
 mod files;
 mod inputs;
