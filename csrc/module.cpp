@@ -74,9 +74,35 @@ void flatten_outputs(const c10::IValue& v, std::vector<at::Tensor>& tensors, std
       flatten_outputs(elements[i], tensors, structure);
     }
     structure += ")";
+  } else if (v.isGenericDict()) {
+    // In the dict's order (insertion order, as Python made it): Hugging
+    // Face's ModelOutput traced with return_dict, a detector's boxes/scores.
+    structure += "dict(";
+    bool first = true;
+    for (const auto& entry : v.toGenericDict()) {
+      if (!first) structure += ",";
+      first = false;
+      std::ostringstream key;
+      if (entry.key().isString()) {
+        key << entry.key().toStringRef();
+      } else {
+        key << entry.key();
+      }
+      // The structure's own punctuation cannot appear in a key.
+      std::string name = key.str();
+      for (auto& c : name) {
+        if (c == '(' || c == ')' || c == ',' || c == ':') c = '_';
+      }
+      structure += name + ":";
+      flatten_outputs(entry.value(), tensors, structure);
+    }
+    structure += ")";
+  } else if (v.isNone()) {
+    // An absent optional output (a scripted model's None cache): no tensor.
+    structure += "none";
   } else {
     TORCH_CHECK(false, "unsupported output type ", v.tagKind(),
-                ": ipex-tune compares tensor outputs (a tensor, or tuples/lists of tensors)");
+                ": ipex-tune compares tensor outputs (a tensor, or tuples, lists and dicts of them)");
   }
 }
 

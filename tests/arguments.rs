@@ -146,3 +146,37 @@ fn a_missing_or_ill_typed_value_is_a_one_line_error_naming_the_argument() {
     assert_one_line_user_error(&run(&["2x64", "rate=1"]), "no argument `rate`");
     assert_one_line_user_error(&run(&["2x64", "sr=none"]), "only an Optional argument");
 }
+
+/// `inspect` says what `run` feeds every argument: the tensor a suite
+/// makes (with the size the model fixes), the value `sr` still needs, the
+/// defaults of `gain` and `mask`.
+#[test]
+fn inspect_shows_what_run_feeds_each_argument() {
+    let output = ipex_tune().arg("inspect").arg(model()).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("│ {name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {stdout}"))
+            .to_string()
+    };
+    assert!(row("x").contains("a suite input"), "{stdout}");
+    assert!(
+        row("x").contains("dim -1 = 64 (aten::linear reads 64)"),
+        "{stdout}"
+    );
+    assert!(
+        row("sr").contains("nothing: give --input-shape sr=VALUE"),
+        "{stdout}"
+    );
+    assert!(
+        row("gain").contains("1. (--input-shape gain=VALUE sets it)"),
+        "{stdout}"
+    );
+    assert!(
+        row("mask").contains("None (a tensor with --input-shape mask=SHAPE)"),
+        "{stdout}"
+    );
+}

@@ -26,6 +26,11 @@ pub struct Accuracy {
     #[serde(default)]
     pub non_finite: usize,
     pub outputs_compared: usize,
+    /// Which output leaf (its index in the flattened outputs, see
+    /// [`leaf_paths`]) is the worst: the first with non-finite values, else
+    /// the lowest cosine. Set when the model returns several tensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_output: Option<usize>,
 }
 
 /// One layer's int8 sensitivity, measured two ways against stock's
@@ -96,6 +101,7 @@ pub fn compare(got: &Tensor, want: &Tensor, margin: f64) -> Result<Accuracy, Sha
             top1_rows: 0,
             non_finite,
             outputs_compared: 1,
+            worst_output: None,
         });
     }
     let a = got.to_kind(Kind::Double).flatten(0, -1);
@@ -129,6 +135,7 @@ pub fn compare(got: &Tensor, want: &Tensor, margin: f64) -> Result<Accuracy, Sha
         top1_rows,
         non_finite: 0,
         outputs_compared: 1,
+        worst_output: None,
     })
 }
 
@@ -177,6 +184,67 @@ pub fn worst(all: &[Accuracy]) -> Accuracy {
     out
 }
 
+/// Where each tensor leaf sits in the outputs, from the structure the
+/// runtime reports (`tuple(tensor,dict(logits:tensor,past:list(tensor)))`):
+/// `[0]`, `["logits"]` below `[1]`, ... in the flattened order; `output`
+/// for a lone tensor. `none` leaves hold no tensor and get no path.
+pub fn leaf_paths(structure: &str) -> Vec<String> {
+    fn walk(chars: &[char], at: &mut usize, path: String, out: &mut Vec<String>) {
+        let word: String = chars[*at..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        *at += word.len();
+        match word.as_str() {
+            "tensor" => out.push(path),
+            "tuple" | "list" | "dict" => {
+                *at += 1; // '('
+                let mut index = 0;
+                while *at < chars.len() && chars[*at] != ')' {
+                    let step = if word == "dict" {
+                        let key: String = chars[*at..].iter().take_while(|c| **c != ':').collect();
+                        *at += key.len() + 1;
+                        format!("[\"{key}\"]")
+                    } else {
+                        format!("[{index}]")
+                    };
+                    walk(chars, at, format!("{path}{step}"), out);
+                    index += 1;
+                    if *at < chars.len() && chars[*at] == ',' {
+                        *at += 1;
+                    }
+                }
+                *at += 1; // ')'
+            }
+            // "none", or anything unknown: no tensor; skip to the next item.
+            _ => {
+                while *at < chars.len() && chars[*at] != ',' && chars[*at] != ')' {
+                    *at += 1;
+                }
+            }
+        }
+    }
+    let chars: Vec<char> = structure.chars().collect();
+    let mut out = Vec::new();
+    let mut at = 0;
+    walk(&chars, &mut at, String::new(), &mut out);
+    if out.len() == 1 && out[0].is_empty() {
+        out[0] = "output".into();
+    }
+    out
+}
+
+/// The index of the worst of `all` (the first with non-finite values, else
+/// the lowest cosine), None when empty.
+pub fn worst_index(all: &[Accuracy]) -> Option<usize> {
+    all.iter().position(|a| a.non_finite > 0).or_else(|| {
+        all.iter()
+            .enumerate()
+            .min_by(|a, b| a.1.cosine.total_cmp(&b.1.cosine))
+            .map(|(i, _)| i)
+    })
+}
+
 /// `x <= limit`, false when either is NaN.
 fn at_most(x: f64, limit: f64) -> bool {
     x <= limit
@@ -220,6 +288,23 @@ pub fn verdict(accuracy: &Accuracy, metric: &str, tolerance: &Tolerance) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaf_paths_follow_the_nesting() {
+        assert_eq!(leaf_paths("tensor"), ["output"]);
+        assert_eq!(leaf_paths("tuple(tensor,tensor)"), ["[0]", "[1]"]);
+        assert_eq!(
+            leaf_paths("tuple(tensor,dict(logits:tensor,past:list(tensor,none,tensor)))"),
+            [
+                "[0]",
+                "[1][\"logits\"]",
+                "[1][\"past\"][0]",
+                "[1][\"past\"][2]"
+            ]
+        );
+        assert_eq!(leaf_paths("dict(a:none,b:tensor)"), ["[\"b\"]"]);
+        assert!(leaf_paths("").is_empty());
+    }
 
     fn tol() -> Tolerance {
         Tolerance {
@@ -292,6 +377,7 @@ mod tests {
             top1_rows: 4,
             non_finite: 0,
             outputs_compared: 1,
+            worst_output: None,
         };
         let b = Accuracy {
             max_abs: 0.05,
@@ -301,6 +387,7 @@ mod tests {
             top1_rows: 0,
             non_finite: 0,
             outputs_compared: 2,
+            worst_output: None,
         };
         let w = worst(&[a, b]);
         assert_eq!(

@@ -417,14 +417,24 @@ pub(super) fn compare_with_stock(
         .get(&spec.config.dtype)
         .map_or(0.0, |t| t.max_abs);
     let mut all = Vec::new();
+    let mut leaves = Vec::new();
     for ((name, got), (ref_name, want)) in named.iter().zip(expected.iter()) {
         anyhow::ensure!(
             name == ref_name,
             "output {name} does not match stock's {ref_name}"
         );
         all.push(accuracy::compare(got, want, margin)?);
+        // "b{batch}_o{leaf}": the leaf's index in the flattened outputs.
+        leaves.push(
+            name.rsplit_once("_o")
+                .and_then(|(_, j)| j.parse::<usize>().ok()),
+        );
     }
-    Ok(Some(accuracy::worst(&all)))
+    let mut worst = accuracy::worst(&all);
+    if leaves.iter().any(|j| j.is_some_and(|j| j > 0)) {
+        worst.worst_output = accuracy::worst_index(&all).and_then(|i| leaves[i]);
+    }
+    Ok(Some(worst))
 }
 
 /// Throughput mode: independent copies of the model, one per core group,

@@ -152,7 +152,14 @@ impl Session<'_> {
         match &out.accuracy {
             Some(acc) => match accuracy::verdict(acc, &policy.metric, tolerance) {
                 None => (Some(true), None),
-                Some(problem) => (Some(false), Some(problem)),
+                // Of several outputs, the one that fails by the most.
+                Some(problem) => match acc
+                    .worst_output
+                    .and_then(|j| accuracy::leaf_paths(&out.output_structure).get(j).cloned())
+                {
+                    Some(leaf) => (Some(false), Some(format!("{problem} (output {leaf})"))),
+                    None => (Some(false), Some(problem)),
+                },
             },
             None => (None, None),
         }
