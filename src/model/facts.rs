@@ -149,7 +149,7 @@ impl ModelFacts {
     pub fn read(path: &Path, module: &Module, method: &str) -> Result<ModelFacts, UserError> {
         let methods: Vec<MethodSchema> = module
             .methods_json()
-            .map_err(|e| internal(path, "cannot list methods", e.first_line()))
+            .map_err(|e| internal(path, "cannot list methods", e.headline()))
             .and_then(|json| {
                 serde_json::from_str(&json).map_err(|e| internal(path, "bad method list", e))
             })?;
@@ -169,13 +169,13 @@ impl ModelFacts {
         }
         let graph: RawGraphFacts = module
             .graph_facts_json(method)
-            .map_err(|e| internal(path, "cannot read the graph", e.first_line()))
+            .map_err(|e| internal(path, "cannot read the graph", e.headline()))
             .and_then(|json| {
                 serde_json::from_str(&json).map_err(|e| internal(path, "bad graph facts", e))
             })?;
         let tensors: RawTensors = module
             .tensors_json()
-            .map_err(|e| internal(path, "cannot list parameters", e.first_line()))
+            .map_err(|e| internal(path, "cannot list parameters", e.headline()))
             .and_then(|json| {
                 serde_json::from_str(&json).map_err(|e| internal(path, "bad parameter list", e))
             })?;

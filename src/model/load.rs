@@ -13,7 +13,7 @@ const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
 pub fn load_module(path: &Path) -> Result<Module, UserError> {
     check_file(path)?;
     Module::load(path).map_err(|e| {
-        let message = e.first_line();
+        let message = e.headline();
         let hint = if message.contains("constants.pkl") || message.contains("code/") {
             " (a zip without TorchScript code: was it saved with torch.save instead of torch.jit.save?)"
         } else {

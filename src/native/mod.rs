@@ -21,14 +21,24 @@ use std::ptr::NonNull;
 pub struct TorchError(pub String);
 
 impl TorchError {
-    /// The first line of libtorch's message: C++ errors often append context
-    /// lines (graph dumps, "Exception raised from ...") that a user does not need.
-    pub fn first_line(&self) -> &str {
-        self.0
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
+    /// The line of libtorch's message that says what failed. C++ errors
+    /// often append context lines (graph dumps, "Exception raised from
+    /// ...") that a user does not need: the first line says it. But the
+    /// TorchScript interpreter's first line is only "The following
+    /// operation failed in the TorchScript interpreter."; the cause is the
+    /// last `...Error: ` line of the traceback after it (e.g. the
+    /// allocator's "can't allocate memory").
+    pub fn headline(&self) -> &str {
+        let mut lines = self.0.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next().unwrap_or("");
+        if !first.starts_with("The following operation failed in the TorchScript interpreter") {
+            return first;
+        }
+        let is_error = |l: &&str| {
+            l.split_once(": ")
+                .is_some_and(|(head, _)| head.ends_with("Error") && !head.contains(' '))
+        };
+        lines.filter(is_error).last().unwrap_or(first)
     }
 }
 
@@ -600,4 +610,27 @@ pub fn set_call_arguments(plan: &str) -> Result<()> {
 pub fn num_threads() -> Result<usize> {
     // SAFETY: plain call.
     check_status(unsafe { ffi::itn_get_num_threads() }, "reading threads").map(|n| n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TorchError;
+
+    #[test]
+    fn the_headline_is_the_cause_not_the_interpreters_preamble() {
+        let interpreter = TorchError(
+            "The following operation failed in the TorchScript interpreter.\n\
+             Traceback of TorchScript (most recent call last):\n\
+             RuntimeError: [enforce fail at alloc_cpu.cpp:118] data. DefaultCPUAllocator: can't allocate memory\n"
+                .into(),
+        );
+        assert!(interpreter
+            .headline()
+            .starts_with("RuntimeError: [enforce fail"));
+        let plain = TorchError("expected 3 inputs\nException raised from run at x.cpp:1".into());
+        assert_eq!(plain.headline(), "expected 3 inputs");
+        let bare =
+            TorchError("The following operation failed in the TorchScript interpreter.".into());
+        assert_eq!(bare.headline(), bare.0);
+    }
 }

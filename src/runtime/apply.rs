@@ -109,7 +109,7 @@ fn quantize_static(
     let (activation, weight) = super::quant::static_observers(calibration.observer)?;
     let observed = module
         .quantize_static_prepare(method, &activation, &weight, &config.fp32_layers)
-        .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.first_line())))?;
+        .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.headline())))?;
     // Unset threads are libtorch's default here, which num_threads reports
     // (the reading of Config::threads_per_worker in this worker's thread).
     let run_threads = config.threads.unwrap_or(native::num_threads()?);
@@ -120,7 +120,7 @@ fn quantize_static(
         observed.run(method, batch).map_err(|e| {
             cannot(
                 "dtype",
-                format!("int8-static calibration: {}", e.first_line()),
+                format!("int8-static calibration: {}", e.headline()),
             )
         })?;
     }
@@ -128,7 +128,7 @@ fn quantize_static(
     let qdq = backend::spec(config.backend).int8_as_qdq();
     let converted = observed
         .quantize_static_convert(method, qdq)
-        .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.first_line())))?;
+        .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.headline())))?;
     threads::mark_packed()?;
     Ok(converted)
 }
@@ -182,7 +182,7 @@ fn apply_to_module(
             let (activation, weight) = super::quant::dynamic_observers()?;
             module = module
                 .quantize_dynamic(method, &activation, &weight, &config.fp32_layers)
-                .map_err(|e| cannot("dtype", format!("dynamic int8: {}", e.first_line())))?;
+                .map_err(|e| cannot("dtype", format!("dynamic int8: {}", e.headline())))?;
             threads::mark_packed()?;
             steps.push(Step::new("quantize_dynamic", true));
         }
@@ -198,7 +198,7 @@ fn apply_to_module(
         if !config.dtype.is_int8() {
             module = module
                 .freeze(method)
-                .map_err(|e| cannot("level", format!("freeze: {}", e.first_line())))?;
+                .map_err(|e| cannot("level", format!("freeze: {}", e.headline())))?;
             steps.push(Step::new("freeze", true));
         }
         steps.push(Step::new("remove_dropout", module.remove_dropout(method)?));
@@ -212,7 +212,7 @@ fn apply_to_module(
         if config.dtype == Dtype::Bf16 {
             let changed = module
                 .cast_constants(method, ModuleDtype::BFloat16)
-                .map_err(|e| cannot("dtype", format!("bf16 constants: {}", e.first_line())))?;
+                .map_err(|e| cannot("dtype", format!("bf16 constants: {}", e.headline())))?;
             steps.push(Step::new("bf16_constants", changed));
         }
         if config.dtype == Dtype::Bf16Autocast {
@@ -220,7 +220,7 @@ fn apply_to_module(
             // packs the bf16 weights the casts were folded into).
             let changed = module
                 .autocast(method, ModuleDtype::BFloat16)
-                .map_err(|e| cannot("dtype", format!("bf16 autocast: {}", e.first_line())))?;
+                .map_err(|e| cannot("dtype", format!("bf16 autocast: {}", e.headline())))?;
             steps.push(Step::new("autocast_bf16", changed));
         }
         if config.weights_prepack {

@@ -94,7 +94,7 @@ pub fn load(file: &InputFile) -> Result<Vec<Vec<Tensor>>, UserError> {
             let flat = native::load_tensor_file(&bytes).map_err(|e| {
                 bad(
                     path,
-                    format!("not a torch.save file of tensors: {}", e.first_line()),
+                    format!("not a torch.save file of tensors: {}", e.headline()),
                 )
             })?;
             let count = flat.iter().map(|(b, _, _)| b + 1).max().unwrap_or(0);
