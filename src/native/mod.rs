@@ -38,7 +38,7 @@ impl TorchError {
             l.split_once(": ")
                 .is_some_and(|(head, _)| head.ends_with("Error") && !head.contains(' '))
         };
-        lines.filter(is_error).last().unwrap_or(first)
+        lines.rfind(is_error).unwrap_or(first)
     }
 }
 
