@@ -155,6 +155,11 @@ pub struct BenchHarnessArgs {
     /// P4: minimum timed seconds per repeat.
     #[arg(long, default_value_t = 3.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub min_time: f64,
+    /// P4: the configs measured beside stock (labels as the results show
+    /// them, e.g. a run's winner); default: frozen fp32 on every core, one
+    /// instance per core, and IPEX fp32.
+    #[arg(long, value_delimiter = ',')]
+    pub configs: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -183,6 +183,9 @@ fn merge_host_type(files: Inputs, output: &Path) -> Result<Results, UserError> {
     merged.profile = None;
     merged.deploy = None;
     merged.stock_drift = None;
+    // Each shard measured its own reference; the noisy ones said so in
+    // their warnings, merged below.
+    merged.reference = None;
     merged.search.wall_s = 0.0;
     // Every shard measures the expert's recipes; the first shard's trials
     // come first, so its expert record's trial ids hold in the merge.

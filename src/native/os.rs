@@ -157,11 +157,28 @@ pub struct Exit {
 /// Reaps `pid` if it has ended (wait4 with WNOHANG), returning its exit and
 /// peak RSS (ru_maxrss). None while it runs.
 pub fn wait4_nohang(pid: i32) -> Option<Exit> {
+    wait4(pid, libc::WNOHANG)
+}
+
+/// Waits for `pid` to end and reaps it (wait4, blocking; retried when a
+/// signal interrupts it). None if it is not this process's child.
+pub fn wait4_blocking(pid: i32) -> Option<Exit> {
+    loop {
+        if let Some(exit) = wait4(pid, 0) {
+            return Some(exit);
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+fn wait4(pid: i32, flags: libc::c_int) -> Option<Exit> {
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain data; wait4 fills it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointers to locals.
-    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    let rc = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
     if rc != pid {
         return None;
     }

@@ -357,6 +357,11 @@ pub struct Results {
     /// Stock measured again at the end against the first stock (v2).
     #[serde(default)]
     pub stock_drift: Option<Drift>,
+    /// Stock measured through the run (start, middle, end) and whether it
+    /// moved: the host was noisy and the trials measured meanwhile are
+    /// marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
     /// How to run the winner (v2).
     #[serde(default)]
     pub deploy: Option<Deploy>,
@@ -413,6 +418,36 @@ pub struct Drift {
     pub ci95: (f64, f64),
     /// False when the interval excludes 1: the run's ratios are unreliable.
     pub reliable: bool,
+}
+
+/// The reference (stock, as loaded) measured again through the run: at the
+/// start, every half budget (or every few trials without one) and at the
+/// end. Every "x stock" figure assumes the reference stood still.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Reference {
+    pub points: Vec<ReferencePoint>,
+    /// (fastest - slowest) / median of the points' samples/s.
+    pub spread: f64,
+    /// Fastest over slowest point with its 95% interval.
+    pub movement: f64,
+    pub movement_ci95: (f64, f64),
+    /// A movement below this share is not a noisy host.
+    pub threshold: f64,
+    /// The movement's interval lies beyond the threshold: the host was
+    /// noisy during the run, and the ratios carry it.
+    pub noisy: bool,
+    /// Trials measured between two points that moved beyond the
+    /// threshold (their records say so).
+    pub marked: Vec<usize>,
+}
+
+/// One measurement of the reference.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReferencePoint {
+    pub trial: usize,
+    /// Seconds since the run started, when the trial ended.
+    pub at_s: f64,
+    pub samples_per_s: f64,
 }
 
 fn throughput() -> Objective {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod expert;
 mod families;
 mod fallback;
+mod reference;
 mod results;
 mod search;
 mod trial;
@@ -164,6 +165,9 @@ struct Session<'a> {
     /// Whether a pure-bf16 config without conv-bn folding also missed the
     /// tolerance (then no other inaccurate bf16 config gets that retry).
     bf16_unfolded_missed: bool,
+    /// When each stock trial ended, and its id: the reference measured
+    /// through the run (see `reference`).
+    reference_points: Vec<(Duration, usize)>,
 }
 
 impl<'a> Session<'a> {
@@ -192,6 +196,7 @@ impl<'a> Session<'a> {
             progress: Progress::new(settings.progress, settings.budget),
             fallback_spent: Duration::ZERO,
             bf16_unfolded_missed: false,
+            reference_points: Vec::new(),
         })
     }
 }

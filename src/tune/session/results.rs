@@ -96,6 +96,7 @@ pub(super) fn results_skeleton(planned: &Planned, settings: &Settings) -> Result
         skipped: Vec::new(),
         winner: None,
         stock_drift: None,
+        reference: None,
         deploy: None,
         int8_fallbacks: Vec::new(),
         expert: None,

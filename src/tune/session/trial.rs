@@ -169,6 +169,7 @@ impl Session<'_> {
     /// under the run's objective (higher is better) when it ran, is
     /// accurate and qualifies.
     pub(super) fn trial(&mut self, config: Config, why: String) -> anyhow::Result<Option<f64>> {
+        self.reference_if_due(&config)?;
         let id = self.results.trials.len();
         // The first trial of a session is stock, the accuracy reference.
         let is_stock = !self.reference_saved;
@@ -214,6 +215,7 @@ impl Session<'_> {
             .then(|| self.settings.objective.score(&record))
             .flatten();
         self.progress.finished(&record);
+        self.note_reference(&record);
         self.results.trials.push(record);
         self.note_family_failure(id);
         self.update_winner();

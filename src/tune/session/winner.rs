@@ -1,5 +1,5 @@
-//! The end of a run: the winner and its ties, stock measured again (the
-//! drift of the reference), the interference warning, the deploy block.
+//! The end of a run: the winner and its ties, the interference warning,
+//! the deploy block.
 use super::*;
 
 /// Stock's drift over a run within this share is not worth a warning.
@@ -15,11 +15,13 @@ pub fn winner(results: &Results, objective: Objective) -> Option<Winner> {
         .and_then(|t| t.stats.as_ref())
         .map(|s| s.samples_per_s);
     // Within one run the intervals miss what changes between the start
-    // and the end (stock's drift): a margin below it is no margin.
+    // and the end (stock's drift), or how far the reference moved in
+    // between: a margin below it is no margin.
     let drift = results
         .stock_drift
         .as_ref()
-        .map_or(0.0, |d| (d.ratio - 1.0).abs());
+        .map_or(0.0, |d| (d.ratio - 1.0).abs())
+        .max(results.reference.as_ref().map_or(0.0, |r| r.movement - 1.0));
     // Shards merged from several machines of one host type rank by the
     // speedup over their own shard's stock: machines differ a little.
     let merged = results.merged.is_some() && objective == Objective::Throughput;
@@ -159,42 +161,5 @@ impl Session<'_> {
                 self.reruns
             ));
         }
-    }
-
-    /// Measures stock again at the end of the run: its speedup over the
-    /// first stock is the drift of the reference, and when its interval
-    /// excludes 1 the run's ratios are unreliable (another process, thermal
-    /// or frequency changes, memory pressure).
-    pub(super) fn stock_again(&mut self) -> anyhow::Result<()> {
-        if INTERRUPTED.load(Ordering::SeqCst) || self.results.trials.len() < 2 {
-            return Ok(());
-        }
-        self.trial(
-            Config::stock(),
-            "stock again at the end of the run: the drift of the reference".into(),
-        )?;
-        let again = self.results.trials.last().expect("just measured");
-        if let (Some(ratio), Some(ci95)) = (again.speedup, again.speedup_ci95) {
-            // A drift the interval resolves but smaller than this is below
-            // what any figure here is read to.
-            let reliable = ci95.0 <= 1.0 + DRIFT_TOLERANCE && 1.0 - DRIFT_TOLERANCE <= ci95.1;
-            if !reliable {
-                self.results.warnings.push(format!(
-                    "stock drifted {:+.1}% (95% CI {:+.1}%..{:+.1}%) between the start and the end of the run: the ratios of this run are uncertain by as much; re-run on a quiet host to trust smaller differences",
-                    (ratio - 1.0) * 100.0,
-                    (ci95.0 - 1.0) * 100.0,
-                    (ci95.1 - 1.0) * 100.0
-                ));
-            }
-            self.results.stock_drift = Some(Drift {
-                ratio,
-                ci95,
-                reliable,
-            });
-        }
-        // The winner's margin is now judged against the drift too.
-        self.update_winner();
-        self.results.write_atomic(self.output)?;
-        Ok(())
     }
 }
