@@ -439,6 +439,11 @@ pub struct Reference {
     /// Trials measured between two points that moved beyond the
     /// threshold (their records say so).
     pub marked: Vec<usize>,
+    /// The stock trial every `speedup` divides by: with three points or
+    /// more, the one of median throughput (a reference measured once may
+    /// catch the host in a fast or a slow stretch); else the first.
+    #[serde(default)]
+    pub stock_trial: usize,
 }
 
 /// One measurement of the reference.

@@ -336,8 +336,14 @@ pub struct ShapeRow {
 /// Stock and the winner shape by shape, when the suite has several shapes
 /// (over all shapes, p50 and p99 mix them).
 pub fn shape_rows(results: &Results) -> Vec<ShapeRow> {
+    // The stock measurement the speedups divide by.
+    let stock = results
+        .reference
+        .as_ref()
+        .and_then(|r| results.trials.get(r.stock_trial))
+        .or(results.trials.first());
     let (Some(stock), Some(winner)) = (
-        results.trials.first(),
+        stock,
         results
             .winner
             .as_ref()

@@ -33,12 +33,15 @@ impl Session<'_> {
                     entry.skipped = Some("the time budget ran out first".into());
                 } else {
                     self.tried.insert(config.clone());
-                    entry.trial = Some(self.results.trials.len());
                     let why = format!(
                         "expert recipe: {} ({}), {}",
                         planned.recipe, planned.python, planned.layout
                     );
-                    if let Some(score) = self.trial(config.clone(), why)? {
+                    let scored = self.trial(config.clone(), why)?;
+                    // The last record: a reference measured before it
+                    // takes the id it would have had.
+                    entry.trial = Some(self.results.trials.len() - 1);
+                    if let Some(score) = scored {
                         if best.as_ref().is_none_or(|(_, s)| score > *s) {
                             best = Some((config, score));
                         }

@@ -6,7 +6,8 @@
 //! budget) and at the end; when its fastest and slowest measurements differ
 //! beyond [`NOISY_THRESHOLD`] (their 95% interval, not only the point), the
 //! results say the host was noisy, the trials measured while it moved are
-//! marked, and the winner's margin must exceed the movement.
+//! marked, and the winner's margin must exceed the movement. With three
+//! measurements or more, every ratio divides by the median one.
 use super::winner::DRIFT_TOLERANCE;
 use super::*;
 use crate::measure::shapes::ShapeStats;
@@ -75,6 +76,9 @@ impl Session<'_> {
             });
         }
         self.results.reference = reference(&mut self.results.trials, &self.reference_points);
+        if let Some(r) = &self.results.reference {
+            rebase_speedups(&mut self.results.trials, r.stock_trial);
+        }
         if let Some(r) = self.results.reference.as_ref().filter(|r| r.noisy) {
             let figures: Vec<String> = r
                 .points
@@ -160,7 +164,16 @@ pub(super) fn reference(
             })
         })
         .collect();
+    // The median point (the lower of two middles) with three or more.
+    let stock_trial = if measured.len() >= 3 {
+        let mut by_speed: Vec<&(usize, f64, Vec<ShapeStats>)> = measured.iter().collect();
+        by_speed.sort_by(by_rate);
+        by_speed[(by_speed.len() - 1) / 2].0
+    } else {
+        measured[0].0
+    };
     Some(Reference {
+        stock_trial,
         points,
         spread,
         movement,
@@ -169,6 +182,23 @@ pub(super) fn reference(
         noisy: moved(movement_ci95),
         marked,
     })
+}
+
+/// Every trial's speedup and its interval against the stock trial `base`.
+fn rebase_speedups(trials: &mut [TrialRecord], base: usize) {
+    let Some((rate, shapes)) = trials
+        .get(base)
+        .and_then(|t| Some((t.stats.as_ref()?.samples_per_s, t.per_shape.clone())))
+    else {
+        return;
+    };
+    for t in trials.iter_mut() {
+        if let Some(s) = &t.stats {
+            let speedup = s.samples_per_s / rate;
+            t.speedup = Some(speedup);
+            t.speedup_ci95 = interval_around(speedup, &shapes, &t.per_shape);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -208,15 +238,16 @@ mod tests {
 
     #[test]
     fn a_reference_that_moves_marks_the_trials_between() {
-        // Stock at 1.0 ms, then 1.3 ms: the two candidates in between are
-        // marked, the one after the quiet pair is not.
+        // Stock at 1.0 ms, then 1.3 and 1.29 ms: the two candidates in
+        // between the first two are marked, the one after the quiet pair
+        // is not.
         let mut trials = vec![
             timed(0, 1.0),
             timed(1, 0.5),
             timed(2, 0.5),
             timed(3, 1.3),
             timed(4, 0.5),
-            timed(5, 1.3),
+            timed(5, 1.29),
         ];
         let s = Duration::from_secs;
         let points = [(s(1), 0), (s(10), 3), (s(20), 5)];
@@ -230,6 +261,11 @@ mod tests {
             trials[1].warnings
         );
         assert!(trials[4].warnings.is_empty());
+        // Three points: every ratio divides by the median one (#5, 1.29 ms).
+        assert_eq!(r.stock_trial, 5);
+        rebase_speedups(&mut trials, r.stock_trial);
+        assert_eq!(trials[5].speedup, Some(1.0));
+        assert!((trials[0].speedup.unwrap() - 1.29).abs() < 0.01);
         // A steady reference is not noisy.
         let mut steady = vec![timed(0, 1.0), timed(1, 0.5), timed(2, 1.01)];
         let r = reference(&mut steady, &[(s(1), 0), (s(5), 2)]).unwrap();
