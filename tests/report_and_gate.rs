@@ -224,6 +224,31 @@ fn accuracy_drift_fails() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("accuracy drifted out of tolerance"));
 }
 
+/// A current run whose reference moved is named noisy in the gate's report
+/// (a change smaller than the movement may be the host's).
+#[test]
+fn a_noisy_current_run_is_named_in_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = variant(dir.path(), "noisy.json", |r| {
+        r["reference"] = serde_json::json!({
+            "points": [
+                {"trial": 0, "at_s": 2.0, "samples_per_s": 100.0},
+                {"trial": 5, "at_s": 90.0, "samples_per_s": 80.0}
+            ],
+            "spread": 0.22, "movement": 1.25, "movement_ci95": [1.2, 1.3],
+            "threshold": 0.03, "noisy": true, "marked": [1, 2, 3, 4], "stock_trial": 0
+        });
+    });
+    let out = gate(&sample(), &noisy, &["--inconclusive-passes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("the current run was noisy: its reference (stock) moved 25.0%"),
+        "{stdout}"
+    );
+    let quiet = gate(&sample(), &sample(), &["--inconclusive-passes"]);
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("noisy"));
+}
+
 #[test]
 fn a_config_that_now_fails_fails_the_gate() {
     let dir = tempfile::tempdir().unwrap();

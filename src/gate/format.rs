@@ -69,6 +69,9 @@ pub fn markdown(report: &GateReport) -> String {
     if let Some(change) = &report.model_changed {
         out += &format!("Note: {change}.\n\n");
     }
+    for noisy in &report.noisy_runs {
+        out += &format!("Note: {noisy}.\n\n");
+    }
     out += "| status | config | shape | throughput | median latency | p99 latency | why |\n|---|---|---|---|---|---|---|\n";
     for c in &report.comparisons {
         let why = c

@@ -135,6 +135,11 @@ pub struct GateReport {
     /// When both runs recorded the model's SHA-256 and they differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_changed: Option<String>,
+    /// Runs whose reference (stock, measured through the run) moved
+    /// beyond the noise threshold: a change smaller than the movement may
+    /// be the host's, not the code's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noisy_runs: Vec<String>,
     pub passed: bool,
 }
 
@@ -455,8 +460,24 @@ pub fn gate(
         comparisons,
         host_differences: host_differences(baseline, current),
         model_changed: model_change(baseline, current),
+        noisy_runs: [("baseline", baseline), ("current", current)]
+            .into_iter()
+            .filter_map(|(which, r)| noisy_run(which, r))
+            .collect(),
         passed,
     }
+}
+
+/// "the current run was noisy: ..." when its reference moved beyond the
+/// threshold.
+fn noisy_run(which: &str, r: &Results) -> Option<String> {
+    let reference = r.reference.as_ref().filter(|reference| reference.noisy)?;
+    Some(format!(
+        "the {which} run was noisy: its reference (stock) moved {:.1}% (95% CI {:.1}%..{:.1}%) during the run; a change smaller than that may be the host's",
+        (reference.movement - 1.0) * 100.0,
+        (reference.movement_ci95.0 - 1.0) * 100.0,
+        (reference.movement_ci95.1 - 1.0) * 100.0
+    ))
 }
 
 /// "the model file changed (SHA-256 1a2b3c4d... -> 5e6f7a8b...)" when both
