@@ -26,7 +26,7 @@ use crate::cli::{BenchHarnessArgs, FixtureModel};
 use crate::config::{Backend, Config, Level};
 use crate::error::{exit_code, UserError};
 use crate::measure::interference::Probe;
-use crate::measure::stats::median;
+use crate::measure::stats::{median, spread};
 use crate::measure::timing::{timed_loop, warm_up, WarmUp};
 use crate::record::Status;
 use crate::runtime::apply;
@@ -116,13 +116,6 @@ fn overhead(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Overhe
         overhead: t / b - 1.0,
         bare_spread: spread(&bare),
     })
-}
-
-/// (max - min) / median.
-fn spread(values: &[f64]) -> f64 {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(0.0, f64::max);
-    (hi - lo) / median(values)
 }
 
 /// P4's configs: stock first, then `--configs` or the defaults.

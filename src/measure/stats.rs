@@ -27,6 +27,14 @@ pub fn median(values: &[f64]) -> f64 {
     quantile(&sorted(values), 0.5)
 }
 
+/// (max - min) / median (non-empty): how far repeated figures of one
+/// thing spread.
+pub fn spread(values: &[f64]) -> f64 {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (hi - lo) / median(values)
+}
+
 /// Arithmetic mean (non-empty).
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64

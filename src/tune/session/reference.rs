@@ -130,7 +130,6 @@ pub(super) fn reference(
     let movement = fastest.1 / slowest.1;
     let movement_ci95 =
         interval_around(movement, &slowest.2, &fastest.2).unwrap_or((movement, movement));
-    let spread = (fastest.1 - slowest.1) / crate::measure::stats::median(&rates);
     let moved = |ci: (f64, f64)| ci.0 > 1.0 + NOISY_THRESHOLD || ci.1 < 1.0 - NOISY_THRESHOLD;
     // Consecutive points that moved mark the trials between them.
     let mut marks: Vec<(usize, String)> = Vec::new();
@@ -175,7 +174,7 @@ pub(super) fn reference(
     Some(Reference {
         stock_trial,
         points,
-        spread,
+        spread: crate::measure::stats::spread(&rates),
         movement,
         movement_ci95,
         threshold: NOISY_THRESHOLD,
