@@ -7,6 +7,7 @@
 //   quantize.cpp       graph-mode quantization: prepare, calibrate, convert
 //   int8_like_ipex.cpp where IPEX's int8 recipe puts quantize/dequantize
 //   profile.cpp        per-op timings and per-node instrumentation
+//   aoti.cpp           the inductor backend: AOTInductor packages, loaded and run
 #pragma once
 #include "shim.h"
 

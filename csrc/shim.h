@@ -143,6 +143,16 @@ char* itn_profile_stop_json(void);
 // does (JIT-internal ones such as prim::mkldnn_convolution).
 itn_module* itn_module_instrument_nodes(const itn_module* m, const char* method);
 
+// The inductor backend (aoti.cpp): a package AOTInductor compiled (.pt2),
+// loaded with libtorch's AOTIModelPackageLoader. single_threaded: the
+// loader's run_single_threaded. Freed with itn_aoti_free.
+typedef struct itn_aoti itn_aoti;
+itn_aoti* itn_aoti_load(const char* path, int single_threaded);
+void itn_aoti_free(itn_aoti* p);
+// Runs the package on borrowed inputs; outputs as itn_module_run's (a
+// malloc'd array of new tensors, in the package's flattened output order).
+int itn_aoti_run(itn_aoti* p, itn_tensor* inputs, int n_inputs, itn_tensor** outputs, int* n_outputs);
+
 #ifdef __cplusplus
 }
 #endif

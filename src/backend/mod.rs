@@ -9,6 +9,7 @@
 use crate::config::{Backend, Config};
 use crate::native::Module;
 
+pub mod inductor;
 pub mod ipex;
 pub mod ipex_library;
 pub mod stock;
@@ -38,6 +39,13 @@ pub trait BackendSpec: Sync {
         Ok(Vec::new())
     }
 
+    /// Whether the backend runs a package compiled ahead of time from the
+    /// model (`runtime::compiled`) instead of the TorchScript module: then
+    /// none of the module hooks here are called.
+    fn compiles_ahead(&self) -> bool {
+        false
+    }
+
     /// Static int8 as the quantize/dequantize graph the backend's own fusion
     /// passes turn into int8 kernels (true), or as libtorch's int8 ops.
     fn int8_as_qdq(&self) -> bool;
@@ -63,7 +71,7 @@ pub trait BackendSpec: Sync {
 }
 
 /// Every backend, in the order of `config::Backend::ALL`.
-pub static REGISTRY: &[&dyn BackendSpec] = &[&stock::Stock, &ipex::Ipex];
+pub static REGISTRY: &[&dyn BackendSpec] = &[&stock::Stock, &ipex::Ipex, &inductor::Inductor];
 
 /// The spec of `backend`.
 pub fn spec(backend: Backend) -> &'static dyn BackendSpec {

@@ -3,7 +3,7 @@
 //! linear weights (optimize_for_inference's MKLDNN part); static int8 runs
 //! libtorch's quantized ops (fbgemm/oneDNN).
 use super::{BackendSpec, PassRun};
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, Level};
 use crate::native::Module;
 
 pub struct Stock;
@@ -13,8 +13,9 @@ impl BackendSpec for Stock {
         Backend::Stock
     }
 
-    fn coherent(&self, _config: &Config) -> bool {
-        true
+    /// O2 (max-autotune) is Inductor's.
+    fn coherent(&self, config: &Config) -> bool {
+        config.level != Level::O2
     }
 
     fn int8_as_qdq(&self) -> bool {

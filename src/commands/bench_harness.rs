@@ -76,11 +76,17 @@ struct Overhead {
 fn overhead(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Overhead> {
     let config = config(planned);
     apply::apply_process_settings(&config)?;
-    let prepared = apply::prepare(&planned.model_path, "forward", &config, None)?;
     let batch = batches(&planned.suite)
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("the suite has no inputs"))?;
+    let prepared = apply::prepare(
+        &planned.model_path,
+        "forward",
+        &config,
+        None,
+        std::slice::from_ref(&batch.tensors),
+    )?;
     let inputs = prepared.convert_inputs(&batch.tensors);
     // As a trial warms up, then longer: the first hundreds of calls of a
     // small model still speed up (allocator, caches), and would show as a

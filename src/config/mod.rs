@@ -133,7 +133,7 @@ impl std::str::FromStr for Config {
             .next()
             .unwrap_or("")
             .parse()
-            .map_err(|_| bad("the backend is stock or ipex".into()))?;
+            .map_err(|_| bad("the backend is stock, ipex or inductor".into()))?;
         let level = parts
             .next()
             .ok_or_else(|| bad("missing the level".into()))?;
@@ -142,7 +142,7 @@ impl std::str::FromStr for Config {
             .next()
             .unwrap_or("")
             .parse()
-            .map_err(|_| bad("the level is O0 or O1".into()))?;
+            .map_err(|_| bad("the level is O0, O1 or O2".into()))?;
         for piece in pieces {
             match piece {
                 "fold" => config.conv_bn_folding = true,
@@ -221,11 +221,11 @@ mod tests {
         ] {
             assert_eq!(label.parse::<Config>().unwrap().label(), label);
         }
-        assert!("stock/O2/fp32/glibc"
+        assert!("stock/O3/fp32/glibc"
             .parse::<Config>()
             .unwrap_err()
             .to_string()
-            .contains("O0 or O1"));
+            .contains("O0, O1 or O2"));
         assert!("stock/O1/fp64/glibc".parse::<Config>().is_err());
         assert!("stock/O1/fp32/x2/glibc".parse::<Config>().is_err());
         for bad in [

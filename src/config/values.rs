@@ -109,6 +109,9 @@ knob_values! {
         Stock = "stock",
         /// IPEX's library loaded before the model (its JIT passes rewrite frozen graphs).
         Ipex = "ipex",
+        /// Upstream PyTorch: torch.export, then AOTInductor compiles a
+        /// package ahead of time, run by libtorch's AOTIModelPackageLoader.
+        Inductor = "inductor",
     }
 }
 
@@ -119,6 +122,9 @@ knob_values! {
         O0 = "O0",
         /// Frozen, then the folding/prepack passes the other knobs allow.
         O1 = "O1",
+        /// O1, with kernels chosen by benchmarking at compile time
+        /// (Inductor's max-autotune: C++ GEMM templates; inductor only).
+        O2 = "O2",
     }
 }
 

@@ -3,6 +3,7 @@
 //! process may use, how quiet the host is, the torch/IPEX build, and the
 //! environment. Produces a [`HostProfile`].
 pub mod env;
+pub mod inductor;
 pub mod ipex;
 pub mod isa;
 pub mod limits;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use inductor::InductorInfo;
 pub use ipex::IpexInfo;
 pub use torch::TorchBuild;
 
@@ -34,6 +36,9 @@ pub struct HostProfile {
     pub quietness: quiet::Quietness,
     pub torch: TorchBuild,
     pub ipex: IpexInfo,
+    /// The inductor backend's tools (Python torch, C++ compiler).
+    #[serde(default)]
+    pub inductor: InductorInfo,
     /// Relevant environment variables that are set.
     pub env: BTreeMap<String, String>,
     /// Whether oneDNN may use native bf16 here: the CPU has it and
@@ -48,6 +53,7 @@ impl HostProfile {
         let env = env::detect();
         let torch = TorchBuild::read()?;
         let ipex = ipex::info(&torch);
+        let inductor = inductor::info(&torch);
         let onednn_bf16 = isa.native_bf16()
             && env::onednn_isa_cap(&env)
                 .is_none_or(|cap| cap >= env::onednn_isa_rank("AVX512_CORE_BF16").unwrap_or(0));
@@ -63,6 +69,7 @@ impl HostProfile {
             quietness: quiet::measure(quiet_sample),
             torch,
             ipex,
+            inductor,
             env,
             onednn_bf16,
         })

@@ -8,6 +8,11 @@ pub struct ItnModule {
 
 pub type ItnTensor = *mut c_void;
 
+#[repr(C)]
+pub struct ItnAoti {
+    _private: [u8; 0],
+}
+
 extern "C" {
     pub fn itn_last_error() -> *const c_char;
     pub fn itn_string_free(s: *mut c_char);
@@ -93,4 +98,13 @@ extern "C" {
         m: *const ItnModule,
         method: *const c_char,
     ) -> *mut ItnModule;
+    pub fn itn_aoti_load(path: *const c_char, single_threaded: c_int) -> *mut ItnAoti;
+    pub fn itn_aoti_free(p: *mut ItnAoti);
+    pub fn itn_aoti_run(
+        p: *mut ItnAoti,
+        inputs: *mut ItnTensor,
+        n_inputs: c_int,
+        outputs: *mut *mut ItnTensor,
+        n_outputs: *mut c_int,
+    ) -> c_int;
 }

@@ -7,8 +7,11 @@
 //! frees it.
 #![allow(unsafe_code)]
 
+mod aoti;
 mod ffi;
 pub mod os;
+
+pub use aoti::AotiPackage;
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};

@@ -210,6 +210,11 @@ pub struct TrialRecord {
     pub speedup_ci95: Option<(f64, f64)>,
     pub steps: Vec<Step>,
     pub threads: Option<usize>,
+    /// A backend that compiles ahead of time (inductor): how long its
+    /// compile took and whether this trial found it cached. Not part of
+    /// the timed figures; part of the trial's wall time when compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<CompileRecord>,
     /// The optimized graph the trial executed (`run --record-graphs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_graph: Option<String>,
@@ -218,6 +223,19 @@ pub struct TrialRecord {
     /// against that shard's stock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<usize>,
+}
+
+/// The compile of a backend that compiles ahead of time (inductor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CompileRecord {
+    /// The compile's wall time (export, quantization, AOTInductor), seconds.
+    pub seconds: f64,
+    /// The packages came from the cache: this trial compiled nothing.
+    pub cached: bool,
+    /// Seconds per stage of the compile (convert_s, export_s, quantize_s, compile_s).
+    pub stages: BTreeMap<String, f64>,
+    /// The cache folder holding the packages (one .pt2 per input shape).
+    pub folder: std::path::PathBuf,
 }
 
 /// The accuracy-aware int8 fallback for one int8 config that missed the

@@ -152,7 +152,7 @@ impl Facts {
 }
 
 /// Which stage a fact comes from; environment rules (for `doctor`) use only
-/// host, env, torch and ipex facts.
+/// host, env, torch, ipex and inductor facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     Environment,
@@ -213,6 +213,9 @@ pub const REGISTRY: &[FactSpec] = &[
     fact("ipex.available", Kind::Bool, "the IPEX library was found"),
     fact("ipex.compatible", Kind::Bool, "IPEX's major.minor matches libtorch's"),
     fact("ipex.version", Kind::Str, "IPEX version"),
+    fact("inductor.available", Kind::Bool, "the inductor backend can run: a Python with libtorch's torch version and a C++ compiler"),
+    fact("inductor.python_torch", Kind::Bool, "a Python whose torch is libtorch's version was found (it exports and compiles)"),
+    fact("inductor.compiler", Kind::Bool, "a C++ compiler for AOTInductor ($CXX or g++) is on PATH"),
     fact("model.method", Kind::Str, "the entry method"),
     fact("model.custom_method", Kind::Bool, "the entry method is not forward"),
     fact("model.group.", Kind::Num, "ops in a group: conv, linear, matmul, batch_norm, layer_norm, embedding, embedding_bag, rnn, attention, softmax, dropout, quantized, ipex"),
@@ -230,12 +233,12 @@ pub const REGISTRY: &[FactSpec] = &[
     fact("suite.embedding_bag_max_bag_size", Kind::Num, "largest EmbeddingBag bag size the suite generates"),
     fact("suite.max_abs_input", Kind::Num, "largest absolute input value the suite generates"),
     fact("run.threads", Kind::Num, "threads the run may use"),
-    fact("config.backend", Kind::Str, "candidate knob: stock or ipex"),
-    fact("config.level", Kind::Str, "candidate knob: O0 or O1"),
+    fact("config.backend", Kind::Str, "candidate knob: stock, ipex or inductor"),
+    fact("config.level", Kind::Str, "candidate knob: O0, O1 or O2"),
     fact("config.conv_bn_folding", Kind::Bool, "candidate knob"),
     fact("config.weights_prepack", Kind::Bool, "candidate knob"),
     fact("config.fuser", Kind::Str, "candidate knob: none, texpr, onednn"),
-    fact("config.dtype", Kind::Str, "candidate knob: fp32, bf16, int8-dynamic, int8-static"),
+    fact("config.dtype", Kind::Str, "candidate knob: fp32, bf16, bf16-autocast, int8-dynamic, int8-static"),
     fact("config.threads", Kind::Num, "candidate knob: intra-op threads per stream"),
     fact("config.streams", Kind::Num, "candidate knob"),
     fact("config.instances", Kind::Num, "candidate knob"),

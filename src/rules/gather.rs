@@ -98,6 +98,18 @@ pub fn host_facts(host: &HostProfile) -> Facts {
     if let Some(v) = &host.ipex.version {
         f.set("ipex.version", v.as_str());
     }
+    let inductor = &host.inductor;
+    f.set("inductor.available", inductor.available);
+    f.set(
+        "inductor.python_torch",
+        inductor.torch_version.is_some()
+            && inductor
+                .torch_version
+                .as_deref()
+                .and_then(|v| v.split('+').next())
+                == torch.version.split('+').next(),
+    );
+    f.set("inductor.compiler", inductor.compiler.is_some());
     f
 }
 

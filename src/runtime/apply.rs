@@ -9,7 +9,8 @@ use crate::backend::{self, PassRun};
 use crate::config::{Config, Dtype, Fuser, Level};
 use crate::model::load_module;
 use crate::native::{self, Module, ModuleDtype, Outputs};
-use crate::record::Step;
+use crate::record::{CompileRecord, Step};
+use crate::runtime::compiled::{self, Packages};
 use crate::trial::Observer;
 
 /// A knob value that cannot be applied to this model or host.
@@ -28,12 +29,21 @@ fn cannot(knob: &'static str, reason: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// What a prepared config runs: the TorchScript module with the config's
+/// passes applied, or packages a backend compiled ahead of time.
+pub enum Runnable {
+    Script(Module),
+    Compiled(Packages),
+}
+
 /// A module with a config applied, ready to run.
 pub struct Prepared {
-    pub module: Module,
+    pub runnable: Runnable,
     pub method: String,
     pub dtype: Dtype,
     pub steps: Vec<Step>,
+    /// A backend that compiles ahead of time: its compile.
+    pub compile: Option<CompileRecord>,
 }
 
 /// Process-wide settings. Call once per process, before loading the model:
@@ -74,16 +84,52 @@ pub struct Calibration<'a> {
     pub threads: Option<usize>,
 }
 
-/// Loads the model and applies the module passes of `config`.
+/// Loads the model and applies the module passes of `config`; for a
+/// backend that compiles ahead of time, the packages compiled (or cached)
+/// for `batches` instead.
 pub fn prepare(
     path: &Path,
     method: &str,
     config: &Config,
     calibration: Option<&Calibration>,
+    batches: &[Vec<Tensor>],
 ) -> anyhow::Result<Prepared> {
+    if backend::spec(config.backend).compiles_ahead() {
+        return prepare_compiled(path, method, config, calibration, batches);
+    }
     let prepared = prepare_module(path, method, config, calibration)?;
     enable_fuser(config)?;
     Ok(prepared)
+}
+
+/// The packages of a backend that compiles ahead of time, for the shapes
+/// of `batches`, with kernels for this process's thread count (static int8
+/// calibrated on the calibration batches).
+fn prepare_compiled(
+    path: &Path,
+    method: &str,
+    config: &Config,
+    calibration: Option<&Calibration>,
+    batches: &[Vec<Tensor>],
+) -> anyhow::Result<Prepared> {
+    let threads = config.threads.unwrap_or(native::num_threads()?);
+    let calibrate_on = calibration.map_or(&[][..], |c| c.batches);
+    let (packages, record) =
+        compiled::prepare(path, method, config, threads, batches, calibrate_on)
+            .map_err(|e| cannot("backend", format!("{e:#}")))?;
+    threads::mark_packed()?;
+    let step = if record.cached {
+        "aot_compile (cached)"
+    } else {
+        "aot_compile"
+    };
+    Ok(Prepared {
+        runnable: Runnable::Compiled(packages),
+        method: method.to_string(),
+        dtype: config.dtype,
+        steps: vec![Step::new(step, true)],
+        compile: Some(record),
+    })
 }
 
 /// [`prepare`] without enabling the fuser, for callers that prepare several
@@ -231,10 +277,11 @@ fn apply_to_module(
         threads::mark_packed()?;
     }
     Ok(Prepared {
-        module,
+        runnable: Runnable::Script(module),
         method: method.to_string(),
         dtype: config.dtype,
         steps,
+        compile: None,
     })
 }
 
@@ -262,9 +309,28 @@ impl Prepared {
             .collect()
     }
 
-    /// Runs the entry method, returning outputs as the module made them.
+    /// The TorchScript module, unless the config runs compiled packages.
+    pub fn module(&self) -> Option<&Module> {
+        match &self.runnable {
+            Runnable::Script(module) => Some(module),
+            Runnable::Compiled(_) => None,
+        }
+    }
+
+    /// Runs the entry method, returning outputs as the module made them
+    /// (a compiled package returns its outputs flattened).
     pub fn run_raw(&self, inputs: &[Tensor]) -> anyhow::Result<Outputs> {
-        Ok(self.module.run(&self.method, inputs)?)
+        match &self.runnable {
+            Runnable::Script(module) => Ok(module.run(&self.method, inputs)?),
+            Runnable::Compiled(packages) => {
+                let tensors = packages.run(inputs)?;
+                let structure = match tensors.len() {
+                    1 => "tensor".to_string(),
+                    n => format!("tuple({})", vec!["tensor"; n].join(",")),
+                };
+                Ok(Outputs { tensors, structure })
+            }
+        }
     }
 
     /// Runs the entry method; outputs come back as fp32 for comparison.

@@ -38,6 +38,21 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
     let batches: Vec<Vec<Tensor>> = suite_batches.into_iter().map(|b| b.tensors).collect();
     let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     let mut output = if spec.config.instances > 1 {
+        if crate::backend::spec(spec.config.backend).compiles_ahead() {
+            // Compiled once here, for the instances' thread count, so that
+            // the instances load it from the cache rather than each
+            // compiling the same packages at once.
+            let mut each = spec.config.clone();
+            each.threads = Some(spec.config.threads_per_worker(spec.options.cpus.len()));
+            let calibration = calibration(spec, calibrate_on);
+            apply::prepare(
+                &spec.model,
+                &spec.method,
+                &each,
+                calibration.as_ref(),
+                &batches,
+            )?;
+        }
         run_instances(spec, &batches, calibrate_on, &shapes)?
     } else {
         run_streams(spec, &batches, calibrate_on, &shapes)?
@@ -86,6 +101,7 @@ fn prepare_with_inputs(
         &spec.method,
         &spec.config,
         calibration(spec, calibrate_on).as_ref(),
+        batches,
     )?;
     let inputs = batches.iter().map(|b| prepared.convert_inputs(b)).collect();
     Ok((prepared, inputs))
@@ -200,17 +216,21 @@ fn run_streams(
         let rounds = spec.options.profile_rounds;
         let mut profile = profile_rounds(rounds, &inputs, |b| executor.run(b))?;
         // The same rounds on a copy with every graph node named and timed
-        // (warmed up first: the executor optimizes it afresh).
-        let instrumented = Prepared {
-            module: prepared.module.instrumented(&prepared.method)?,
-            method: prepared.method.clone(),
-            dtype: prepared.dtype,
-            steps: Vec::new(),
-        };
-        warm_up(&inputs, |b| instrumented.run(b))?;
-        let by_node = profile_rounds(rounds, &inputs, |b| instrumented.run(b))?;
-        profile.nodes = by_node.ops;
-        profile.nodes_wall_ms = by_node.wall_ms;
+        // (warmed up first: the executor optimizes it afresh). A compiled
+        // package has no graph nodes to name.
+        if let Some(module) = prepared.module() {
+            let instrumented = Prepared {
+                runnable: apply::Runnable::Script(module.instrumented(&prepared.method)?),
+                method: prepared.method.clone(),
+                dtype: prepared.dtype,
+                steps: Vec::new(),
+                compile: None,
+            };
+            warm_up(&inputs, |b| instrumented.run(b))?;
+            let by_node = profile_rounds(rounds, &inputs, |b| instrumented.run(b))?;
+            profile.nodes = by_node.ops;
+            profile.nodes_wall_ms = by_node.wall_ms;
+        }
         output.profile = Some(profile);
     }
     describe_last_call(&mut output, &prepared, &inputs[0], spec)?;
@@ -271,6 +291,7 @@ fn describe_last_call(
     spec: &TrialSpec,
 ) -> anyhow::Result<()> {
     output.output_structure = prepared.run_raw(inputs)?.structure;
+    output.compile = prepared.compile.clone();
     if let Some(path) = &spec.save_module {
         output.saved = Some(save_prepared(prepared, inputs, path));
     }
@@ -285,7 +306,17 @@ fn describe_last_call(
 /// compares its outputs with the prepared module's on `inputs`.
 fn save_prepared(prepared: &Prepared, inputs: &[Tensor], path: &std::path::Path) -> SavedModule {
     let check = || -> anyhow::Result<f64> {
-        prepared.module.save(path)?;
+        let Some(module) = prepared.module() else {
+            anyhow::bail!(
+                "a compiled backend's deliverable is its packages (one .pt2 per shape){}",
+                prepared
+                    .compile
+                    .as_ref()
+                    .map(|c| format!(", in {}", c.folder.display()))
+                    .unwrap_or_default()
+            );
+        };
+        module.save(path)?;
         let reloaded = native::Module::load(path)?;
         let again = reloaded.run(&prepared.method, inputs)?.tensors;
         let want = prepared.run_raw(inputs)?.tensors;

@@ -5,6 +5,7 @@
 pub mod allocator;
 pub mod apply;
 pub mod child;
+pub mod compiled;
 pub mod parallel;
 pub mod quant;
 pub mod sensitivity;

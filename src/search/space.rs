@@ -146,7 +146,7 @@ pub fn base_domains(shape: HostShape) -> BTreeMap<Knob, Vec<KnobValue>> {
 /// weights in its own passes; streams and instances do not combine; the
 /// cores used fit the usable cores.
 pub fn coherent(config: &Config, usable_cores: usize) -> bool {
-    let o0_ok = config.level == Level::O1
+    let o0_ok = config.level != Level::O0
         || (!config.conv_bn_folding && !config.weights_prepack && config.dtype == Dtype::Fp32);
     let backend_ok = crate::backend::spec(config.backend).coherent(config);
     let parallel_ok = config.streams == 1 || config.instances == 1;

@@ -48,8 +48,24 @@ struct Running {
     stderr: JoinHandle<String>,
 }
 
-/// Runs `spec` in a child process and waits for it (at most `limit`).
+/// A backend that compiles ahead of time may compile inside the trial
+/// (export, quantization, AOTInductor: about 15-60 s per input shape on 2
+/// cores, several times that with max-autotune); the trial's limit, meant
+/// for measuring, gets this on top.
+const COMPILE_ALLOWANCE: Duration = Duration::from_secs(1200);
+
+fn compile_allowance(spec: &TrialSpec) -> Duration {
+    if crate::backend::spec(spec.config.backend).compiles_ahead() {
+        COMPILE_ALLOWANCE
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Runs `spec` in a child process and waits for it (at most `limit`, plus
+/// the compile allowance of a backend that compiles ahead of time).
 pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome {
+    let limit = limit + compile_allowance(spec);
     let start = Instant::now();
     let fail = |reason: String| ChildOutcome {
         status: Status::Failed,

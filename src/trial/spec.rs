@@ -11,7 +11,7 @@ use crate::measure::interference::Interference;
 use crate::measure::shapes::{split_by_shape, ShapeStats};
 use crate::measure::stats::{thin, LatencyStats};
 use crate::measure::timing::Timed;
-use crate::record::Step;
+use crate::record::{CompileRecord, Step};
 use crate::suite::Suite;
 
 /// Activation observer for static int8 calibration (a rule option).
@@ -219,6 +219,9 @@ pub struct TrialOutput {
     /// With `profile_rounds`: the time of every graph op.
     #[serde(default)]
     pub profile: Option<OpProfile>,
+    /// A backend that compiles ahead of time: its compile.
+    #[serde(default)]
+    pub compile: Option<CompileRecord>,
 }
 
 pub use crate::measure::profile::{OpProfile, ProfiledOp};
@@ -294,6 +297,7 @@ impl TrialOutput {
             fusers: FuserState::default(),
             executed_graph: None,
             output_structure: String::new(),
+            compile: None,
             saved: None,
             task_top1: None,
             profile: None,

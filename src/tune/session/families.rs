@@ -183,6 +183,7 @@ mod tests {
             speedup_ci95: None,
             steps: Vec::new(),
             threads: None,
+            compile: None,
             executed_graph: None,
             warnings: Vec::new(),
             shard: None,

@@ -53,6 +53,7 @@ pub(super) fn measured(outcome: ChildOutcome) -> TrialRecord {
         speedup_ci95: None,
         steps: out.as_ref().map(|o| o.steps.clone()).unwrap_or_default(),
         threads: out.as_ref().map(|o| o.threads),
+        compile: out.as_ref().and_then(|o| o.compile.clone()),
         executed_graph: out.and_then(|o| o.executed_graph),
         warnings,
     }

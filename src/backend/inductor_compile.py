@@ -1,0 +1,236 @@
+"""The inductor backend's compile step, run by ipex-tune's trial child in the
+project's Python (torch of the same version as the libtorch ipex-tune links):
+
+    python inductor_compile.py REQUEST.json
+
+REQUEST names the TorchScript model and its method, the inputs (a
+safetensors file: one example batch per shape, "shape{i}_arg{j}", and the
+calibration batches, "calib{i}_arg{j}"), the config's dtype, freezing,
+max-autotune and thread count, and where to write one AOTInductor package
+(.pt2) per shape. The model goes TorchScript -> ExportedProgram (torch's
+TS2EPConverter) -> [bf16 / PT2E int8 with X86InductorQuantizer] ->
+torch.export per shape -> aoti_compile_and_package. On success the last
+line of stdout is a JSON object: the packages and the time of each stage.
+On failure the last line of stderr says which stage failed and why, and the
+exit code is 1.
+"""
+import json
+import sys
+import time
+
+
+class StageError(Exception):
+    pass
+
+
+def stage(name, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except StageError:
+        raise
+    except Exception as e:  # the stage's own error, on one line
+        text = " ".join(str(e).split())
+        raise StageError(f"{name}: {type(e).__name__}: {text[:400]}") from e
+
+
+def batches(tensors, prefix):
+    """The batches named PREFIX{i}_arg{j}, in order."""
+    out = {}
+    for name, t in tensors.items():
+        if not name.startswith(prefix):
+            continue
+        i, j = name[len(prefix):].split("_arg")
+        out.setdefault(int(i), {})[int(j)] = t
+    return [tuple(b[j] for j in sorted(b)) for _, b in sorted(out.items())]
+
+
+def sizes_of(args):
+    return [list(a.shape) for a in args]
+
+
+def main(request_path):
+    with open(request_path) as f:
+        req = json.load(f)
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(int(req["threads"]))
+    # The kernels' OpenMP thread count is fixed at compile time
+    # (config.cpp.threads, default torch.get_num_threads()).
+    import torch._inductor.config as inductor_config
+
+    inductor_config.cpp.threads = int(req["threads"])
+    tensors = load_file(req["inputs"])
+    shapes = batches(tensors, "shape")
+    calibration = batches(tensors, "calib") or shapes
+    dtype = req["dtype"]
+    times = {}
+
+    t = time.perf_counter()
+    script = stage("load", torch.jit.load, req["model"], map_location="cpu")
+    script.eval()
+    if req.get("method", "forward") != "forward":
+        raise StageError("export: the inductor backend compiles the forward method only")
+    times["load_s"] = time.perf_counter() - t
+    from torch._export.converter import TS2EPConverter
+
+    def cast(args):
+        if dtype != "bf16":
+            return args
+        return tuple(a.to(torch.bfloat16) if a.is_floating_point() else a for a in args)
+
+    packages = []
+    for key in ("convert_s", "quantize_s", "export_s", "compile_s"):
+        times[key] = 0.0
+    for index, args in enumerate(shapes):
+        # The converter's program holds the sample's sizes: one per shape.
+        t = time.perf_counter()
+        converted = stage("export (TorchScript to ExportedProgram)",
+                          lambda: TS2EPConverter(script, args).convert())
+        module = converted.module()
+        standard_convolutions(torch, module)
+        times["convert_s"] += time.perf_counter() - t
+        if dtype == "bf16":
+            module = module.to(torch.bfloat16)
+        args = cast(args)
+        t = time.perf_counter()
+        if dtype == "int8-static":
+            program = stage("int8-static (PT2E)", quantize, torch, module, args,
+                            [c for c in calibration if sizes_of(c) == sizes_of(args)] or [args])
+            times["quantize_s"] += time.perf_counter() - t
+        elif dtype == "bf16-autocast":
+            program = stage("export under bf16 autocast", torch.export.export,
+                            Autocast(torch, module), args)
+            times["export_s"] += time.perf_counter() - t
+        else:
+            program = stage("export", torch.export.export, module, args)
+            times["export_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        configs = {"freezing": bool(req["freezing"])}
+        if req.get("max_autotune"):
+            configs["max_autotune"] = True
+            configs["max_autotune_gemm_backends"] = "CPP,ATEN"
+        path = stage("compile (AOTInductor)", torch._inductor.aoti_compile_and_package,
+                     program, package_path=req["packages"][index], inductor_configs=configs)
+        times["compile_s"] += time.perf_counter() - t
+        packages.append({"sizes": sizes_of(args), "path": path})
+    print(json.dumps({"packages": packages, **times}))
+
+
+def Autocast(torch, module):
+    """The module run under CPU autocast to bf16, as IPEX's and PyTorch's
+    bf16 recipes run it: export records the autocast region (an ambient
+    autocast around torch.export is not recorded), and lowering puts the
+    casts autocast's policy makes into the graph."""
+
+    class Autocast(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.inner(*args)
+
+    return Autocast(module)
+
+
+def weights_as_parameters(torch, module):
+    """The converter registers a TorchScript module's weights as buffers;
+    PT2E's conv-bn folding assigns the folded weight as a parameter, which
+    fails on a buffer of that name. Floating buffers become parameters
+    (without gradients): nothing else reads the difference."""
+    for sub in module.modules():
+        for name, value in list(sub._buffers.items()):
+            if value is not None and value.is_floating_point():
+                del sub._buffers[name]
+                sub.register_parameter(name, torch.nn.Parameter(value, requires_grad=False))
+
+
+def record_sources(torch, module):
+    """X86InductorQuantizer finds its patterns (conv, conv+relu, linear+add,
+    ...) by the nn.Module or function each node came from (the
+    "source_fn_stack" that export records for Python code). A graph
+    converted from TorchScript has no Python source: each node gets the
+    source a Python module's export would record for its op."""
+    import operator
+
+    aten, nn = torch.ops.aten, torch.nn
+    sources = {
+        aten.conv1d.default: nn.Conv1d,
+        aten.conv2d.default: nn.Conv2d,
+        aten.conv3d.default: nn.Conv3d,
+        aten.linear.default: nn.Linear,
+        aten.relu.default: nn.ReLU,
+        aten.relu_.default: nn.ReLU,
+        aten.hardtanh.default: nn.Hardtanh,
+        aten.hardtanh_.default: nn.Hardtanh,
+        aten.hardswish.default: nn.Hardswish,
+        aten.hardswish_.default: nn.Hardswish,
+        aten.silu.default: nn.SiLU,
+        aten.silu_.default: nn.SiLU,
+        aten.gelu.default: nn.GELU,
+        aten.tanh.default: nn.Tanh,
+        aten.leaky_relu.default: nn.LeakyReLU,
+        aten.max_pool2d.default: nn.MaxPool2d,
+        aten.adaptive_avg_pool2d.default: nn.AdaptiveAvgPool2d,
+        aten.avg_pool2d.default: nn.AvgPool2d,
+        aten.add.Tensor: operator.add,
+        aten.add_.Tensor: operator.add,
+        aten.matmul.default: torch.matmul,
+        aten.flatten.using_ints: torch.flatten,
+    }
+    for node in module.graph.nodes:
+        source = sources.get(node.target) if node.op == "call_function" else None
+        if source is not None:
+            node.meta["source_fn_stack"] = [(node.name, source)]
+
+
+def standard_convolutions(torch, module):
+    """A traced TorchScript convolution is aten::_convolution, which the
+    converter makes aten.convolution: the op CPU autocast does not cast and
+    X86InductorQuantizer's patterns do not match (they match conv1d/2d/3d,
+    what torch.export of the Python module records). Non-transposed ones
+    become the conv{1,2,3}d a Python export would hold."""
+    aten = torch.ops.aten
+    by_rank = {1: aten.conv1d.default, 2: aten.conv2d.default, 3: aten.conv3d.default}
+    changed = False
+    for node in module.graph.nodes:
+        if node.op != "call_function" or node.target != aten.convolution.default:
+            continue
+        x, weight, bias, stride, padding, dilation, transposed, _, groups = node.args[:9]
+        if transposed or len(stride) not in by_rank:
+            continue
+        node.target = by_rank[len(stride)]
+        node.args = (x, weight, bias, stride, padding, dilation, groups)
+        changed = True
+    if changed:
+        module.graph.lint()
+        module.recompile()
+
+
+def quantize(torch, module, args, calibration):
+    """PT2E static int8 as PyTorch's X86 recipe: X86InductorQuantizer's
+    default config, observers calibrated, converted, exported."""
+    from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
+    import torch.ao.quantization.quantizer.x86_inductor_quantizer as xiq
+
+    captured = torch.export.export_for_training(module, args).module()
+    weights_as_parameters(torch, captured)
+    record_sources(torch, captured)
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(captured, quantizer)
+    with torch.no_grad():
+        for batch in calibration:
+            prepared(*batch)
+    converted = convert_pt2e(prepared)
+    return torch.export.export(converted, args)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1])
+    except StageError as e:
+        print(f"inductor compile failed: {e}", file=sys.stderr)
+        sys.exit(1)
