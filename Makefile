@@ -23,8 +23,10 @@ lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# The tests need the browser (the HTML report's check) and the project's
+# Python with torch (the inductor backend's compile step).
 test: lint
-	scripts/bootstrap --browser
+	scripts/bootstrap --browser --fixtures
 	$(CARGO) test
 
 # Every fuzz target (src/fuzz.rs) for FUZZ_SECS seconds each with fresh

@@ -54,6 +54,7 @@ fn a_run_whose_reference_moves_is_marked_noisy() {
         .env_remove("IPEX_TUNE_IPEX_LIBRARY")
         .env_remove("LD_PRELOAD")
         .env("IPEX_TUNE_LOCK_DIR", common::own_lock_dir())
+        .env("IPEX_TUNE_PYTHON", common::WITHOUT_INDUCTOR)
         .arg("run")
         .arg(fixture("mlp.pt"))
         .args(["--suite", "generic", "--input-shape", "64x512"])

@@ -333,6 +333,7 @@ fn wait_for_trials(path: &Path, count: usize, limit: Duration) -> Value {
 fn start_background_run(out: &Path) -> std::process::Child {
     Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"))
         .env("IPEX_TUNE_LOCK_DIR", own_lock_dir())
+        .env("IPEX_TUNE_PYTHON", common::WITHOUT_INDUCTOR)
         .arg("run")
         .arg(fixture("mlp.pt"))
         .args(["--suite", "generic", "--input-shape", "4x512", "--quiet"])
@@ -397,6 +398,7 @@ fn a_second_run_on_the_same_cores_waits_or_refuses() {
     let quick_run = |extra: &[&str], out: &str| {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ipex-tune"));
         cmd.env("IPEX_TUNE_LOCK_DIR", &locks)
+            .env("IPEX_TUNE_PYTHON", common::WITHOUT_INDUCTOR)
             .arg("run")
             .arg(fixture("mlp.pt"))
             .args(["--suite", "generic", "--input-shape", "4x512", "--quiet"])

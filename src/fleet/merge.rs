@@ -268,6 +268,7 @@ fn merge_host_type(files: Inputs, output: &Path) -> Result<Results, UserError> {
     // After `merged` is set: the winner of a merge ranks by speedup.
     merged.winner = crate::tune::session::winner(&merged, merged.objective);
     crate::tune::session::summarize_expert(&mut merged);
+    crate::tune::session::summarize_migration(&mut merged);
     // The winner's deploy block and profile come from its own shard.
     if let Some(w) = &merged.winner {
         let shard = merged.trials[w.trial].shard;

@@ -305,6 +305,34 @@ pub struct ExpertBest {
     pub samples_per_s: f64,
 }
 
+/// The best accurate IPEX trial against the best accurate Inductor trial.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Migration {
+    pub ipex: Option<BackendBest>,
+    pub inductor: Option<BackendBest>,
+    /// Inductor's samples/s over IPEX's (above 1: Inductor is faster).
+    pub inductor_over_ipex: Option<f64>,
+    /// Bootstrap 95% interval of that ratio, estimated shape by shape.
+    pub ci95: Option<(f64, f64)>,
+    /// One sentence: which to deploy here, or why it cannot be said.
+    pub verdict: String,
+}
+
+/// A backend's fastest accurate trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BackendBest {
+    pub trial: usize,
+    pub label: String,
+    pub samples_per_s: f64,
+    /// Its outputs' cosine similarity to stock's (worst batch).
+    pub min_cosine: Option<f64>,
+    /// Its largest absolute difference from stock's outputs.
+    pub max_abs: Option<f64>,
+    /// The inductor trial's compile seconds (none for IPEX).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_s: Option<f64>,
+}
+
 /// A family of candidates (backend x dtype) whose trials failed the same
 /// way: the search tried no more of it.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -390,6 +418,10 @@ pub struct Results {
     /// winner against the best of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expert: Option<Expert>,
+    /// The answer to "should I leave IPEX for Inductor?" on this model and
+    /// host: the best accurate trial of each backend, and their ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
     /// Families of candidates (backend x dtype) the search stopped trying,
     /// and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -71,6 +71,14 @@ fn summary(results: &Results) -> String {
         let small = super::summary::expert_text(results).unwrap_or_default();
         cards += &card("vs expert", &big, class, &small);
     }
+    if let Some(m) = &results.migration {
+        let big = match m.inductor_over_ipex {
+            Some(r) => format!("{r:.2}x"),
+            None => "-".to_string(),
+        };
+        let small = super::summary::migration_text(results).unwrap_or_default();
+        cards += &card("Inductor / IPEX", &big, "", &small);
+    }
     let out = results
         .trials
         .iter()

@@ -65,6 +65,9 @@ pub fn render(results: &Results) -> String {
     if let Some(text) = summary::expert_text(results) {
         out += &format!("**Against the expert:** {text}.\n\n");
     }
+    if let Some(text) = summary::migration_text(results) {
+        out += &format!("**IPEX vs Inductor:** {text}.\n\n");
+    }
     out += &expert_table(results);
     out += &format!("{}.", verdict(results));
     if !results.complete {

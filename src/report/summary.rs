@@ -134,6 +134,9 @@ pub fn render(results: &Results) -> String {
     for line in expert_lines(results) {
         out += &format!("{line}\n");
     }
+    if let Some(text) = migration_text(results) {
+        out += &format!("IPEX vs Inductor: {text}\n");
+    }
     for f in &results.stopped_families {
         out += &format!(
             "family {} stopped after {} trials failed the same way: {}\n",
@@ -167,6 +170,33 @@ pub fn render(results: &Results) -> String {
         out += &format!("warning: {warning}\n");
     }
     out
+}
+
+/// The IPEX-vs-Inductor answer: the verdict, and each backend's best
+/// trial with its accuracy (and Inductor's compile time).
+pub fn migration_text(results: &Results) -> Option<String> {
+    let m = results.migration.as_ref()?;
+    let side = |name: &str, b: &Option<crate::record::BackendBest>| match b {
+        Some(b) => {
+            let cosine = b
+                .min_cosine
+                .map_or(String::new(), |c| format!(", cosine {c:.5}"));
+            let compile = b
+                .compile_s
+                .map_or(String::new(), |s| format!(", compiled in {s:.0} s"));
+            format!(
+                "{name} #{} {} {:.1} samples/s{cosine}{compile}",
+                b.trial, b.label, b.samples_per_s
+            )
+        }
+        None => format!("{name}: none accurate"),
+    };
+    Some(format!(
+        "{} [{}; {}]",
+        m.verdict,
+        side("IPEX", &m.ipex),
+        side("Inductor", &m.inductor)
+    ))
 }
 
 /// The winner against the expert's best recipe: "1.08x (1.02-1.15)

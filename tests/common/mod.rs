@@ -5,15 +5,33 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+/// An IPEX_TUNE_PYTHON that does not exist: the inductor backend is
+/// unavailable, as on a host without the project's Python.
+pub const WITHOUT_INDUCTOR: &str = "/nonexistent/ipex-tune-tests-without-inductor";
+
 /// The real `ipex-tune` binary.
 pub fn ipex_tune() -> Command {
     let mut cmd = Command::cargo_bin("ipex-tune").expect("binary built");
     // Tests must not depend on a user's IPEX override or preload.
     cmd.env_remove("IPEX_TUNE_IPEX_LIBRARY")
         .env_remove("LD_PRELOAD");
+    // The inductor backend compiles for tens of seconds per shape: only the
+    // tests of that backend (ipex_tune_with_inductor) let a run find its
+    // Python; elsewhere the rule inductor-unavailable takes it out, on
+    // every host alike.
+    cmd.env("IPEX_TUNE_PYTHON", WITHOUT_INDUCTOR);
     // Tests run side by side and time nothing that matters: each command
     // gets its own core-lock folder (the lock tests share one on purpose).
     cmd.env("IPEX_TUNE_LOCK_DIR", own_lock_dir());
+    cmd
+}
+
+/// The real `ipex-tune` binary with the inductor backend's Python (the
+/// project's venv, scripts/bootstrap --fixtures) and its own package cache.
+pub fn ipex_tune_with_inductor(cache: &std::path::Path) -> Command {
+    let mut cmd = ipex_tune();
+    cmd.env_remove("IPEX_TUNE_PYTHON")
+        .env("IPEX_TUNE_CACHE_DIR", cache);
     cmd
 }
 
@@ -23,6 +41,7 @@ pub fn ipex_tune_limited(limit: &str) -> Command {
     let mut cmd = Command::new("bash");
     cmd.env_remove("IPEX_TUNE_IPEX_LIBRARY")
         .env_remove("LD_PRELOAD")
+        .env("IPEX_TUNE_PYTHON", WITHOUT_INDUCTOR)
         .env("IPEX_TUNE_LOCK_DIR", own_lock_dir())
         .arg("-c")
         .arg(format!("{limit}; exec \"$0\" \"$@\""))

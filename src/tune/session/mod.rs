@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod expert;
 mod families;
 mod fallback;
+mod migration;
 mod reference;
 mod results;
 mod search;
@@ -17,6 +18,7 @@ mod trial;
 mod winner;
 
 pub use expert::summarize as summarize_expert;
+pub use migration::summarize as summarize_migration;
 pub use winner::winner;
 
 use results::{provenance, results_skeleton};

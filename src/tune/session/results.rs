@@ -100,6 +100,7 @@ pub(super) fn results_skeleton(planned: &Planned, settings: &Settings) -> Result
         deploy: None,
         int8_fallbacks: Vec::new(),
         expert: None,
+        migration: None,
         stopped_families: Vec::new(),
         profile: None,
         shard: settings.shard.clone(),

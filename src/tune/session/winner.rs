@@ -79,6 +79,7 @@ impl Session<'_> {
     pub(super) fn update_winner(&mut self) {
         self.results.winner = winner(&self.results, self.settings.objective);
         expert::summarize(&mut self.results);
+        super::migration::summarize(&mut self.results);
     }
 
     /// The `deploy` block of the winner; with `--save-optimized`, the

@@ -1,0 +1,148 @@
+//! The inductor backend end to end, with the project's Python (scripts/
+//! bootstrap --fixtures): the CNN fixture exported, compiled by AOTInductor
+//! and run by libtorch's package loader in fp32, bf16 autocast and PT2E
+//! int8, each checked against stock; the IPEX-vs-Inductor answer in the
+//! results; a second run loading the packages from the cache.
+mod common;
+
+use common::{fixture, ipex_tune_with_inductor, trial};
+
+fn run(cache: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let output = ipex_tune_with_inductor(cache)
+        .arg("run")
+        .args(args)
+        .args(["--min-time", "0.3", "--quiet"])
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+#[test]
+fn inductor_fp32_bf16_and_int8_run_accurately_and_are_compared_with_ipex() {
+    let cache = tempfile::tempdir().unwrap();
+    let cnn = fixture("cnn.pt");
+    let labels = [
+        "inductor/O1/fp32/t1/glibc",
+        "inductor/O1/bf16-autocast/t1/glibc",
+        "inductor/O1/int8-static/t1/glibc",
+        "ipex/O1+prepack/fp32/t1/glibc",
+    ];
+    let mut args = vec![cnn.to_str().unwrap(), "--suite", "cv"];
+    for label in &labels {
+        args.extend(["--config", label]);
+    }
+    let results = run(cache.path(), &args);
+    for label in &labels[..3] {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{label}: {}", t["reason"]);
+        assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+        let compile = &t["compile"];
+        assert_eq!(compile["cached"], false, "{label}: the first run compiles");
+        assert!(compile["seconds"].as_f64().unwrap() > 0.0);
+        // One package per shape of the suite (batch 1 and 8).
+        let folder = std::path::Path::new(compile["folder"].as_str().unwrap());
+        let packages = std::fs::read_dir(folder)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pt2")
+            })
+            .count();
+        assert_eq!(packages, 2, "{label}");
+    }
+    // bf16 and int8 change the numbers (stock's outputs are fp32): the
+    // dtype was applied, not silently skipped.
+    for label in &labels[1..3] {
+        let max_abs = trial(&results, label)["accuracy"]["max_abs"]
+            .as_f64()
+            .unwrap();
+        assert!(max_abs > 1e-6, "{label} matches fp32 exactly: {max_abs}");
+    }
+    let migration = &results["migration"];
+    assert!(migration["ipex"]["label"]
+        .as_str()
+        .unwrap()
+        .starts_with("ipex/"));
+    assert!(migration["inductor"]["label"]
+        .as_str()
+        .unwrap()
+        .starts_with("inductor/"));
+    assert!(migration["inductor_over_ipex"].as_f64().unwrap() > 0.0);
+    assert!(!migration["verdict"].as_str().unwrap().is_empty());
+
+    // A second run compiles nothing: the packages come from the cache.
+    let again = run(
+        cache.path(),
+        &[
+            cnn.to_str().unwrap(),
+            "--suite",
+            "cv",
+            "--config",
+            labels[0],
+        ],
+    );
+    let t = trial(&again, labels[0]);
+    assert_eq!(t["status"], "ok", "{}", t["reason"]);
+    assert_eq!(t["compile"]["cached"], true);
+}
+
+#[test]
+fn a_traced_hf_bert_runs_under_inductor() {
+    let cache = tempfile::tempdir().unwrap();
+    let bert = fixture("hf_bert.pt");
+    let results = run(
+        cache.path(),
+        &[
+            bert.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "2x32",
+            "--input-shape",
+            "2x32",
+            "--config",
+            "inductor/O1/fp32/t1/glibc",
+            "--config",
+            "inductor/O1/int8-static/t1/glibc",
+        ],
+    );
+    for label in [
+        "inductor/O1/fp32/t1/glibc",
+        "inductor/O1/int8-static/t1/glibc",
+    ] {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{label}: {}", t["reason"]);
+        assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+    }
+}
+
+#[test]
+fn without_its_python_the_backend_is_ruled_out_in_plan() {
+    let output = common::ipex_tune()
+        .arg("plan")
+        .arg(fixture("cnn.pt"))
+        .args(["--suite", "cv", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = plan.to_string();
+    assert!(text.contains("inductor-unavailable"), "{text}");
+    let backends = &plan["plan"]["domains"]["backend"];
+    assert!(
+        !backends.to_string().contains("inductor"),
+        "the backend stays out: {backends}"
+    );
+}
