@@ -11,7 +11,10 @@ RECIPE is one of
          torch.autocast("cpu", torch.bfloat16)
   int8:  ipex.quantization.prepare(model, default_static_qconfig_mapping)
          -> calibrate -> convert -> trace -> freeze
-as IPEX's CPU inference examples write them (the IPEX recipes trace: the
+  compile, compile-bf16: upstream PyTorch's CPU recipe since IPEX was
+         archived: torch.compile(model, mode="max-autotune") with Inductor's
+         freezing on (fp32; or run under torch.autocast bf16)
+as IPEX's CPU inference examples write them (and PyTorch's for compile) (the IPEX recipes trace: the
 expert has the nn.Module). The inputs are those ipex-tune's generic suite
 makes for the same --input-shape values (models.inputs); calibration runs
 4 batches of them.
@@ -39,12 +42,15 @@ import torch
 
 import models
 
-RECIPES = ("jit", "fp32", "bf16", "int8")
+RECIPES = ("jit", "fp32", "bf16", "int8", "compile", "compile-bf16")
+# The upstream peer: measured beside IPEX's recipes, compared apart.
+UPSTREAM = ("compile", "compile-bf16")
 
 # The generic suite's tolerances (src/suite/mod.rs Suite::generic), by the
 # ipex-tune dtype each recipe is: (max_abs, min_cosine). Its metric is
 # cosine: max_abs is reported, the cosine decides.
-DTYPE = {"jit": "fp32", "fp32": "fp32", "bf16": "bf16-autocast", "int8": "int8-static"}
+DTYPE = {"jit": "fp32", "fp32": "fp32", "bf16": "bf16-autocast", "int8": "int8-static",
+         "compile": "fp32", "compile-bf16": "bf16-autocast"}
 TOLERANCE = {"fp32": (1e-4, 0.99999), "bf16-autocast": (5e-2, 0.999), "int8-static": (2e-1, 0.98)}
 
 
@@ -67,6 +73,13 @@ def optimized(name, recipe, model, inputs):
     if recipe == "jit":
         traced = stage(models.save_mode(name), models.to_torchscript, name, model, inputs)
         return stage("freeze", torch.jit.freeze, traced.eval())
+    if recipe in UPSTREAM:
+        # Compiles on the first call (the "first run" stage, under autocast
+        # for compile-bf16), as a user's first request would.
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        return stage("torch.compile", torch.compile, model, mode="max-autotune")
     import intel_extension_for_pytorch as ipex  # after torch
 
     if recipe == "fp32":
@@ -166,7 +179,7 @@ def main():
     p.add_argument("--out", required=True)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    bf16 = a.recipe == "bf16"
+    bf16 = a.recipe in ("bf16", "compile-bf16")
     try:
         model = stage("build", models.build, a.model)
         inputs = models.inputs(a.shape)

@@ -16,6 +16,10 @@ The peer (recipe.py) runs its recipes, jit (trace/script + freeze, no IPEX)
 and IPEX's fp32, bf16 and int8, in two layouts (1 process x all threads; N
 processes x 1 thread, each pinned to its core, throughput summed: IPEX
 launcher's throughput mode), with jemalloc preloaded as the launcher does.
+The second, upstream peer: torch.compile(mode="max-autotune") with
+Inductor's freezing, fp32 and under bf16 autocast (recipe.py compile,
+compile-bf16), in the same layouts; its best accurate figure gets its own
+column and ratio (the search's figure over it), and is never IPEX's bar.
 Each recipe's outputs are checked against the eager fp32 module's with the
 tolerances of ipex-tune's generic suite; the bar is the best ACCURATE recipe
 (inaccurate ones are listed, never the bar). ipex-tune runs
@@ -43,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import models  # noqa: E402
-from recipe import RECIPES  # noqa: E402
+from recipe import RECIPES, UPSTREAM  # noqa: E402
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
@@ -247,9 +251,16 @@ def main():
                 key = f"{recipe} {layout[0]}x{layout[1]}"
                 print(f"  peer {key} ...", file=sys.stderr, flush=True)
                 row["peer"][key] = peer(name, shapes, recipe, layout, a.seconds)
-        accurate = {k: r["samples_per_s"] for k, r in row["peer"].items() if r.get("accurate")}
+        # The bar is IPEX's expert recipes; torch.compile is the second,
+        # upstream peer, compared apart.
+        accurate = {k: r["samples_per_s"] for k, r in row["peer"].items()
+                    if r.get("accurate") and k.split()[0] not in UPSTREAM}
         row["peer_best"] = max(accurate, key=accurate.get) if accurate else None
         row["peer_best_samples_per_s"] = accurate.get(row["peer_best"])
+        upstream = {k: r["samples_per_s"] for k, r in row["peer"].items()
+                    if r.get("accurate") and k.split()[0] in UPSTREAM}
+        row["compile_best"] = max(upstream, key=upstream.get) if upstream else None
+        row["compile_best_samples_per_s"] = upstream.get(row["compile_best"])
         if a.peer_only:
             row["ipex_tune"] = {"skipped": "--peer-only"}
             continue
@@ -258,6 +269,8 @@ def main():
         winner, info = ipex_tune(a.binary, path, shapes, out, a.budget, a.ipex_tune_args.split())
         row["ipex_tune"] = dict(info, winner=winner and winner["label"],
                                 samples_per_s=winner and winner["samples_per_s"])
+        if winner and row["compile_best_samples_per_s"]:
+            row["compile_ratio"] = winner["samples_per_s"] / row["compile_best_samples_per_s"]
         if winner and row["peer_best_samples_per_s"]:
             row["search_ratio"] = winner["samples_per_s"] / row["peer_best_samples_per_s"]
             if a.rematch > 0:
@@ -272,11 +285,11 @@ def main():
 
     print()
     print("| model | peer recipes (samples/s) | peer best (accurate) | ipex-tune winner | search ratio "
-          "| rematch peer / tuned (medians) | ratio |")
-    print("|---|---|---|---|---|---|---|")
+          "| rematch peer / tuned (medians) | ratio | torch.compile best | ratio to it (search) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if row["error"]:
-            print(f"| {row['model']} | {row['error']} | - | - | - | - | - |")
+            print(f"| {row['model']} | {row['error']} | - | - | - | - | - | - | - |")
             continue
         recipes = "; ".join(recipe_cell(k, r) for k, r in row["peer"].items())
         best = (f"{row['peer_best']}: {row['peer_best_samples_per_s']:.1f}" if row["peer_best"]
@@ -299,7 +312,11 @@ def main():
             matched = match["error"]
         else:
             matched = f"{match['peer_median']:.1f} / {match['tuned_median']:.1f}"
-        print(f"| {row['model']} | {recipes} | {best} | {won} | {search_ratio} | {matched} | {ratio} |")
+        upstream = (f"{row['compile_best']}: {row['compile_best_samples_per_s']:.1f}" if row["compile_best"]
+                    else "none accurate")
+        compile_ratio = f"{row['compile_ratio']:.2f}" if "compile_ratio" in row else "-"
+        print(f"| {row['model']} | {recipes} | {best} | {won} | {search_ratio} | {matched} | {ratio} "
+              f"| {upstream} | {compile_ratio} |")
     with open(os.path.join(a.work, "peer.json"), "w") as f:
         json.dump({"host": host, "layouts": layouts, "seconds": a.seconds, "rematch_rounds": a.rematch,
                    "budget": None if a.peer_only else a.budget, "rows": rows}, f, indent=2)
