@@ -72,6 +72,7 @@ def main(request_path):
     if req.get("method", "forward") != "forward":
         raise StageError("export: the inductor backend compiles the forward method only")
     times["load_s"] = time.perf_counter() - t
+    stage("export (TorchScript to ExportedProgram)", sizes_as_ints, torch, script)
     from torch._export.converter import TS2EPConverter
 
     def cast(args):
@@ -110,11 +111,24 @@ def main(request_path):
         if req.get("max_autotune"):
             configs["max_autotune"] = True
             configs["max_autotune_gemm_backends"] = "CPP,ATEN"
-        path = stage("compile (AOTInductor)", torch._inductor.aoti_compile_and_package,
-                     program, package_path=req["packages"][index], inductor_configs=configs)
+        path = stage("compile (AOTInductor)", compile_package, torch, program,
+                     req["packages"][index], configs)
         times["compile_s"] += time.perf_counter() - t
         packages.append({"sizes": sizes_of(args), "path": path})
     print(json.dumps({"packages": packages, **times}))
+
+
+def compile_package(torch, program, path, configs):
+    """aoti_compile_and_package with gradients off. Inductor freezes only
+    when grad mode is off (compile_fx: config.freezing and not
+    torch.is_grad_enabled()); with grad mode on, freezing=True is silently
+    ignored: weights stay inputs, nothing is folded or prepacked, and the
+    int8 patterns (dequantize of a constant int8 weight -> conv/linear)
+    never become oneDNN qconv/qlinear kernels, so an int8 package runs
+    its convolutions in fp32."""
+    with torch.no_grad():
+        return torch._inductor.aoti_compile_and_package(
+            program, package_path=path, inductor_configs=configs)
 
 
 def Autocast(torch, module):
@@ -184,6 +198,59 @@ def record_sources(torch, module):
         source = sources.get(node.target) if node.op == "call_function" else None
         if source is not None:
             node.meta["source_fn_stack"] = [(node.name, source)]
+
+
+def sizes_as_ints(torch, script):
+    """A traced size that went through tensor arithmetic comes back as
+    aten::Int of a tensor: Hugging Face's BERT embeddings slice
+    position_ids[:, past:seq_length + past] with past a tensor constant,
+    traced as Int(add(NumToTensor(size(x, 1)), {0})). The converter makes
+    aten::Int a .item(), an unbacked symbol once the constant is lifted, and
+    the slice on it fails to export (GuardOnDataDependentSymNode: u0 < 0).
+    Where the tensor is integer add/sub/mul of traced sizes
+    (prim::NumToTensor) and 0-dim integer constants, the same arithmetic on
+    ints replaces aten::Int, as torch.export records sizes. In the forward
+    graph, inlined (the converter freezes, which inlines it too)."""
+    graph = script.forward.graph
+    torch._C._jit_pass_inline(graph)
+
+    def as_int(value, before):
+        node = value.node()
+        kind = node.kind()
+        if kind == "prim::NumToTensor":
+            return node.input() if node.input().type().kind() == "IntType" else None
+        if kind == "prim::Constant":
+            if not node.hasAttribute("value") or node.kindOf("value") != "t":
+                return None
+            t = node.t("value")
+            if t.dim() != 0 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                return None
+            with graph.insert_point_guard(before):
+                return graph.insertConstant(int(t))
+        if kind not in ("aten::add", "aten::sub", "aten::mul"):
+            return None
+        inputs = list(node.inputs())
+        if kind != "aten::mul":  # (self, other, alpha): alpha 1 only
+            if len(inputs) != 3 or inputs[2].node().kind() != "prim::Constant" \
+                    or inputs[2].toIValue() != 1:
+                return None
+        elif len(inputs) != 2:
+            return None
+        a, b = as_int(inputs[0], before), as_int(inputs[1], before)
+        if a is None or b is None:
+            return None
+        with graph.insert_point_guard(before):
+            out = graph.insertNode(graph.create(kind, [a, b])).output()
+        out.setType(torch._C.IntType.get())
+        return out
+
+    for node in list(graph.nodes()):
+        if node.kind() == "aten::Int":
+            value = as_int(node.input(), node)
+            if value is not None:
+                node.output().replaceAllUsesWith(value)
+                node.destroy()
+    torch._C._jit_pass_dce(graph)
 
 
 def standard_convolutions(torch, module):

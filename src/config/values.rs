@@ -214,6 +214,6 @@ mod tests {
             serde_json::from_str::<Dtype>("\"int8-dyn\"").unwrap(),
             Dtype::Int8Dynamic
         );
-        assert!(serde_json::from_str::<Level>("\"O2\"").is_err());
+        assert!(serde_json::from_str::<Level>("\"O3\"").is_err());
     }
 }

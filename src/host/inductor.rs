@@ -118,6 +118,7 @@ mod tests {
         let python = bin.join("python");
         std::fs::write(&python, b"").unwrap();
         assert_eq!(torch_version_of(&python).as_deref(), Some("2.7.0"));
-        assert_eq!(torch_version_of(&dir.path().join("nowhere/python")), None);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(torch_version_of(&empty.path().join("bin/python")), None);
     }
 }
