@@ -109,7 +109,7 @@ fn corpus() -> Vec<Case> {
         case("negative minimum time", &["run", MLP, "--suite", "generic", "--input-shape", "4x512", "--output", KEPT, "--min-time", "-1"], 2, "'-1': expected seconds >= 0"),
         case("zero iterations", &["run", MLP, "--suite", "generic", "--input-shape", "4x512", "--output", KEPT, "--min-iters", "0"], 2, "'0': expected a whole number >= 1"),
         case("bad percentile", run_mlp!("--objective", "latency", "--percentile", "42"), 2, "expected 50, 90 or 99"),
-        case("bad config label", run_mlp!("--config", "stock/O2/fp32/glibc"), 2, "the level is O0 or O1"),
+        case("bad config label", run_mlp!("--config", "stock/O3/fp32/glibc"), 2, "the level is O0, O1 or O2"),
         case("bad regression threshold", &["gate", "--baseline", "a", "--current", "b", "--max-regression", "lots"], 2, "'lots' is not a threshold"),
         case("unknown flag", run_mlp!("--turbo"), 2, "unexpected argument '--turbo'"),
         case("zero batch", run_mlp!("--batch-size", "0"), 2, "--batch-size 0"),

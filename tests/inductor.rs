@@ -45,9 +45,14 @@ fn inductor_fp32_bf16_and_int8_run_accurately_and_are_compared_with_ipex() {
         let t = trial(&results, label);
         assert_eq!(t["status"], "ok", "{label}: {}", t["reason"]);
         assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+        // (A trial measured again on a disturbed host finds its packages
+        // cached: "cached" is checked on the second run below.)
         let compile = &t["compile"];
-        assert_eq!(compile["cached"], false, "{label}: the first run compiles");
-        assert!(compile["seconds"].as_f64().unwrap() > 0.0);
+        assert!(compile["seconds"].as_f64().unwrap() > 0.0, "{label}");
+        assert!(
+            compile["stages"]["compile_s"].as_f64().unwrap() > 0.0,
+            "{label}"
+        );
         // One package per shape of the suite (batch 1 and 8).
         let folder = std::path::Path::new(compile["folder"].as_str().unwrap());
         let packages = std::fs::read_dir(folder)

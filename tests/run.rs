@@ -489,13 +489,13 @@ fn bad_config_label() {
             "--suite",
             "cv",
             "--config",
-            "stock/O2/fp32/glibc",
+            "stock/O3/fp32/glibc",
             "--output",
             "/dev/null",
         ])
         .output()
         .unwrap();
-    assert_one_line_user_error(&output, "'stock/O2/fp32/glibc': the level is O0 or O1");
+    assert_one_line_user_error(&output, "'stock/O3/fp32/glibc': the level is O0, O1 or O2");
 }
 
 #[test]

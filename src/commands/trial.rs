@@ -1,7 +1,7 @@
 //! `ipex-tune trial --spec-file FILE` (hidden): the child side of a trial.
 use crate::cli::TrialArgs;
 use crate::error::{exit_code, UserError};
-use crate::runtime::child::{run_child, run_instance_child};
+use crate::runtime::child::{run_child, run_compile_child, run_instance_child};
 use crate::runtime::sensitivity::run_sensitivity_child;
 use crate::trial::{Job, TrialSpec};
 
@@ -29,6 +29,7 @@ pub fn run(args: &TrialArgs) -> anyhow::Result<i32> {
         }
         Job::Measure => serde_json::to_string(&run_child(&spec)?)?,
         Job::LayerSensitivity => serde_json::to_string(&run_sensitivity_child(&spec)?)?,
+        Job::Compile => serde_json::to_string(&run_compile_child(&spec)?)?,
     };
     println!("{answer}");
     Ok(exit_code::OK)

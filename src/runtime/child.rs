@@ -16,6 +16,7 @@ use crate::measure::accuracy::{self, Accuracy};
 use crate::measure::interference::Probe;
 use crate::measure::timing::{self, Timed, WarmUp};
 use crate::native;
+use crate::record::CompileRecord;
 use crate::suite::{calibration_batches, suite_batches};
 use crate::trial::spec::{FuserState, InstanceOutput, InstanceSlot, SavedModule, WarmedUp};
 use crate::trial::{Fault, TrialOutput, TrialSpec};
@@ -39,19 +40,10 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
     let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     let mut output = if spec.config.instances > 1 {
         if crate::backend::spec(spec.config.backend).compiles_ahead() {
-            // Compiled once here, for the instances' thread count, so that
-            // the instances load it from the cache rather than each
-            // compiling the same packages at once.
-            let mut each = spec.config.clone();
-            each.threads = Some(spec.config.threads_per_worker(spec.options.cpus.len()));
-            let calibration = calibration(spec, calibrate_on);
-            apply::prepare(
-                &spec.model,
-                &spec.method,
-                &each,
-                calibration.as_ref(),
-                &batches,
-            )?;
+            // Compiled (or found) once here, for the instances' thread
+            // count, so that the instances load it from the cache rather
+            // than each compiling the same packages at once.
+            compile_packages(spec, &batches, calibrate_on)?;
         }
         run_instances(spec, &batches, calibrate_on, &shapes)?
     } else {
@@ -64,6 +56,42 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
         onednn_graph: native::onednn_fuser_enabled()?,
     };
     Ok(output)
+}
+
+/// The packages of a backend that compiles ahead of time, for the thread
+/// count each of the config's workers runs with: compiled now, or found in
+/// the cache.
+fn compile_packages(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    calibrate_on: &[Vec<Tensor>],
+) -> anyhow::Result<CompileRecord> {
+    let mut each = spec.config.clone();
+    each.threads = Some(spec.config.threads_per_worker(spec.options.cpus.len()));
+    let calibration = calibration(spec, calibrate_on);
+    let prepared = apply::prepare(
+        &spec.model,
+        &spec.method,
+        &each,
+        calibration.as_ref(),
+        batches,
+    )?;
+    prepared
+        .compile
+        .ok_or_else(|| anyhow::anyhow!("{} compiles nothing", spec.config.backend))
+}
+
+/// `Job::Compile`: this config's packages compiled (or found cached) in
+/// this process, which then ends; what the compile took.
+pub fn run_compile_child(spec: &TrialSpec) -> anyhow::Result<CompileRecord> {
+    enter_trial_process(spec)?;
+    let batches: Vec<Vec<Tensor>> = suite_batches(&spec.suite)?
+        .into_iter()
+        .map(|b| b.tensors)
+        .collect();
+    let calibration_set = calibration_batches(&spec.suite)?;
+    let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
+    compile_packages(spec, &batches, calibrate_on)
 }
 
 /// What every measuring process does first: the allocator's settings, its

@@ -14,7 +14,7 @@ use anyhow::Context;
 use super::preload;
 use super::spec::{Job, SensitivityOutput, TrialOutput, TrialSpec};
 use crate::native::{self, os::Exit as ChildExit};
-use crate::record::Status;
+use crate::record::{CompileRecord, Status};
 
 /// The parent's record of a child.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct ChildOutcome {
     pub output: Option<TrialOutput>,
     /// The answer of a `Job::LayerSensitivity` child.
     pub sensitivity: Option<SensitivityOutput>,
+    /// The answer of a `Job::Compile` child.
+    pub compile: Option<CompileRecord>,
     pub peak_rss_bytes: u64,
     pub wall_s: f64,
     /// With `onednn_verbose`: oneDNN's `exec` lines (which kernels ran).
@@ -48,30 +50,53 @@ struct Running {
     stderr: JoinHandle<String>,
 }
 
-/// A backend that compiles ahead of time may compile inside the trial
-/// (export, quantization, AOTInductor: about 15-60 s per input shape on 2
-/// cores, several times that with max-autotune); the trial's limit, meant
-/// for measuring, gets this on top.
-const COMPILE_ALLOWANCE: Duration = Duration::from_secs(1200);
+/// The time limit of a compile child (export, quantization, AOTInductor:
+/// about 15-60 s per input shape on 2 cores, several times that with
+/// max-autotune).
+const COMPILE_LIMIT: Duration = Duration::from_secs(1200);
 
-fn compile_allowance(spec: &TrialSpec) -> Duration {
-    if crate::backend::spec(spec.config.backend).compiles_ahead() {
-        COMPILE_ALLOWANCE
-    } else {
-        Duration::ZERO
+/// Runs `spec` in a child process and waits for it (at most `limit`). A
+/// config of a backend that compiles ahead of time is compiled first in a
+/// child of its own (`Job::Compile`, at most [`COMPILE_LIMIT`]), so that the
+/// measuring child loads cached packages and its peak RSS and time limit
+/// are the measurement's alone; the compile is the output's `compile`, its
+/// time part of the outcome's wall time.
+pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome {
+    let compiles = crate::backend::spec(spec.config.backend).compiles_ahead()
+        && spec.job == Job::Measure
+        && spec.instance.is_none();
+    if !compiles {
+        return spawn_one(spec, scratch, limit);
     }
+    let mut compile = spec.clone();
+    compile.job = Job::Compile;
+    compile.fault = None;
+    let compiled = spawn_one(&compile, scratch, COMPILE_LIMIT);
+    let Some(record) = compiled
+        .compile
+        .clone()
+        .filter(|_| compiled.status == Status::Ok)
+    else {
+        return compiled;
+    };
+    let mut measured = spawn_one(spec, scratch, limit);
+    measured.wall_s += compiled.wall_s;
+    if let Some(output) = measured.output.as_mut() {
+        // The measuring child found the packages cached; whether this
+        // trial compiled them is the compile child's answer.
+        output.compile = Some(record);
+    }
+    measured
 }
 
-/// Runs `spec` in a child process and waits for it (at most `limit`, plus
-/// the compile allowance of a backend that compiles ahead of time).
-pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome {
-    let limit = limit + compile_allowance(spec);
+fn spawn_one(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome {
     let start = Instant::now();
     let fail = |reason: String| ChildOutcome {
         status: Status::Failed,
         reason: Some(reason),
         output: None,
         sensitivity: None,
+        compile: None,
         peak_rss_bytes: 0,
         wall_s: start.elapsed().as_secs_f64(),
         onednn_exec: Vec::new(),
@@ -88,16 +113,19 @@ pub fn spawn(spec: &TrialSpec, scratch: &Path, limit: Duration) -> ChildOutcome 
     let _ = std::fs::remove_file(&spec_path);
     keep_child_logs(spec, &stdout, &stderr);
     let (status, reason, answer) = classify(&exit, stopped, limit, spec.job, &stdout, &stderr);
-    let (output, sensitivity) = match answer {
-        Some(Answer::Measured(output)) => (Some(*output), None),
-        Some(Answer::Sensitivity(sensitivity)) => (None, Some(sensitivity)),
-        None => (None, None),
-    };
+    let (mut output, mut sensitivity, mut compile) = (None, None, None);
+    match answer {
+        Some(Answer::Measured(measured)) => output = Some(*measured),
+        Some(Answer::Sensitivity(answer)) => sensitivity = Some(answer),
+        Some(Answer::Compiled(record)) => compile = Some(record),
+        None => {}
+    }
     ChildOutcome {
         status,
         reason,
         output,
         sensitivity,
+        compile,
         peak_rss_bytes: exit.max_rss_bytes,
         wall_s: start.elapsed().as_secs_f64(),
         onednn_exec: if spec.options.onednn_verbose {
@@ -260,6 +288,7 @@ pub fn error_line(stderr: &str) -> String {
 enum Answer {
     Measured(Box<TrialOutput>),
     Sensitivity(SensitivityOutput),
+    Compiled(CompileRecord),
 }
 
 fn classify(
@@ -320,6 +349,7 @@ fn classify(
                 Job::LayerSensitivity => {
                     serde_json::from_str::<SensitivityOutput>(line).map(Answer::Sensitivity)
                 }
+                Job::Compile => serde_json::from_str::<CompileRecord>(line).map(Answer::Compiled),
             };
             match answer {
                 Ok(answer) => (Status::Ok, None, Some(answer)),

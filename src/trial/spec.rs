@@ -69,6 +69,11 @@ pub enum Job {
     /// For an int8 config: each quantizable layer's effect on the outputs
     /// when it alone is quantized (a `SensitivityOutput`; nothing timed).
     LayerSensitivity,
+    /// For a backend that compiles ahead of time: compile the config's
+    /// packages, or find them cached (a `CompileRecord`; nothing timed).
+    /// Run in its own process before the measuring child, so that the
+    /// compile's memory and time never count as the trial's.
+    Compile,
 }
 
 /// What a `Job::LayerSensitivity` child answers.

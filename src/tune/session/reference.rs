@@ -225,6 +225,7 @@ mod tests {
             reason: None,
             output: None,
             sensitivity: None,
+            compile: None,
             peak_rss_bytes: 0,
             wall_s: 0.0,
             onednn_exec: Vec::new(),
