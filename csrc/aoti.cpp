@@ -5,6 +5,7 @@
 // the TorchScript interpreter runs.
 #include "internal.h"
 
+#include <ATen/cpu/Utils.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
 #include <vector>
@@ -19,6 +20,12 @@ extern "C" {
 
 itn_aoti* itn_aoti_load(const char* path, int single_threaded) {
   return guarded<itn_aoti*>(nullptr, [&]() {
+    // Max-autotune's C++ GEMM templates use AMX tiles directly (not through
+    // oneDNN, which asks the kernel for them itself): without the process's
+    // AMX permission (arch_prctl ARCH_REQ_XCOMP_PERM) their first tile
+    // instruction is SIGILL. Python's Inductor asks at import; here, before
+    // any package runs. A no-op on CPUs without AMX.
+    at::cpu::init_amx();
     auto handle = std::make_unique<itn_aoti>();
     handle->loader =
         std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", single_threaded != 0);
