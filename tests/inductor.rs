@@ -5,25 +5,21 @@
 //! results; a second run loading the packages from the cache.
 mod common;
 
-use common::{fixture, ipex_tune_with_inductor, trial};
+use common::{fixture, run_results, trial};
 
+/// `run ARGS` with the project's Python (the inductor backend available)
+/// and `cache` as the package cache.
 fn run(cache: &std::path::Path, args: &[&str]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results.json");
-    let output = ipex_tune_with_inductor(cache)
-        .arg("run")
-        .args(args)
-        .args(["--min-time", "0.3", "--quiet"])
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    let python = common::fixtures().join("../../.stack/fixture-venv/bin/python");
+    let mut all = args.to_vec();
+    all.extend(["--min-time", "0.3", "--quiet"]);
+    run_results(
+        &all,
+        &[
+            ("IPEX_TUNE_PYTHON", python.to_str().unwrap()),
+            ("IPEX_TUNE_CACHE_DIR", cache.to_str().unwrap()),
+        ],
+    )
 }
 
 #[test]

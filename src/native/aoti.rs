@@ -4,7 +4,7 @@ use std::os::raw::c_int;
 use std::path::Path;
 use std::ptr::NonNull;
 
-use super::{c_string, check_status, ffi, last_error, Result};
+use super::{c_string, check_status, ffi, last_error, owned_tensors, Result};
 
 /// A loaded `.pt2` package: compiled kernels and their weights.
 pub struct AotiPackage {
@@ -55,14 +55,7 @@ impl AotiPackage {
             )
         };
         check_status(status, "running the AOTInductor package")?;
-        // SAFETY: as Module::run's outputs.
-        let tensors = unsafe {
-            let tensors = (0..n_outputs as usize)
-                .map(|i| tch::Tensor::from_ptr((*outputs.add(i)).cast()))
-                .collect();
-            libc::free(outputs.cast());
-            tensors
-        };
-        Ok(tensors)
+        // SAFETY: on success the shim filled `outputs` as owned_tensors needs.
+        Ok(unsafe { owned_tensors(outputs, n_outputs) })
     }
 }

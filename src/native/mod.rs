@@ -87,6 +87,23 @@ fn c_string(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| TorchError(format!("{s:?} contains a NUL byte")))
 }
 
+/// Takes ownership of the output tensors a shim call made.
+///
+/// # Safety
+/// `outputs` is a malloc'd array of `n` tensors each created with `new`
+/// (as itn_module_run and itn_aoti_run make them), used by nothing else.
+unsafe fn owned_tensors(outputs: *mut ffi::ItnTensor, n: c_int) -> Vec<tch::Tensor> {
+    // SAFETY: the caller's contract; tch frees each tensor on drop, and the
+    // array itself is freed here once.
+    unsafe {
+        let tensors = (0..n.max(0) as usize)
+            .map(|i| tch::Tensor::from_ptr((*outputs.add(i)).cast()))
+            .collect();
+        libc::free(outputs.cast());
+        tensors
+    }
+}
+
 /// Element types a whole module can be cast to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleDtype {
@@ -258,15 +275,8 @@ impl Module {
             )
         };
         check_status(status, "running the method")?;
-        // SAFETY: `outputs` holds n_outputs tensors created with `new`, which
-        // tch frees on drop; the array itself was malloc'd.
-        let tensors = unsafe {
-            let tensors = (0..n_outputs as usize)
-                .map(|i| tch::Tensor::from_ptr((*outputs.add(i)).cast()))
-                .collect();
-            libc::free(outputs.cast());
-            tensors
-        };
+        // SAFETY: on success the shim filled `outputs` as owned_tensors needs.
+        let tensors = unsafe { owned_tensors(outputs, n_outputs) };
         Ok(Outputs {
             tensors,
             structure: owned_string(structure, "output structure")?,

@@ -81,15 +81,26 @@ fn compile_packages(
         .ok_or_else(|| anyhow::anyhow!("{} compiles nothing", spec.config.backend))
 }
 
+/// Batches of model inputs, one tensor per argument.
+pub(super) type Batches = Vec<Vec<Tensor>>;
+
+/// The suite's batches (tensors only) and, with --calibration, the
+/// calibration batches (static int8 calibrates on the suite's otherwise).
+pub(super) fn batches_and_calibration(
+    spec: &TrialSpec,
+) -> anyhow::Result<(Batches, Option<Batches>)> {
+    let batches = suite_batches(&spec.suite)?
+        .into_iter()
+        .map(|b| b.tensors)
+        .collect();
+    Ok((batches, calibration_batches(&spec.suite)?))
+}
+
 /// `Job::Compile`: this config's packages compiled (or found cached) in
 /// this process, which then ends; what the compile took.
 pub fn run_compile_child(spec: &TrialSpec) -> anyhow::Result<CompileRecord> {
     enter_trial_process(spec)?;
-    let batches: Vec<Vec<Tensor>> = suite_batches(&spec.suite)?
-        .into_iter()
-        .map(|b| b.tensors)
-        .collect();
-    let calibration_set = calibration_batches(&spec.suite)?;
+    let (batches, calibration_set) = batches_and_calibration(spec)?;
     let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     compile_packages(spec, &batches, calibrate_on)
 }
@@ -594,12 +605,8 @@ fn finish_instance(child: std::process::Child) -> anyhow::Result<InstanceOutput>
         anyhow::bail!("{why}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    serde_json::from_str(line).map_err(|e| anyhow::anyhow!("unreadable instance result ({e})"))
+    serde_json::from_str(crate::trial::parent::last_json_line(&stdout))
+        .map_err(|e| anyhow::anyhow!("unreadable instance result ({e})"))
 }
 
 /// One instance, in its own process (`spec.instance`): prepares its copy,
@@ -610,11 +617,7 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
         |name: &str| std::fs::write(slot.rendezvous.join(format!("{name}-{}", slot.index)), b"");
     let ready = (|| -> anyhow::Result<_> {
         enter_trial_process(spec)?;
-        let batches: Vec<Vec<Tensor>> = suite_batches(&spec.suite)?
-            .into_iter()
-            .map(|b| b.tensors)
-            .collect();
-        let calibration_set = calibration_batches(&spec.suite)?;
+        let (batches, calibration_set) = batches_and_calibration(spec)?;
         let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
         let (prepared, inputs) = prepare_with_inputs(spec, &batches, calibrate_on)?;
         let warm = warm_up(&inputs, |b| prepared.run(b))?;

@@ -313,12 +313,7 @@ fn compile(
         anyhow::bail!("inductor compile: {why}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    let output: CompileOutput = serde_json::from_str(line)
+    let output: CompileOutput = serde_json::from_str(crate::trial::parent::last_json_line(&stdout))
         .map_err(|e| anyhow::anyhow!("inductor compile: unreadable result ({e})"))?;
     let packages = output
         .packages

@@ -15,7 +15,6 @@ use crate::config::{Config, Dtype};
 use crate::measure::accuracy::{damage, LayerError};
 use crate::model::load_module;
 use crate::native;
-use crate::suite::{calibration_batches, suite_batches};
 use crate::trial::{SensitivityOutput, TrialSpec};
 
 /// The share of the parent's time limit spent measuring (the rest is the
@@ -33,11 +32,7 @@ pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutp
     allocator::apply_in_process(spec.config.allocator)?;
     native::os::set_process_affinity(&spec.options.cpus)?;
     apply::apply_process_settings(&spec.config)?;
-    let batches: Vec<Vec<Tensor>> = suite_batches(&spec.suite)?
-        .into_iter()
-        .map(|b| b.tensors)
-        .collect();
-    let calibration_set = calibration_batches(&spec.suite)?;
+    let (batches, calibration_set) = super::child::batches_and_calibration(spec)?;
     let calibrate_on = calibration_set.as_deref().unwrap_or(&batches);
     let layers = load_module(&spec.model)?.quantizable_layers()?;
     let measure = |config: &Config| {

@@ -26,15 +26,6 @@ pub fn ipex_tune() -> Command {
     cmd
 }
 
-/// The real `ipex-tune` binary with the inductor backend's Python (the
-/// project's venv, scripts/bootstrap --fixtures) and its own package cache.
-pub fn ipex_tune_with_inductor(cache: &std::path::Path) -> Command {
-    let mut cmd = ipex_tune();
-    cmd.env_remove("IPEX_TUNE_PYTHON")
-        .env("IPEX_TUNE_CACHE_DIR", cache);
-    cmd
-}
-
 /// `ipex-tune` started by bash under a resource limit (e.g. "ulimit -f 4"),
 /// which its trial children inherit.
 pub fn ipex_tune_limited(limit: &str) -> Command {
