@@ -76,13 +76,35 @@ struct GraphFacts {
   int64_t data_dependent_loop_count = 0;
   int64_t nodes = 0;
   int64_t max_block_depth = 0;
+  // Attributes the method assigns (prim::SetAttr), as dotted paths from
+  // self: state a stateful model keeps between calls.
+  std::vector<std::string> assigned;
 };
+
+// "sub.h" for prim::SetAttr[name="h"](prim::GetAttr[name="sub"](self), v);
+// empty when the object is not reached from self by attribute reads.
+std::string assigned_path(const torch::jit::Node* set_attr) {
+  std::string path = set_attr->s(c10::attr::name);
+  const torch::jit::Value* object = set_attr->input(0);
+  while (object->node()->kind() == c10::prim::GetAttr) {
+    path = object->node()->s(c10::attr::name) + "." + path;
+    object = object->node()->input(0);
+  }
+  const bool from_self = object->node()->kind() == c10::prim::Param && object->offset() == 0;
+  return from_self ? path : std::string();
+}
 
 void collect_facts(const torch::jit::Block* block, GraphFacts& facts, int64_t depth) {
   facts.max_block_depth = std::max(facts.max_block_depth, depth);
   for (const auto* n : block->nodes()) {
     facts.nodes += 1;
     facts.ops[n->kind().toQualString()] += 1;
+    if (n->kind() == c10::prim::SetAttr) {
+      const std::string path = assigned_path(n);
+      if (!path.empty() && std::find(facts.assigned.begin(), facts.assigned.end(), path) == facts.assigned.end()) {
+        facts.assigned.push_back(path);
+      }
+    }
     if (n->kind() == c10::prim::If) {
       facts.if_count += 1;
       bool raises = false;
@@ -134,7 +156,13 @@ std::string graph_facts_json(const torch::jit::Graph& graph) {
       << ",\"data_dependent_if\":" << facts.data_dependent_if_count
       << ",\"data_dependent_loop\":" << facts.data_dependent_loop_count
       << ",\"max_block_depth\":" << facts.max_block_depth << "},\"nodes\":" << facts.nodes
-      << ",\"inputs\":[";
+      << ",\"assigned_attributes\":[";
+  first = true;
+  for (const auto& path : facts.assigned) {
+    out << (first ? "" : ",") << json_escape(path);
+    first = false;
+  }
+  out << "],\"inputs\":[";
   first = true;
   for (const auto* v : graph.inputs()) {
     out << (first ? "" : ",") << json_escape(v->type()->str());

@@ -124,8 +124,11 @@ std::string named_tensors_json(const std::vector<std::pair<std::string, at::Tens
 // the input tensors are the arguments. One plan per process: a trial child
 // runs one model's entry method.
 struct CallSlot {
-  enum Kind { Tensor, Value, Default } kind = Value;
+  enum Kind { Tensor, Value, Default, List, Tuple, Dict } kind = Value;
   c10::IValue value;
+  // List and Tuple: how many of the inputs; Dict: the keys, one input each.
+  size_t count = 0;
+  std::vector<std::string> keys;
 };
 std::vector<CallSlot> call_slots;
 
@@ -153,6 +156,29 @@ std::vector<c10::IValue> call_stack(const c10::FunctionSchema& schema, itn_tenso
       case CallSlot::Value:
         stack.push_back(slot.value);
         break;
+      case CallSlot::List:
+      case CallSlot::Tuple:
+      case CallSlot::Dict: {
+        const size_t count = slot.kind == CallSlot::Dict ? slot.keys.size() : slot.count;
+        TORCH_CHECK(next + static_cast<int>(count) <= n_inputs, "the call needs more input tensors than the ",
+                    n_inputs, " given");
+        std::vector<at::Tensor> items;
+        for (size_t k = 0; k < count; ++k) {
+          items.push_back(*static_cast<at::Tensor*>(inputs[next++]));
+        }
+        if (slot.kind == CallSlot::List) {
+          stack.emplace_back(c10::List<at::Tensor>(items));
+        } else if (slot.kind == CallSlot::Tuple) {
+          stack.emplace_back(c10::ivalue::Tuple::create(std::vector<c10::IValue>(items.begin(), items.end())));
+        } else {
+          c10::Dict<std::string, at::Tensor> dict;
+          for (size_t k = 0; k < count; ++k) {
+            dict.insert(slot.keys[k], items[k]);
+          }
+          stack.emplace_back(dict);
+        }
+        break;
+      }
     }
   }
   TORCH_CHECK(next == n_inputs, "the call takes ", next, " input tensor(s); ", n_inputs, " given");
@@ -325,8 +351,18 @@ int itn_set_call_arguments(const char* plan) {
         slot.value = text;
       } else if (kind == "none") {
         slot.value = c10::IValue();
+      } else if (kind == "list" || kind == "tuple") {
+        slot.kind = kind == "list" ? CallSlot::List : CallSlot::Tuple;
+        slot.count = static_cast<size_t>(std::stoull(text));
+      } else if (kind == "dict") {
+        slot.kind = CallSlot::Dict;
+        std::istringstream keys(text);
+        for (std::string key; keys >> key;) {
+          slot.keys.push_back(key);
+        }
       } else {
-        TORCH_CHECK(false, "call argument '", line, "': expected tensor, default, int, float, bool, str or none");
+        TORCH_CHECK(false, "call argument '", line,
+                    "': expected tensor, default, int, float, bool, str, none, list, tuple or dict");
       }
       slots.push_back(std::move(slot));
     }
@@ -384,6 +420,37 @@ int itn_module_save(const itn_module* m, const char* path) {
   return guarded<int>(-1, [&]() {
     m->module.save(path);
     return 0;
+  });
+}
+
+int itn_module_copy_attributes(const itn_module* from, itn_module* to, const char* paths) {
+  return guarded<int>(-1, [&]() {
+    // Each dotted path's value in `from`, deep-copied into the same path of
+    // `to`; a path `to` does not have (a pass folded it away) is skipped.
+    const auto owner = [](c10::intrusive_ptr<c10::ivalue::Object> object, const std::vector<std::string>& names)
+        -> c10::intrusive_ptr<c10::ivalue::Object> {
+      for (size_t i = 0; i + 1 < names.size(); ++i) {
+        if (!object->type()->hasAttribute(names[i])) return {};
+        auto next = object->getAttr(names[i]);
+        if (!next.isObject()) return {};
+        object = next.toObject();
+      }
+      return object->type()->hasAttribute(names.back()) ? object : c10::intrusive_ptr<c10::ivalue::Object>();
+    };
+    int copied = 0;
+    std::istringstream lines(paths);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      std::vector<std::string> names;
+      std::istringstream parts(line);
+      for (std::string name; std::getline(parts, name, '.');) names.push_back(name);
+      auto source = owner(from->module._ivalue(), names);
+      auto target = owner(to->module._ivalue(), names);
+      if (!source || !target) continue;
+      target->setAttr(names.back(), source->getAttr(names.back()).deepcopy());
+      copied += 1;
+    }
+    return copied;
   });
 }
 

@@ -76,6 +76,11 @@ int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type);
 // constant propagation; 1 if the graph changed.
 int itn_pass_autocast(itn_module* m, const char* method, int scalar_type);
 
+// The attributes at `paths` (dotted from self, one per line) deep-copied
+// from `from` into `to` (a stateful model's state, back to how it loaded);
+// paths `to` lacks are skipped. Returns how many were copied, -1 on error.
+int itn_module_copy_attributes(const itn_module* from, itn_module* to, const char* paths);
+
 // torch::jit::freeze_module preserving `method` (plus `forward` if present),
 // without the numerics passes (those are separate switches below).
 itn_module* itn_module_freeze(const itn_module* m, const char* method);
@@ -126,7 +131,9 @@ int itn_get_num_threads(void);
 // The call of every later itn_module_run in this process, one line per
 // argument (self left out): "tensor" (the run's next input tensor), "int N",
 // "float X", "bool 0|1", "str TEXT", "none", "default" (the schema's
-// default). An empty plan: the input tensors are the arguments.
+// default), "list N" / "tuple N" (the next N input tensors as a
+// List[Tensor] / Tuple), "dict K1 K2 ..." (the next input tensor per key, as
+// a Dict[str, Tensor]). An empty plan: the input tensors are the arguments.
 int itn_set_call_arguments(const char* plan);
 
 // Per-op profile through libtorch's RecordFunction callbacks: between start

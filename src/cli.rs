@@ -164,7 +164,7 @@ pub struct BenchHarnessArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// TorchScript file (torch.jit.save output).
+    /// TorchScript file (torch.jit.save output), or a program saved by torch.export.save (.pt2).
     pub model: PathBuf,
     /// The entry method to inspect.
     #[arg(long, default_value = "forward")]
@@ -228,7 +228,7 @@ pub struct DoctorArgs {
 /// What to tune and with which inputs: shared by `plan` and `run`.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// TorchScript file (torch.jit.save output).
+    /// TorchScript file (torch.jit.save output), or a program saved by torch.export.save (.pt2).
     pub model: PathBuf,
     /// Input suite: nlp, cv, recsys, speech, generic (with --input-shape), or one of --suites.
     #[arg(long)]

@@ -180,3 +180,124 @@ fn inspect_shows_what_run_feeds_each_argument() {
         "{stdout}"
     );
 }
+
+/// A model that keeps state in its attributes (fixture `stateful_vad.pt`:
+/// a recurrent state and a running noise floor that shifts its outputs on
+/// every call). Stock and each config run a different number of calls
+/// (warm-up, calibration, timing); compared as they end, their outputs
+/// would differ by the calls between. `inspect` names the state, and every
+/// trial's outputs are computed from the state the model loaded with.
+#[test]
+fn a_stateful_model_is_compared_from_the_state_it_loaded_with() {
+    let path = fixture("stateful_vad.pt").display().to_string();
+    let output = ipex_tune()
+        .args(["inspect", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        facts["assigned_attributes"],
+        serde_json::json!(["state", "noise_floor"])
+    );
+    // Different call counts: stock's minimum iterations against 40.
+    let labels = [
+        "stock/O1/fp32/t1/glibc",
+        "ipex/O1+prepack/fp32/t1/glibc",
+        "stock/O1/fp32/t1/i2/glibc",
+    ];
+    let mut args = vec![
+        path.as_str(),
+        "--suite",
+        "generic",
+        "--input-shape",
+        "2x64",
+        "--input-shape",
+        "sr=16000",
+        "--min-time",
+        "0",
+        "--min-iters",
+        "40",
+        "--quiet",
+    ];
+    for label in labels {
+        args.extend(["--config", label]);
+    }
+    let results = run_results(&args, &[]);
+    for label in labels {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+        let max_abs = t["accuracy"]["max_abs"].as_f64().unwrap();
+        assert!(max_abs < 1e-4, "{label}: {max_abs}");
+    }
+}
+
+/// List, Dict and Tuple arguments (fixture `structured_args.pt`, scripted
+/// `forward(feats: List[Tensor], extra: Dict[str, Tensor], pair:
+/// Tuple[Tensor, Tensor])`): each element a suite input of its own, the
+/// call built from them; inspect says how to give them, plan shows the
+/// call, and run reaches an accurate winner.
+#[test]
+fn list_dict_and_tuple_arguments_take_one_suite_input_per_element() {
+    let path = fixture("structured_args.pt").display().to_string();
+    let output = ipex_tune().arg("inspect").arg(&path).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("give --input-shape feats=[SHAPE,...]")
+            && stdout.contains("give --input-shape extra={key:SHAPE,...}"),
+        "{stdout}"
+    );
+    let shapes = [
+        "--input-shape",
+        "feats=[2x64,2x32]",
+        "--input-shape",
+        "extra={scale:2x16,shift:2x16}",
+        "--input-shape",
+        "pair=[2x16,2x16]",
+    ];
+    let output = ipex_tune()
+        .arg("plan")
+        .arg(&path)
+        .args(["--suite", "generic"])
+        .args(shapes)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "call: forward(feats=[input 0, input 1], extra={scale: input 2, shift: input 3}, pair=(input 4, input 5))"
+        ),
+        "{stdout}"
+    );
+    let labels = ["stock/O1/fp32/t1/glibc", "ipex/O1+prepack/fp32/t1/glibc"];
+    let mut args = vec![path.as_str(), "--suite", "generic"];
+    args.extend(shapes);
+    args.extend(["--min-time", "0", "--min-iters", "2", "--quiet"]);
+    for label in labels {
+        args.extend(["--config", label]);
+    }
+    let results = run_results(&args, &[]);
+    for label in labels {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["accurate"], true, "{t}");
+    }
+    // A tuple of the wrong length is one line naming the argument.
+    let output = ipex_tune()
+        .arg("plan")
+        .arg(&path)
+        .args(["--suite", "generic", "--input-shape", "feats=[2x64,2x32]"])
+        .args(["--input-shape", "extra={scale:2x16,shift:2x16}"])
+        .args(["--input-shape", "pair=[2x16]"])
+        .output()
+        .unwrap();
+    assert_one_line_user_error(&output, "argument `pair` is Tuple[Tensor, Tensor]");
+}

@@ -2,15 +2,28 @@
 //! bootstrap --fixtures): the CNN fixture exported, compiled by AOTInductor
 //! and run by libtorch's package loader in fp32, bf16 autocast and PT2E
 //! int8, each checked against stock; the IPEX-vs-Inductor answer in the
-//! results; a second run loading the packages from the cache.
+//! results; a second run loading the packages from the cache; a program
+//! saved by torch.export.save (.pt2) inspected, planned and run.
 mod common;
 
 use common::{fixture, run_results, trial};
 
+fn python() -> std::path::PathBuf {
+    common::fixtures().join("../../.stack/fixture-venv/bin/python")
+}
+
+/// `ipex-tune ARGS` with the project's Python and `cache` as the cache.
+fn with_python(cache: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = common::ipex_tune();
+    cmd.env("IPEX_TUNE_PYTHON", python())
+        .env("IPEX_TUNE_CACHE_DIR", cache);
+    cmd
+}
+
 /// `run ARGS` with the project's Python (the inductor backend available)
 /// and `cache` as the package cache.
 fn run(cache: &std::path::Path, args: &[&str]) -> serde_json::Value {
-    let python = common::fixtures().join("../../.stack/fixture-venv/bin/python");
+    let python = python();
     let mut all = args.to_vec();
     all.extend(["--min-time", "0.3", "--quiet"]);
     run_results(
@@ -146,4 +159,101 @@ fn without_its_python_the_backend_is_ruled_out_in_plan() {
         !backends.to_string().contains("inductor"),
         "the backend stays out: {backends}"
     );
+}
+
+#[test]
+fn a_torch_export_program_is_inspected_planned_and_run() {
+    let cache = tempfile::tempdir().unwrap();
+    let program = fixture("cnn_program.pt2");
+    let output = with_python(cache.path())
+        .arg("inspect")
+        .arg(&program)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(facts["path"].as_str().unwrap().ends_with("cnn_program.pt2"));
+    let described = &facts["program"];
+    assert_eq!(described["format"], "torch.export");
+    assert_eq!(
+        described["example_inputs"][0]["sizes"],
+        serde_json::json!([2, 3, 112, 112])
+    );
+    let batch = &described["dynamic_dims"][0];
+    assert_eq!(
+        (batch["input"].as_u64(), batch["dim"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(batch["max"], 64);
+    // The trace's facts: the program's convolutions.
+    assert!(
+        facts["ops"]["aten::conv2d"].as_u64().unwrap_or(0)
+            + facts["ops"]["aten::_convolution"].as_u64().unwrap_or(0)
+            >= 5,
+        "{}",
+        facts["ops"]
+    );
+
+    // The cv suite's batches (1 and 8) are within the program's dynamic
+    // batch: stock runs the program's trace, inductor compiles the program.
+    let labels = ["inductor/O1/fp32/t1/glibc", "ipex/O1+prepack/fp32/t1/glibc"];
+    let results = run(
+        cache.path(),
+        &[
+            program.to_str().unwrap(),
+            "--suite",
+            "cv",
+            "--config",
+            labels[0],
+            "--config",
+            labels[1],
+        ],
+    );
+    assert!(results["model"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("cnn_program.pt2"));
+    assert_eq!(results["model"]["program"]["format"], "torch.export");
+    for label in labels {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{label}: {}", t["reason"]);
+        assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+    }
+    assert!(
+        trial(&results, labels[0])["compile"]["seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn a_program_refuses_a_suite_shape_outside_its_dims_in_one_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let program = fixture("cnn_program.pt2");
+    for (shape, needle) in [
+        ("128x3x112x112", "takes sizes 1 to 64"),
+        ("2x3x64x64", "takes only 112"),
+    ] {
+        let output = with_python(cache.path())
+            .arg("plan")
+            .arg(&program)
+            .args(["--suite", "generic", "--input-shape", shape])
+            .output()
+            .unwrap();
+        common::assert_one_line_user_error(&output, needle);
+    }
+    // Without the project's Python a program cannot be read: said in one line.
+    let output = common::ipex_tune()
+        .env("IPEX_TUNE_CACHE_DIR", cache.path())
+        .arg("inspect")
+        .arg(&program)
+        .output()
+        .unwrap();
+    common::assert_one_line_user_error(&output, "torch.export program");
 }

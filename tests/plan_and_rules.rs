@@ -287,7 +287,7 @@ fn rules_list_shows_every_rule() {
     let output = ipex_tune().args(["rules", "list"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("streams-off-for-embedding-bag"));
-    assert!(stdout.contains("38 rules"), "{stdout}");
+    assert!(stdout.contains("39 rules"), "{stdout}");
 }
 
 /// The plan on recorded big hosts: layouts from the topology (one instance

@@ -9,7 +9,10 @@ calibration batches, "calib{i}_arg{j}"), the config's dtype, freezing,
 max-autotune and thread count, and where to write one AOTInductor package
 (.pt2) per shape. The model goes TorchScript -> ExportedProgram (torch's
 TS2EPConverter) -> [bf16 / PT2E int8 with X86InductorQuantizer] ->
-torch.export per shape -> aoti_compile_and_package. On success the last
+torch.export per shape -> aoti_compile_and_package. When REQUEST names a
+"program" (the model was given as a torch.export.save file, and "model" is
+its TorchScript trace), the program's module is exported per shape instead
+of a conversion of the trace. On success the last
 line of stdout is a JSON object: the packages and the time of each stage.
 On failure the last line of stderr says which stage failed and why, and the
 exit code is 1.
@@ -66,13 +69,18 @@ def main(request_path):
     dtype = req["dtype"]
     times = {}
 
-    t = time.perf_counter()
-    script = stage("load", torch.jit.load, req["model"], map_location="cpu")
-    script.eval()
     if req.get("method", "forward") != "forward":
         raise StageError("export: the inductor backend compiles the forward method only")
+    t = time.perf_counter()
+    if req.get("program"):
+        saved = stage("load (torch.export.load)", torch.export.load, req["program"])
+        script = None
+    else:
+        script = stage("load", torch.jit.load, req["model"], map_location="cpu")
+        script.eval()
     times["load_s"] = time.perf_counter() - t
-    stage("export (TorchScript to ExportedProgram)", sizes_as_ints, torch, script)
+    if script is not None:
+        stage("export (TorchScript to ExportedProgram)", sizes_as_ints, torch, script)
     from torch._export.converter import TS2EPConverter
 
     def cast(args):
@@ -86,10 +94,15 @@ def main(request_path):
     for index, args in enumerate(shapes):
         # The converter's program holds the sample's sizes: one per shape.
         t = time.perf_counter()
-        converted = stage("export (TorchScript to ExportedProgram)",
-                          lambda: TS2EPConverter(script, args).convert())
-        module = converted.module()
-        standard_convolutions(torch, module)
+        if script is None:
+            # Export specializes every dim the program leaves symbolic to
+            # this shape's sizes, as the converter's program does.
+            module = saved.module()
+        else:
+            converted = stage("export (TorchScript to ExportedProgram)",
+                              lambda: TS2EPConverter(script, args).convert())
+            module = converted.module()
+            standard_convolutions(torch, module)
         times["convert_s"] += time.perf_counter() - t
         if dtype == "bf16":
             module = module.to(torch.bfloat16)

@@ -4,21 +4,23 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use crate::backend::ipex_library as ipex;
 use crate::cli::InspectArgs;
 use crate::error::exit_code;
+use crate::model::pt2::ProgramFacts;
 use crate::model::{load_module_for_facts, ModelFacts, TensorSummary};
 use crate::suite::arguments::fed_text;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
-    let module = match load_module_for_facts(&args.model) {
+    let file = crate::model::pt2::resolve(&args.model)?;
+    let module = match load_module_for_facts(&file.torchscript) {
         Ok(module) => module,
         // A model saved after IPEX's optimizations holds IPEX ops, which only
         // resolve once the IPEX library has registered them.
         Err(e) if e.to_string().contains("ipex") => {
             ipex::load()?;
-            load_module_for_facts(&args.model)?
+            load_module_for_facts(&file.torchscript)?
         }
         Err(e) => return Err(e.into()),
     };
-    let facts = ModelFacts::read(&args.model, &module, &args.method)?;
+    let facts = ModelFacts::read_file(&args.model, &file, &module, &args.method)?;
     if args.json {
         super::json::print(super::json::schema::INSPECT, &facts)?;
     } else {
@@ -62,6 +64,41 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// What a `.pt2` program is beside its trace's facts.
+fn program_text(program: &ProgramFacts) -> String {
+    let inputs = program
+        .example_inputs
+        .iter()
+        .map(|i| {
+            let sizes: Vec<String> = i.sizes.iter().map(|s| s.to_string()).collect();
+            format!("{} {}", sizes.join("x"), i.dtype)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let dynamic = if program.dynamic_dims.is_empty() {
+        "none (the program takes its example's sizes only)".to_string()
+    } else {
+        program
+            .dynamic_dims
+            .iter()
+            .map(|d| {
+                let max = d.max.map_or("inf".to_string(), |m| m.to_string());
+                let min = d.min.map_or("?".to_string(), |m| m.to_string());
+                format!(
+                    "input {} dim {} ({}) in [{min}, {max}]",
+                    d.input, d.dim, d.symbol
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    format!(
+        "Program: {} ({} ops, {} output(s)), example inputs {inputs}; dynamic dims: {dynamic}\n\
+         Runs as: stock and ipex on its TorchScript trace {}; inductor compiles the program\n",
+        program.format, program.graph_nodes, program.outputs, program.torchscript
+    )
+}
+
 /// The human-readable form: one table per kind of fact.
 pub fn render(facts: &ModelFacts) -> String {
     let mut out = format!(
@@ -70,6 +107,10 @@ pub fn render(facts: &ModelFacts) -> String {
         human_bytes(facts.file_bytes),
         facts.method
     );
+
+    if let Some(program) = &facts.program {
+        out += &program_text(program);
+    }
 
     let mut methods = table(&["method", "arguments", "returns"]);
     for m in &facts.methods {
@@ -146,6 +187,13 @@ pub fn render(facts: &ModelFacts) -> String {
         ]);
     }
     out += &format!("{ops}\n");
+    if !facts.assigned_attributes.is_empty() {
+        out += &format!(
+            "State kept between calls: {} (assigned by `{}`; run compares every trial's outputs from the state the model loaded with)\n",
+            facts.assigned_attributes.join(", "),
+            facts.method
+        );
+    }
     out += &format!(
         "IPEX ops in the graph: {}\n",
         if facts.ipex_ops.is_empty() {

@@ -92,6 +92,22 @@ fn call_text(planned: &Planned) -> Option<String> {
                 CallArg::Tensor(i) => format!("input {i}"),
                 CallArg::Value(v) => v.text(),
                 CallArg::Default => "default".into(),
+                CallArg::List(items) | CallArg::Tuple(items) => {
+                    let items: Vec<String> = items.iter().map(|i| format!("input {i}")).collect();
+                    let (open, close) = if matches!(fed, CallArg::List(_)) {
+                        ("[", "]")
+                    } else {
+                        ("(", ")")
+                    };
+                    format!("{open}{}{close}", items.join(", "))
+                }
+                CallArg::Dict(items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|(k, i)| format!("{k}: input {i}"))
+                        .collect();
+                    format!("{{{}}}", items.join(", "))
+                }
             };
             format!("{}={value}", arg.name)
         })

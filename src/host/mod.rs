@@ -2,6 +2,7 @@
 //! how a model should run here — CPU and ISA, topology, memory, what this
 //! process may use, how quiet the host is, the torch/IPEX build, and the
 //! environment. Produces a [`HostProfile`].
+pub mod cache;
 pub mod env;
 pub mod inductor;
 pub mod ipex;

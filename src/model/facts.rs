@@ -86,10 +86,20 @@ pub struct ModelFacts {
     pub nodes: u64,
     /// IPEX ops already in the graph (a model saved after ipex.optimize + trace).
     pub ipex_ops: Vec<String>,
+    /// Attributes the entry method assigns (`self.state = ...`), as dotted
+    /// paths from the module: state kept between calls. Every trial's
+    /// outputs are compared from the state the model loaded with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assigned_attributes: Vec<String>,
     /// What the model says about each input's sizes (suites fill their
     /// open dimensions from it).
     #[serde(default)]
     pub input_hints: Vec<InputHint>,
+    /// Set when the file given is a program saved by `torch.export.save`:
+    /// the facts above are its TorchScript trace's; `path`, `file_bytes`
+    /// and `sha256` are the program file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<super::pt2::ProgramFacts>,
 }
 
 /// One tensor input of the entry method, as the model describes it.
@@ -113,6 +123,8 @@ struct RawGraphFacts {
     ops: BTreeMap<String, u64>,
     control_flow: ControlFlow,
     nodes: u64,
+    #[serde(default)]
+    assigned_attributes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -204,12 +216,33 @@ impl ModelFacts {
             control_flow: graph.control_flow,
             nodes: graph.nodes,
             ipex_ops,
+            assigned_attributes: graph.assigned_attributes,
             // Best effort: a model that cannot be frozen gives no hints.
             input_hints: module
                 .input_hints_json(method)
                 .ok()
                 .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
+            program: None,
         })
+    }
+
+    /// The facts of a model given as `given`, read from the file the
+    /// runtime loads (`file`): for a program, its trace's facts under the
+    /// program file's name, size and digest.
+    pub fn read_file(
+        given: &Path,
+        file: &super::pt2::ModelFile,
+        module: &Module,
+        method: &str,
+    ) -> Result<ModelFacts, UserError> {
+        let mut facts = ModelFacts::read(&file.torchscript, module, method)?;
+        if let Some(program) = &file.program {
+            facts.path = given.display().to_string();
+            facts.file_bytes = std::fs::metadata(given).map(|m| m.len()).unwrap_or(0);
+            facts.sha256 = super::integrity::sha256_hex(given).ok();
+            facts.program = Some(program.clone());
+        }
+        Ok(facts)
     }
 }

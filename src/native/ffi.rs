@@ -60,6 +60,11 @@ extern "C" {
     pub fn itn_pass_autocast(m: *mut ItnModule, method: *const c_char, scalar_type: c_int)
         -> c_int;
     pub fn itn_module_freeze(m: *const ItnModule, method: *const c_char) -> *mut ItnModule;
+    pub fn itn_module_copy_attributes(
+        from: *const ItnModule,
+        to: *mut ItnModule,
+        paths: *const c_char,
+    ) -> c_int;
     pub fn itn_pass_remove_dropout(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_pass_channels_last_inputs(m: *mut ItnModule, method: *const c_char) -> c_int;
     pub fn itn_pass_fold_conv_bn(m: *mut ItnModule, method: *const c_char) -> c_int;

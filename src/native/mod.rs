@@ -332,6 +332,22 @@ impl Module {
         .map(|s| s == 1)
     }
 
+    /// The attributes at `paths` (dotted from self) deep-copied from this
+    /// module into `to`, skipping paths `to` lacks: a stateful model's state
+    /// put back as it loaded. Returns how many were copied.
+    pub fn copy_attributes_to(&self, to: &Module, paths: &[String]) -> Result<usize> {
+        let p = c_string(&paths.join("\n"))?;
+        // SAFETY: both pointers are live; `to` is only written between calls
+        // (the timed loop is over), as its graph passes are.
+        check_status(
+            unsafe {
+                ffi::itn_module_copy_attributes(self.ptr.as_ptr(), to.ptr.as_ptr(), p.as_ptr())
+            },
+            "restoring the model's state",
+        )
+        .map(|n| n as usize)
+    }
+
     /// `torch::jit::freeze_module`, preserving `method`; no numerics passes.
     pub fn freeze(&self, method: &str) -> Result<Module> {
         let m = c_string(method)?;

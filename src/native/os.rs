@@ -1,4 +1,5 @@
-//! libc calls: dynamic loading that is never undone, and glibc malloc tuning.
+//! libc calls: dynamic loading that is never undone, and glibc malloc tuning;
+//! reading a child process's answer.
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
@@ -326,4 +327,14 @@ pub fn set_process_affinity(cpus: &[u32]) -> Result<(), OsError> {
         });
     }
     Ok(())
+}
+
+/// The answer a child process printed: its last line that starts a JSON
+/// object (libraries may print before it).
+pub fn last_json_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("")
 }

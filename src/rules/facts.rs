@@ -232,6 +232,7 @@ pub const REGISTRY: &[FactSpec] = &[
     fact("suite.batch_size", Kind::Num, "largest batch size"),
     fact("suite.embedding_bag_max_bag_size", Kind::Num, "largest EmbeddingBag bag size the suite generates"),
     fact("suite.max_abs_input", Kind::Num, "largest absolute input value the suite generates"),
+    fact("suite.plain_call", Kind::Bool, "the entry method is called with the batch's tensors alone, in order (no values, defaults or lists of tensors)"),
     fact("run.threads", Kind::Num, "threads the run may use"),
     fact("config.backend", Kind::Str, "candidate knob: stock, ipex or inductor"),
     fact("config.level", Kind::Str, "candidate knob: O0, O1 or O2"),

@@ -169,6 +169,9 @@ pub fn suite_facts(suite: &Suite) -> Facts {
         );
     }
     f.set("suite.max_abs_input", suite.max_abs_input());
+    // The batch's tensors are the arguments, in order (no values, defaults
+    // or lists of tensors in the call).
+    f.set("suite.plain_call", suite.call.is_empty());
     f
 }
 

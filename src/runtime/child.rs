@@ -238,8 +238,10 @@ fn run_streams(
     } else {
         Executor::Direct(Arc::clone(&prepared))
     };
+    let loaded = LoadedState::read(spec)?;
     let warm = warm_up(&inputs, |b| executor.run(b))?;
     let timed = time_round_robin(spec, &inputs, 0, |b| executor.run(b))?;
+    loaded.restore(executor.prepared())?;
     let (accuracy, task_top1) =
         outputs_and_accuracy(spec, batches.len(), |i| executor.run(&inputs[i]))?;
     let mut output = TrialOutput::new(
@@ -397,6 +399,33 @@ fn save_prepared(prepared: &Prepared, inputs: &[Tensor], path: &std::path::Path)
             ),
             reload_max_abs: None,
         },
+    }
+}
+
+/// A stateful model's state as it loaded (the attributes its entry method
+/// assigns), from a copy loaded for that alone. Stock and every config
+/// then compute the outputs they compare from the same state, whatever
+/// number of calls their warm-up, calibration and timing made.
+struct LoadedState(Option<(crate::native::Module, Vec<String>)>);
+
+impl LoadedState {
+    fn read(spec: &TrialSpec) -> anyhow::Result<LoadedState> {
+        if spec.options.model_state.is_empty() {
+            return Ok(LoadedState(None));
+        }
+        let module = crate::model::load_module(&spec.model)?;
+        Ok(LoadedState(Some((
+            module,
+            spec.options.model_state.clone(),
+        ))))
+    }
+
+    /// Puts the state back into `prepared` (a compiled package keeps none).
+    fn restore(&self, prepared: &Prepared) -> anyhow::Result<()> {
+        if let (Some((loaded, paths)), Some(module)) = (&self.0, prepared.module()) {
+            loaded.copy_attributes_to(module, paths)?;
+        }
+        Ok(())
     }
 }
 
@@ -605,7 +634,7 @@ fn finish_instance(child: std::process::Child) -> anyhow::Result<InstanceOutput>
         anyhow::bail!("{why}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(crate::trial::parent::last_json_line(&stdout))
+    serde_json::from_str(crate::native::os::last_json_line(&stdout))
         .map_err(|e| anyhow::anyhow!("unreadable instance result ({e})"))
 }
 
@@ -703,7 +732,10 @@ fn merge_instances(
         warm.first_call_ms = warm.first_call_ms.max(run.first_call_ms);
     }
     threads::set(spec.config.threads_per_worker(spec.options.cpus.len()))?;
+    let loaded = LoadedState::read(spec)?;
     let (prepared, inputs) = prepare_with_inputs(spec, batches, calibrate_on)?;
+    // Calibration ran the model: its state goes back to how it loaded.
+    loaded.restore(&prepared)?;
     let (accuracy, task_top1) =
         outputs_and_accuracy(spec, batches.len(), |i| prepared.run(&inputs[i]))?;
     let mut output = TrialOutput::new(&timed, warm, accuracy, &prepared.steps, shapes, workers);

@@ -4,7 +4,8 @@
 //! model's bytes, method, dtype, level, thread count, the example and
 //! calibration inputs, the compile script, torch's version and this CPU's
 //! ISA), then loaded with libtorch's AOTIModelPackageLoader, one per input
-//! shape. A second run, or an instance of a multi-instance trial, loads
+//! shape. For a `.pt2` program (model::pt2), the program is compiled, not
+//! its TorchScript trace. A second run, or an instance of a multi-instance trial, loads
 //! from the cache without compiling.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,10 @@ use tch::Tensor;
 
 use crate::backend::inductor::COMPILE_SCRIPT;
 use crate::config::{Config, Level};
+use crate::host::cache::cache_root;
 use crate::host::{inductor, TorchBuild};
 use crate::native::AotiPackage;
 use crate::record::CompileRecord;
-
-/// Environment variable overriding where compiled packages are cached.
-pub const CACHE_ENV: &str = "IPEX_TUNE_CACHE_DIR";
 
 /// One package per input shape, chosen by the sizes of a call's inputs.
 pub struct Packages {
@@ -62,19 +61,6 @@ struct ManifestPackage {
     sizes: Vec<Vec<i64>>,
     /// File name inside the key's folder.
     file: String,
-}
-
-/// The folder compiled packages are cached in: $IPEX_TUNE_CACHE_DIR, else
-/// $XDG_CACHE_HOME/ipex-tune, else ~/.cache/ipex-tune.
-pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os(CACHE_ENV) {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("ipex-tune")
 }
 
 /// The tensors the compile step reads: one example batch per shape and
@@ -117,6 +103,7 @@ fn cache_key(
         "threads": threads,
         "torch": torch.version,
         "isa": isa,
+        "program": crate::model::pt2::program_of(model).is_some(),
     });
     digest.update(what.to_string().as_bytes());
     let hex: String = digest
@@ -281,6 +268,8 @@ fn compile(
     let model = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
     let request = serde_json::json!({
         "model": model,
+        // A program's trace: the program itself is compiled.
+        "program": crate::model::pt2::program_of(&model),
         "method": method,
         "inputs": work.join("inputs.safetensors"),
         "threads": threads,
@@ -319,7 +308,7 @@ fn compile(
         anyhow::bail!("inductor compile: {why}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let output: CompileOutput = serde_json::from_str(crate::trial::parent::last_json_line(&stdout))
+    let output: CompileOutput = serde_json::from_str(crate::native::os::last_json_line(&stdout))
         .map_err(|e| anyhow::anyhow!("inductor compile: unreadable result ({e})"))?;
     let packages = output
         .packages

@@ -3,6 +3,10 @@
 //! argument with a default) are fed. `--input-shape NAME=VALUE` (or a bare
 //! VALUE in the argument's position) gives a non-tensor argument its value;
 //! `none` gives None; an argument with a default not given takes it.
+//! `List[Tensor]` and `Tuple[Tensor, ...]` arguments take several suite
+//! tensors (`NAME=[2x64,2x32]`), `Dict[str, Tensor]` named ones
+//! (`NAME={ids:2x32:int1000,mask:2x32:int2}`): each element is a suite input
+//! of its own, named `NAME.0` or `NAME.KEY`.
 use serde::{Deserialize, Serialize};
 
 use crate::error::UserError;
@@ -43,6 +47,110 @@ pub enum CallArg {
     Value(ArgValue),
     /// The schema's default.
     Default,
+    /// A `List[Tensor]` of the batch's tensors at these indices.
+    List(Vec<usize>),
+    /// A `Tuple[Tensor, ...]` of the batch's tensors at these indices.
+    Tuple(Vec<usize>),
+    /// A `Dict[str, Tensor]`: each key and the batch's tensor at its index.
+    Dict(Vec<(String, usize)>),
+}
+
+/// The container kinds of tensors a schema argument can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Structure {
+    List,
+    Tuple,
+    Dict,
+}
+
+/// The container an argument of TorchScript type `type_name` is, when it
+/// holds tensors only: `List[Tensor]`, `Tuple[Tensor, Tensor]`,
+/// `Dict[str, Tensor]`.
+pub fn structure_of(type_name: &str) -> Option<Structure> {
+    if type_name == "List[Tensor]" {
+        return Some(Structure::List);
+    }
+    if type_name == "Dict[str, Tensor]" {
+        return Some(Structure::Dict);
+    }
+    let items = type_name.strip_prefix("Tuple[")?.strip_suffix(']')?;
+    items
+        .split(',')
+        .all(|t| t.trim() == "Tensor")
+        .then_some(Structure::Tuple)
+}
+
+/// The elements of a structured argument's text: `[S1,S2]` (a list or
+/// tuple: keys None) or `{k1:S1,k2:S2}` (a dict), each S a tensor shape.
+/// A one-line error naming the argument otherwise.
+pub fn split_elements(
+    arg: &Argument,
+    structure: Structure,
+    text: &str,
+) -> Result<Vec<(Option<String>, String)>, UserError> {
+    let example = match structure {
+        Structure::Dict => format!("{}={{ids:2x32:int1000,mask:2x32:int2}}", arg.name),
+        _ => format!("{}=[2x64,2x32]", arg.name),
+    };
+    let bad = |why: &str| {
+        UserError::BadValue(format!(
+            "--input-shape {}={text}: argument `{}` is {}; {why}, e.g. --input-shape {example}",
+            arg.name, arg.name, arg.type_name
+        ))
+    };
+    let (open, close) = if structure == Structure::Dict {
+        ('{', '}')
+    } else {
+        ('[', ']')
+    };
+    let inner = text
+        .strip_prefix(open)
+        .and_then(|t| t.strip_suffix(close))
+        .ok_or_else(|| bad(&format!("expected its tensors' shapes in {open}...{close}")))?;
+    let mut elements: Vec<(Option<String>, String)> = Vec::new();
+    for item in inner.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(bad("expected at least one shape, without empty items"));
+        }
+        if structure == Structure::Dict {
+            let (key, shape) = item
+                .split_once(':')
+                .ok_or_else(|| bad("expected KEY:SHAPE items"))?;
+            let key_ok = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if !key_ok {
+                return Err(bad(&format!("key '{key}' must be letters, digits or _")));
+            }
+            if elements.iter().any(|(k, _)| k.as_deref() == Some(key)) {
+                return Err(bad(&format!("key '{key}' is given twice")));
+            }
+            elements.push((Some(key.to_string()), shape.to_string()));
+        } else {
+            elements.push((None, item.to_string()));
+        }
+    }
+    if let (Structure::Tuple, Some(want)) = (
+        structure,
+        arg.type_name
+            .strip_prefix("Tuple[")
+            .map(|t| t.split(',').count()),
+    ) {
+        if elements.len() != want {
+            return Err(bad(&format!(
+                "expected {want} shape(s), got {}",
+                elements.len()
+            )));
+        }
+    }
+    Ok(elements)
+}
+
+/// The suite input name of a structured argument's element: `feats.0`,
+/// `batch.ids`.
+pub fn element_name(arg: &str, index: usize, key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!("{arg}.{key}"),
+        None => format!("{arg}.{index}"),
+    }
 }
 
 /// The plan the trial child hands the native runtime (one line per
@@ -57,6 +165,12 @@ pub fn native_plan(call: &[CallArg]) -> String {
             CallArg::Value(ArgValue::Bool(v)) => format!("bool {}", u8::from(*v)),
             CallArg::Value(ArgValue::Str(v)) => format!("str {}", v.replace('\n', " ")),
             CallArg::Value(ArgValue::None) => "none".to_string(),
+            CallArg::List(items) => format!("list {}", items.len()),
+            CallArg::Tuple(items) => format!("tuple {}", items.len()),
+            CallArg::Dict(items) => {
+                let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+                format!("dict {}", keys.join(" "))
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -127,6 +241,9 @@ pub fn parse_value(arg: &Argument, text: &str) -> Result<ArgValue, UserError> {
         },
         "str" => Ok(ArgValue::Str(text.to_string())),
         "Tensor" => Err(bad("a shape given without NAME=, e.g. 8x3x224x224")),
+        _ if structure_of(inner).is_some() => Err(bad(
+            "its tensors' shapes: [2x64,2x32] for a list or tuple, {key:2x64,...} for a dict",
+        )),
         _ => Err(bad(
             "a tensor, int, float, bool, str or Optional of one (other types need an inputs file: --inputs)",
         )),
@@ -164,6 +281,17 @@ pub fn fed_text(arg: &Argument, hint: Option<&InputHint>) -> String {
         };
         return format!("a suite input (or --input-shape SHAPE){known}");
     }
+    if let Some(structure) = structure_of(&arg.type_name) {
+        let syntax = match structure {
+            Structure::Dict => format!("{}={{key:SHAPE,...}}", arg.name),
+            _ => format!("{}=[SHAPE,...]", arg.name),
+        };
+        return if arg.has_default {
+            format!("{default} (suite inputs with --input-shape {syntax})")
+        } else {
+            format!("suite inputs, one per element: give --input-shape {syntax}")
+        };
+    }
     let settable = parse_value(arg, "0").is_ok() || parse_value(arg, "x").is_ok();
     match (arg.has_default, settable) {
         (true, true) => format!("{default} (--input-shape {}=VALUE sets it)", arg.name),
@@ -197,6 +325,27 @@ pub fn bind(
             call.push(CallArg::Value(parse_value(arg, text)?));
         } else if let Some(i) = fed.iter().position(|n| *n == arg.name) {
             call.push(CallArg::Tensor(i));
+        } else if let Some(structure) = structure_of(&arg.type_name).filter(|_| {
+            fed.iter().any(|n| {
+                n.strip_prefix(&arg.name)
+                    .is_some_and(|r| r.starts_with('.'))
+            })
+        }) {
+            // Its elements, fed as `NAME.0`, `NAME.1` or `NAME.KEY`.
+            let elements: Vec<(String, usize)> = fed
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    let rest = n.strip_prefix(&arg.name)?.strip_prefix('.')?;
+                    Some((rest.to_string(), i))
+                })
+                .collect();
+            let indices = elements.iter().map(|(_, i)| *i).collect();
+            call.push(match structure {
+                Structure::List => CallArg::List(indices),
+                Structure::Tuple => CallArg::Tuple(indices),
+                Structure::Dict => CallArg::Dict(elements),
+            });
         } else if arg.has_default {
             call.push(CallArg::Default);
         } else if takes_tensor(&arg.type_name) {
@@ -206,8 +355,13 @@ pub fn bind(
                 fed.len()
             )));
         } else {
+            let value = match structure_of(&arg.type_name) {
+                Some(Structure::Dict) => "{key:SHAPE,...}",
+                Some(_) => "[SHAPE,...]",
+                None => "VALUE",
+            };
             return Err(UserError::BadValue(format!(
-                "--input-shape: argument `{}` ({}) of `{method}` has no value; give it as --input-shape {}=VALUE",
+                "--input-shape: argument `{}` ({}) of `{method}` has no value; give it as --input-shape {}={value}",
                 arg.name, arg.type_name, arg.name
             )));
         }
@@ -401,7 +555,87 @@ mod tests {
         );
         assert_eq!(
             fed_text(&arg("xs", "List[Tensor]", false), None),
+            "suite inputs, one per element: give --input-shape xs=[SHAPE,...]"
+        );
+        assert_eq!(
+            fed_text(&arg("xs", "List[int]", false), None),
             "nothing: needs an inputs file (--inputs)"
         );
+    }
+
+    #[test]
+    fn structured_arguments_take_one_suite_input_per_element() {
+        assert_eq!(structure_of("List[Tensor]"), Some(Structure::List));
+        assert_eq!(
+            structure_of("Tuple[Tensor, Tensor]"),
+            Some(Structure::Tuple)
+        );
+        assert_eq!(structure_of("Dict[str, Tensor]"), Some(Structure::Dict));
+        assert_eq!(structure_of("Tuple[Tensor, int]"), None);
+        assert_eq!(structure_of("List[int]"), None);
+        let feats = arg("feats", "List[Tensor]", false);
+        assert_eq!(
+            split_elements(&feats, Structure::List, "[2x64, 2x32]").unwrap(),
+            [(None, "2x64".to_string()), (None, "2x32".to_string())]
+        );
+        let extra = arg("extra", "Dict[str, Tensor]", false);
+        assert_eq!(
+            split_elements(&extra, Structure::Dict, "{ids:2x32:int1000,mask:2x32:int2}").unwrap(),
+            [
+                (Some("ids".to_string()), "2x32:int1000".to_string()),
+                (Some("mask".to_string()), "2x32:int2".to_string())
+            ]
+        );
+        let pair = arg("pair", "Tuple[Tensor, Tensor]", false);
+        let e = split_elements(&pair, Structure::Tuple, "[2x16]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected 2 shape(s), got 1"), "{e}");
+        let e = split_elements(&extra, Structure::Dict, "[2x16]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("argument `extra` is Dict[str, Tensor]") && e.contains("{...}"),
+            "{e}"
+        );
+        let e = split_elements(&extra, Structure::Dict, "{a:2x1,a:2x1}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("given twice"), "{e}");
+
+        let args = [
+            arg("x", "Tensor", false),
+            feats.clone(),
+            extra.clone(),
+            pair.clone(),
+        ];
+        let fed: Vec<String> = [
+            "x",
+            "feats.0",
+            "feats.1",
+            "extra.ids",
+            "extra.mask",
+            "pair.0",
+            "pair.1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let call = bind("forward", &args, &fed, &[]).unwrap();
+        assert_eq!(
+            call,
+            [
+                CallArg::Tensor(0),
+                CallArg::List(vec![1, 2]),
+                CallArg::Dict(vec![("ids".into(), 3), ("mask".into(), 4)]),
+                CallArg::Tuple(vec![5, 6]),
+            ]
+        );
+        assert!(!is_plain(&call));
+        assert_eq!(native_plan(&call), "tensor\nlist 2\ndict ids mask\ntuple 2");
+        let e = bind("forward", &args, &fed[..3], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--input-shape extra={key:SHAPE,...}"), "{e}");
     }
 }

@@ -456,6 +456,15 @@ impl Suite {
                 let (input, batch_size) = parse_input_shape(&arg.name, text)?;
                 batch.get_or_insert(batch_size);
                 inputs.push(input);
+            } else if let Some(structure) = arguments::structure_of(&arg.type_name) {
+                // One suite input per element, named NAME.0 / NAME.KEY.
+                let elements = arguments::split_elements(arg, structure, text)?;
+                for (index, (key, shape)) in elements.iter().enumerate() {
+                    let name = arguments::element_name(&arg.name, index, key.as_deref());
+                    let (input, batch_size) = parse_input_shape(&name, shape)?;
+                    batch.get_or_insert(batch_size);
+                    inputs.push(input);
+                }
             } else {
                 named.push((arg.name.clone(), text.to_string()));
             }
@@ -623,6 +632,50 @@ impl Suite {
 
     /// Checks the suite's inputs against the model's entry method; the error
     /// names the expected and found arguments.
+    /// A `.pt2` program takes its example's size in every dim it does not
+    /// leave symbolic (and sizes within the range in those it does): each
+    /// size the suite would feed is checked, so that a shape the program
+    /// refuses is one line now rather than a failed trial per config.
+    pub fn check_program(
+        &self,
+        program: &crate::model::pt2::ProgramFacts,
+        path: &str,
+    ) -> Result<(), UserError> {
+        for (index, (input, example)) in self.inputs.iter().zip(&program.example_inputs).enumerate()
+        {
+            for (dim, (size, want)) in input.shape.iter().zip(&example.sizes).enumerate() {
+                let sizes: Vec<i64> = match size {
+                    Dim::Fixed(n) => vec![*n],
+                    Dim::Named(name) if name == "batch" => self.batch_sizes.clone(),
+                    Dim::Named(name) => self.dims.get(name).cloned().unwrap_or_default(),
+                };
+                let range = program
+                    .dynamic_dims
+                    .iter()
+                    .find(|d| d.input == index && d.dim == dim)
+                    .map(|d| (d.min.unwrap_or(0), d.max.unwrap_or(i64::MAX)));
+                let allowed = |n: i64| match range {
+                    Some((low, high)) => (low..=high).contains(&n),
+                    None => n == *want,
+                };
+                if let Some(bad) = sizes.into_iter().find(|&n| !allowed(n)) {
+                    let takes = match range {
+                        Some((low, high)) if high == i64::MAX => format!("sizes >= {low} there"),
+                        Some((low, high)) => format!("sizes {low} to {high} there"),
+                        None => format!("only {want} there (its example's size; export with a dynamic dim for others)"),
+                    };
+                    return Err(UserError::BadValue(format!(
+                        "suite '{}' feeds input {} ({}) size {bad} in dim {dim}; the program {path} takes {takes}",
+                        self.name,
+                        input.name,
+                        input.shape_text(),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn check_fits(&self, model: &ModelFacts) -> Result<(), UserError> {
         let entry = model
             .methods
@@ -636,7 +689,13 @@ impl Suite {
             .map(|a| a.name.as_str())
             .collect();
         let all: Vec<&str> = entry.arguments.iter().map(|a| a.name.as_str()).collect();
-        let mut given: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        // A structured argument's elements (`feats.0`, `feats.1`) give it once.
+        let mut given: Vec<&str> = self
+            .inputs
+            .iter()
+            .map(|i| i.name.split('.').next().unwrap_or(&i.name))
+            .collect();
+        given.dedup();
         // Arguments given values (--input-shape NAME=VALUE) count as given.
         given.extend(
             self.call

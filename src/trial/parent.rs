@@ -50,16 +50,6 @@ struct Running {
     stderr: JoinHandle<String>,
 }
 
-/// The answer a child printed: its last line that starts a JSON object
-/// (libraries may print before it).
-pub fn last_json_line(stdout: &str) -> &str {
-    stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("")
-}
-
 /// The time limit of a compile child (export, quantization, AOTInductor:
 /// about 15-60 s per input shape on 2 cores, several times that with
 /// max-autotune).
@@ -347,7 +337,7 @@ fn classify(
             None,
         ),
         (_, None, Some(0)) => {
-            let line = last_json_line(stdout);
+            let line = crate::native::os::last_json_line(stdout);
             let answer = match job {
                 Job::Measure => {
                     serde_json::from_str::<TrialOutput>(line).map(|o| Answer::Measured(Box::new(o)))

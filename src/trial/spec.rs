@@ -49,6 +49,10 @@ pub struct TrialOptions {
     /// Start the child with oneDNN's verbose log on (which kernels ran).
     #[serde(default)]
     pub onednn_verbose: bool,
+    /// The attributes the model's entry method assigns (its state between
+    /// calls): put back as the model loaded before the outputs are compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_state: Vec<String>,
 }
 
 /// A deliberate failure, for testing the parent's handling (hidden flag).

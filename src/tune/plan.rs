@@ -302,6 +302,9 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
     if target.suite != "generic" {
         suite.fit_to_model(model);
     }
+    if let Some(program) = &model.program {
+        suite.check_program(program, &model.path)?;
+    }
     // Files are read now, so that a bad one is refused before any trial.
     for (what, file) in [
         ("--inputs", &suite.input_file),
@@ -330,8 +333,9 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
 pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<Planned> {
     check_omp_num_threads(std::env::var("OMP_NUM_THREADS").ok().as_deref())?;
     let rules = rules::load(&target.rule_dirs)?;
-    let module = load_module_for_facts(&target.model)?;
-    let model = ModelFacts::read(&target.model, &module, &target.method)?;
+    let file = crate::model::pt2::resolve(&target.model)?;
+    let module = load_module_for_facts(&file.torchscript)?;
+    let model = ModelFacts::read_file(&target.model, &file, &module, &target.method)?;
     drop(module);
     let suite = load_suite(target, &model)?;
     let (host, mut facts) = match host_facts {
@@ -398,7 +402,8 @@ pub fn make_plan(target: &Target, host_facts: Option<&Path>) -> anyhow::Result<P
         conflicts: evaluation.conflicts,
     };
     Ok(Planned {
-        model_path: target.model.clone(),
+        // What the trials load: for a program, its TorchScript trace.
+        model_path: file.torchscript,
         host,
         model,
         suite,

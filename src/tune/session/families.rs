@@ -14,6 +14,28 @@ use crate::search::{guided, Candidate};
 /// Trials of a family that fail the same way before it is stopped.
 const SAME_FAILURES_TO_STOP: usize = 2;
 
+/// A family (with its fuser: see [`stop_scope`]) whose fastest accurate
+/// trial scores below this share of the best so far is not varied
+/// further: its graph passes, layout and allocator move a config by
+/// percents, not by the factor between backends or dtypes (on ConvNeXt,
+/// stock's int8 at 49 samples/s against IPEX's int8 at 95, and the guided
+/// sweep spent three trials on stock's folding and prepacking variants
+/// before the budget ran out). A fuser can move it by that factor (bf16
+/// with the oneDNN Graph fuser: 124 against 70), so a variant with a fuser
+/// its family has not run with is still tried. The share is far below the
+/// host's noise, which moves a figure by up to a third.
+const FAR_BEHIND: f64 = 0.65;
+
+/// Whether a score is below [`FAR_BEHIND`] of the best (scores are higher
+/// is better: samples/s, or minus a latency in ms).
+fn far_behind(score: f64, best: f64) -> bool {
+    if best > 0.0 {
+        score < FAR_BEHIND * best
+    } else {
+        score < best / FAR_BEHIND
+    }
+}
+
 /// A config's family: its backend and dtype, e.g. "ipex/int8-static".
 pub fn family(config: &Config) -> String {
     format!("{}/{}", config.backend.label(), config.dtype.label())
@@ -71,6 +93,28 @@ impl Session<'_> {
                     f.reason
                 )
             })
+    }
+
+    /// Why `config` is not tried: the fastest accurate trial of its family
+    /// with its fuser is far behind `best` (one with no accurate trial yet
+    /// may still become accurate, and is tried).
+    pub(super) fn family_far_behind(&self, config: &Config, best: f64) -> Option<String> {
+        let name = stop_scope(config);
+        let fastest = self
+            .results
+            .trials
+            .iter()
+            .skip(1)
+            .filter(|t| stop_scope(&t.config) == name)
+            .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
+            .filter_map(|t| self.settings.objective.score(t))
+            .reduce(f64::max)?;
+        far_behind(fastest, best).then(|| {
+            format!(
+                "family {name} is far behind the best so far: its fastest accurate trial scores {fastest:.1}, under {:.0}% of {best:.1}",
+                FAR_BEHIND * 100.0
+            )
+        })
     }
 
     /// After a trial: when it is the family's second failure of the same
@@ -204,6 +248,15 @@ mod tests {
             warnings: Vec::new(),
             shard: None,
         }
+    }
+
+    #[test]
+    fn far_behind_is_a_share_of_the_best_for_speeds_and_latencies() {
+        assert!(far_behind(49.0, 95.0));
+        assert!(!far_behind(80.0, 95.0));
+        // Latency scores are minus milliseconds: 20 ms against 10 ms.
+        assert!(far_behind(-20.0, -10.0));
+        assert!(!far_behind(-12.0, -10.0));
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         record_graph,
         profile_rounds: 0,
         onednn_verbose: false,
+        model_state: planned.model.assigned_attributes.clone(),
     }
 }
 

@@ -103,14 +103,24 @@ impl Session<'_> {
                     .map(|(_, config)| config)
                     .collect();
             }
+            let best_score = best.as_ref().map_or(0.0, |(_, score)| *score);
             for mut config in variants {
                 if self.should_stop() {
                     break 'groups;
                 }
                 self.with_known_fp32_layers(&mut config);
-                if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone()) {
+                if self.family_stopped(&config).is_some() || self.tried.contains(&config) {
                     continue;
                 }
+                if let Some(reason) = self.family_far_behind(&config, best_score) {
+                    self.tried.insert(config.clone());
+                    self.results.skipped.push(Skipped {
+                        label: config.label(),
+                        reason,
+                    });
+                    continue;
+                }
+                self.tried.insert(config.clone());
                 let why = format!(
                     "varying {} from the best so far ({})",
                     group.name(),
@@ -120,8 +130,8 @@ impl Session<'_> {
                 keep_best(&mut best, scored);
             }
         }
-        if let Some((winner, _)) = best {
-            self.runner_up_dtypes(&allowed, winner.dtype)?;
+        if let Some((winner, score)) = best {
+            self.runner_up_dtypes(&allowed, winner.dtype, score)?;
         }
         let untried: Vec<Config> = allowed.iter().map(|c| c.config.clone()).collect();
         self.skip_rest(&untried);
@@ -134,24 +144,26 @@ impl Session<'_> {
     /// with the oneDNN Graph fuser on a CNN: 124 samples/s where bf16 with
     /// prepacking gave 70). For the best accurate trial of each other dtype,
     /// its fuser and layout alternatives of the same dtype are tried.
+    /// A variant of a family (with its fuser) far behind the winner is left.
     pub(super) fn runner_up_dtypes(
         &mut self,
         allowed: &[&Candidate],
         winner: Dtype,
+        winner_score: f64,
     ) -> anyhow::Result<()> {
         let mut best_of: BTreeMap<Dtype, (Config, f64)> = BTreeMap::new();
         for t in self.results.trials.iter().skip(1) {
-            let Some(stats) = t.stats.as_ref() else {
-                continue;
-            };
             if t.status != Status::Ok || t.accurate != Some(true) || t.config.dtype == winner {
                 continue;
             }
+            let Some(score) = self.settings.objective.score(t) else {
+                continue;
+            };
             let entry = best_of
                 .entry(t.config.dtype)
-                .or_insert((t.config.clone(), stats.samples_per_s));
-            if stats.samples_per_s > entry.1 {
-                *entry = (t.config.clone(), stats.samples_per_s);
+                .or_insert((t.config.clone(), score));
+            if score > entry.1 {
+                *entry = (t.config.clone(), score);
             }
         }
         for (dtype, (mut current, mut score)) in best_of {
@@ -162,7 +174,9 @@ impl Session<'_> {
                         return Ok(());
                     }
                     self.with_known_fp32_layers(&mut config);
-                    if self.family_stopped(&config).is_some() || !self.tried.insert(config.clone())
+                    if self.family_stopped(&config).is_some()
+                        || self.family_far_behind(&config, winner_score).is_some()
+                        || !self.tried.insert(config.clone())
                     {
                         continue;
                     }
