@@ -279,7 +279,21 @@ int itn_load_tensor_file(const char* data, size_t len, itn_tensor** tensors, int
     } else if (value.isGenericDict()) {
       for (const auto& entry : value.toGenericDict()) {
         TORCH_CHECK(entry.key().isString(), "dict keys must be argument names");
-        add(entry.value(), 0, entry.key().toStringRef());
+        const std::string& name = entry.key().toStringRef();
+        // A List/Tuple/Dict argument's tensors: "name.0", "name.key", as
+        // the suite names the elements of such an argument.
+        if (auto elements = items(entry.value())) {
+          for (size_t k = 0; k < elements->size(); ++k) {
+            add((*elements)[k], 0, name + "." + std::to_string(k));
+          }
+        } else if (entry.value().isGenericDict()) {
+          for (const auto& inner : entry.value().toGenericDict()) {
+            TORCH_CHECK(inner.key().isString(), "the keys of argument '", name, "' must be strings");
+            add(inner.value(), 0, name + "." + inner.key().toStringRef());
+          }
+        } else {
+          add(entry.value(), 0, name);
+        }
       }
     } else if (auto outer = items(value)) {
       const bool nested = !outer->empty() && items((*outer)[0]).has_value();

@@ -225,6 +225,10 @@ fn a_stateful_model_is_compared_from_the_state_it_loaded_with() {
         args.extend(["--config", label]);
     }
     let results = run_results(&args, &[]);
+    assert_eq!(
+        results["model"]["assigned_attributes"],
+        serde_json::json!(["state", "noise_floor"])
+    );
     for label in labels {
         let t = trial(&results, label);
         assert_eq!(t["status"], "ok", "{t}");
@@ -290,6 +294,25 @@ fn list_dict_and_tuple_arguments_take_one_suite_input_per_element() {
         assert_eq!(t["status"], "ok", "{t}");
         assert_eq!(t["accurate"], true, "{t}");
     }
+    // Real inputs: a file of the arguments by name, each argument's List,
+    // Dict or Tuple as it takes it (batch 4 where the shapes say 2).
+    let inputs = fixture("inputs/structured-args.pt");
+    let mut real = args.clone();
+    real.extend(["--inputs", inputs.to_str().unwrap()]);
+    let results = run_results(&real, &[]);
+    for label in labels {
+        let t = trial(&results, label);
+        assert_eq!(t["status"], "ok", "{t}");
+        assert_eq!(t["accurate"], true, "{t}");
+    }
+    assert!(
+        results["trials"][0]["per_shape"][0]["shape"]
+            .as_str()
+            .unwrap()
+            .contains('4'),
+        "{}",
+        results["trials"][0]["per_shape"]
+    );
     // A tuple of the wrong length is one line naming the argument.
     let output = ipex_tune()
         .arg("plan")

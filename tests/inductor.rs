@@ -257,3 +257,47 @@ fn a_program_refuses_a_suite_shape_outside_its_dims_in_one_line() {
         .unwrap();
     common::assert_one_line_user_error(&output, "torch.export program");
 }
+
+/// A backend whose families fail the same way stops as a whole: the
+/// scripted `nn.TransformerEncoder` fixture fails torch's TorchScript
+/// converter (its `prim::If`) whatever the dtype, so after two inductor
+/// families fail alike no other inductor config is tried, and the skipped
+/// ones say why.
+#[test]
+fn a_backend_whose_families_fail_alike_stops() {
+    let cache = tempfile::tempdir().unwrap();
+    let encoder = fixture("encoder.pt");
+    let results = run(
+        cache.path(),
+        &[
+            encoder.to_str().unwrap(),
+            "--suite",
+            "nlp",
+            "--budget",
+            "3m",
+        ],
+    );
+    let stopped: Vec<&serde_json::Value> = results["stopped_families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["family"] == "inductor")
+        .collect();
+    assert_eq!(stopped.len(), 1, "{}", results["stopped_families"]);
+    let tried: Vec<&serde_json::Value> = results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["label"].as_str().unwrap().starts_with("inductor/"))
+        .collect();
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert!(results["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["label"].as_str().unwrap().starts_with("inductor/")
+            && s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("family inductor stopped")));
+}

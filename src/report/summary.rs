@@ -134,6 +134,13 @@ pub fn render(results: &Results) -> String {
     for line in expert_lines(results) {
         out += &format!("{line}\n");
     }
+    if !results.model.assigned_attributes.is_empty() {
+        out += &format!(
+            "stateful model: `{}` assigns {} between calls; every trial's outputs were compared from the state it loaded with\n",
+            results.model.method,
+            results.model.assigned_attributes.join(", ")
+        );
+    }
     if let Some(text) = migration_text(results) {
         out += &format!("IPEX vs Inductor: {text}\n");
     }

@@ -29,22 +29,35 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> UserError {
     UserError::BadValue(format!("{}: {what}", path.display()))
 }
 
-/// Named tensors in argument order (every argument the file names must
-/// exist; arguments it lacks must be trailing ones with defaults: not
-/// checked here, the run reports a call error).
+/// The argument a tensor's name gives: `feats` for `feats` and for the
+/// elements `feats.0` or `feats.key` of a List/Tuple/Dict argument.
+fn argument_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+/// Named tensors in argument order, a structured argument's elements in
+/// the file's order (every argument the file names must exist; arguments
+/// it lacks must be trailing ones with defaults: not checked here, the run
+/// reports a call error).
 fn by_name(
     path: &Path,
     named: Vec<(String, Tensor)>,
     args: &[String],
 ) -> Result<Vec<Tensor>, UserError> {
-    if named.iter().all(|(n, _)| args.contains(n)) {
+    if named
+        .iter()
+        .all(|(n, _)| args.iter().any(|a| a == argument_of(n)))
+    {
         let mut ordered = Vec::new();
         for arg in args {
-            if let Some((_, t)) = named.iter().find(|(n, _)| n == arg) {
-                ordered.push(t.shallow_clone());
-            } else {
+            let mut of_arg = named
+                .iter()
+                .filter(|(n, _)| argument_of(n) == arg)
+                .peekable();
+            if of_arg.peek().is_none() {
                 break;
             }
+            ordered.extend(of_arg.map(|(_, t)| t.shallow_clone()));
         }
         if ordered.len() == named.len() {
             return Ok(ordered);

@@ -311,8 +311,10 @@ fn load_suite(target: &Target, model: &ModelFacts) -> anyhow::Result<Suite> {
         ("--calibration", &suite.calibration_file),
     ] {
         let Some(file) = file else { continue };
+        // A List/Tuple/Dict argument takes several of a batch's tensors.
+        let takes = args.len().max(suite.inputs.len());
         for (i, batch) in crate::suite::load_inputs(file, &suite)?.iter().enumerate() {
-            if batch.len() > args.len() {
+            if batch.len() > takes {
                 return Err(UserError::BadValue(format!(
                     "{what} {}: batch {i} has {} tensors, `{}` takes ({})",
                     file.path.display(),

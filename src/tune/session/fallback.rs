@@ -226,11 +226,17 @@ impl Session<'_> {
 
     /// An int8 config whose dtype needed a fallback keeps the same layers
     /// in fp32 (another layout, fuser or allocator does not change which
-    /// layers int8 breaks).
+    /// layers int8 breaks), where its backend can keep layers in fp32 (the
+    /// inductor backend quantizes the whole program: an inductor config
+    /// labelled with fp32 layers it never kept was measured on ViT).
     pub(super) fn with_known_fp32_layers(&self, config: &mut Config) {
         if let Some(Some(layers)) = self.int8_fp32_layers.get(&config.dtype) {
             if config.fp32_layers.is_empty() {
-                config.fp32_layers.clone_from(layers);
+                let mut kept = config.clone();
+                kept.fp32_layers.clone_from(layers);
+                if space::coherent(&kept, self.planned.usable) {
+                    *config = kept;
+                }
             }
         }
     }

@@ -77,14 +77,27 @@ fn failure_key(record: &TrialRecord) -> Option<String> {
     Some(format!("{}: {blanked}", record.status.name()))
 }
 
+/// The cause of a failure, for telling whether two families of one backend
+/// fail alike: the failure key up to the error's type (what follows, e.g.
+/// a C++ compile error's command line with its hashed paths, differs from
+/// family to family).
+fn cause(key: &str) -> &str {
+    ["Error", "Exception"]
+        .iter()
+        .filter_map(|t| key.find(t).map(|i| &key[..i + t.len()]))
+        .min_by_key(|prefix| prefix.len())
+        .unwrap_or(key)
+}
+
 impl Session<'_> {
-    /// Why the family of `config` is stopped, if it is.
+    /// Why the family of `config` is stopped (or its whole backend), if it is.
     pub(super) fn family_stopped(&self, config: &Config) -> Option<String> {
         let name = stop_scope(config);
+        let backend = config.backend.label();
         self.results
             .stopped_families
             .iter()
-            .find(|f| f.family == name)
+            .find(|f| f.family == name || f.family == backend)
             .map(|f| {
                 format!(
                     "family {} stopped: {} of its trials failed the same way ({})",
@@ -142,13 +155,42 @@ impl Session<'_> {
             .filter(|t| stop_scope(&t.config) == name && failure_key(t).as_ref() == Some(&key))
             .map(|t| t.id)
             .collect();
+        let reason = record.reason.clone().unwrap_or_else(|| key.clone());
+        let first_line = reason.lines().next().unwrap_or("").to_string();
         if same.len() >= SAME_FAILURES_TO_STOP {
-            let reason = record.reason.clone().unwrap_or_else(|| key.clone());
-            let first_line = reason.lines().next().unwrap_or("").to_string();
             self.results.stopped_families.push(StoppedFamily {
                 family: name,
                 reason: first_line,
                 trials: same,
+            });
+            return;
+        }
+        // Families of one backend failing with the same cause (the inductor
+        // backend's C++ compile of GPT-2 failed for fp32, bf16, bf16-autocast
+        // and int8 alike, at half a minute each): the backend stops.
+        // (A fuser's failures stay the fuser's: see stop_scope.)
+        let backend = record.config.backend;
+        if record.config.fuser != crate::config::Fuser::None {
+            return;
+        }
+        let mut families: Vec<String> = Vec::new();
+        let mut trials = Vec::new();
+        for t in &self.results.trials {
+            let alike = t.config.backend == backend
+                && t.config.fuser == crate::config::Fuser::None
+                && failure_key(t).is_some_and(|k| cause(&k) == cause(&key));
+            if alike {
+                trials.push(t.id);
+                if !families.contains(&family(&t.config)) {
+                    families.push(family(&t.config));
+                }
+            }
+        }
+        if families.len() >= SAME_FAILURES_TO_STOP && backend != crate::config::Backend::Stock {
+            self.results.stopped_families.push(StoppedFamily {
+                family: backend.label().to_string(),
+                reason: first_line,
+                trials,
             });
         }
     }
@@ -199,6 +241,10 @@ impl Session<'_> {
             if self.should_stop() {
                 break;
             }
+            // Its backend may have stopped (families failing alike).
+            if self.family_stopped(&config).is_some() {
+                continue;
+            }
             if !self.tried.insert(config.clone()) {
                 continue;
             }
@@ -248,6 +294,15 @@ mod tests {
             warnings: Vec::new(),
             shard: None,
         }
+    }
+
+    #[test]
+    fn the_cause_of_a_failure_ends_at_its_error_type() {
+        assert_eq!(
+            cause("failed: exit #: compile (AOTInductor): CppCompileError: C++ compile error Command: g++ /c/abc/x.cpp"),
+            "failed: exit #: compile (AOTInductor): CppCompileError"
+        );
+        assert_eq!(cause("timeout"), "timeout");
     }
 
     #[test]
