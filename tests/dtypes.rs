@@ -190,3 +190,36 @@ fn ipex_static_int8_places_convnext_quantization_like_ipex() {
         assert!(dequantizes <= 1, "{dequantizes} dequantizes: {top_level}");
     }
 }
+
+/// Signed activations (`+s8`): static int8 with symmetric qint8
+/// activations runs through IPEX's int8 kernels on the traced HF BERT,
+/// accurately; the graph quantizes activations to qint8. Stock's
+/// libtorch int8 ops take unsigned activations only, so `stock/...+s8` is
+/// not a coherent config and is skipped with that reason.
+#[test]
+fn signed_activations_run_through_ipex_int8() {
+    let label = "ipex/O1+prepack/int8-static+s8/t1/glibc";
+    let results = run_recording_graph("hf_bert.pt", &["1x32:int1000", "1x32:int2"], label);
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    // The observers' dtype constants: torch's ScalarType of qint8 is 12
+    // (quint8, the unsigned default, is 13).
+    let dtypes: Vec<&str> = graph
+        .lines()
+        .filter(|l| l.contains("_scalar_type_0 : int = prim::Constant"))
+        .collect();
+    assert!(
+        !dtypes.is_empty() && dtypes.iter().all(|l| l.contains("[value=12]")),
+        "activations quantized to qint8: {dtypes:?}"
+    );
+
+    let stock = "stock/O1+prepack/int8-static+s8/t1/glibc";
+    let results = run_configs("hf_bert.pt", &[stock]);
+    let skipped = results["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["label"] == stock && s["reason"].as_str().unwrap().contains("coherent")),
+        "{skipped:?}"
+    );
+}

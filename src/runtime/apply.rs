@@ -152,7 +152,15 @@ fn quantize_static(
     config: &Config,
     calibration: &Calibration,
 ) -> anyhow::Result<Module> {
-    let (activation, weight) = super::quant::static_observers(calibration.observer)?;
+    let qdq = backend::spec(config.backend).int8_as_qdq();
+    if config.signed_activations && !qdq {
+        return Err(cannot(
+            "dtype",
+            "signed activations (+s8) need IPEX's int8 kernels: libtorch's quantized ops take unsigned activations",
+        ));
+    }
+    let (activation, weight) =
+        super::quant::static_observers(calibration.observer, config.signed_activations)?;
     let observed = module
         .quantize_static_prepare(method, &activation, &weight, &config.fp32_layers)
         .map_err(|e| cannot("dtype", format!("int8-static prepare: {}", e.headline())))?;
@@ -171,7 +179,6 @@ fn quantize_static(
         })?;
     }
     threads::set(run_threads)?;
-    let qdq = backend::spec(config.backend).int8_as_qdq();
     let converted = observed
         .quantize_static_convert(method, qdq)
         .map_err(|e| cannot("dtype", format!("int8-static convert: {}", e.headline())))?;

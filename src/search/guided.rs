@@ -86,6 +86,7 @@ pub fn start(candidates: &[&Candidate], usable: usize) -> Option<Config> {
         instances: 1,
         allocator: Allocator::GlibcTuned,
         fp32_layers: Vec::new(),
+        signed_activations: false,
     };
     let distance = |c: &Config| {
         [

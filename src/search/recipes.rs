@@ -136,6 +136,7 @@ pub fn exact(recipe: &Recipe, layout: &Layout) -> Config {
         instances: layout.instances,
         allocator: Allocator::Tcmalloc,
         fp32_layers: Vec::new(),
+        signed_activations: false,
     }
 }
 

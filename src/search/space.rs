@@ -150,8 +150,13 @@ pub fn coherent(config: &Config, usable_cores: usize) -> bool {
         || (!config.conv_bn_folding && !config.weights_prepack && config.dtype == Dtype::Fp32);
     let backend_ok = crate::backend::spec(config.backend).coherent(config);
     let parallel_ok = config.streams == 1 || config.instances == 1;
+    // Signed activations: static int8 through IPEX's kernels only
+    // (libtorch's quantized ops and Inductor's quantizer take unsigned ones).
+    let signed_ok = !config.signed_activations
+        || (config.dtype == Dtype::Int8Static
+            && crate::backend::spec(config.backend).int8_as_qdq());
     let usable = usable_cores.max(1);
-    o0_ok && backend_ok && parallel_ok && config.cores_used(usable) <= usable
+    o0_ok && backend_ok && parallel_ok && signed_ok && config.cores_used(usable) <= usable
 }
 
 /// Whether a config keeps every usable core busy.

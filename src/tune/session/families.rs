@@ -265,35 +265,9 @@ mod tests {
         let mut config = Config::stock();
         config.backend = Backend::Ipex;
         config.dtype = Dtype::Int8Static;
-        TrialRecord {
-            id: 1,
-            label: config.label(),
-            config,
-            provenance: Default::default(),
-            why: String::new(),
-            status: Status::Failed,
-            reason: Some(reason.into()),
-            stats: None,
-            latencies_ms: Vec::new(),
-            per_shape: Vec::new(),
-            interference: None,
-            first_call_ms: None,
-            warmup_iterations: None,
-            peak_rss_bytes: 0,
-            wall_s: 0.0,
-            accuracy: None,
-            task_top1: None,
-            accurate: None,
-            accuracy_problem: None,
-            speedup: None,
-            speedup_ci95: None,
-            steps: Vec::new(),
-            threads: None,
-            compile: None,
-            executed_graph: None,
-            warnings: Vec::new(),
-            shard: None,
-        }
+        let mut record = super::super::record_for_tests(config, Status::Failed);
+        record.reason = Some(reason.into());
+        record
     }
 
     #[test]

@@ -346,3 +346,37 @@ pub fn default_output(model: &Path, suite: &str) -> PathBuf {
         .unwrap_or_default();
     PathBuf::from("reports/runs").join(format!("{stem}-{suite}-{}.json", now_unix()))
 }
+
+/// A trial record of `config` with nothing measured, for unit tests.
+#[cfg(test)]
+fn record_for_tests(config: Config, status: Status) -> TrialRecord {
+    TrialRecord {
+        id: 1,
+        label: config.label(),
+        config,
+        provenance: Default::default(),
+        why: String::new(),
+        status,
+        reason: None,
+        stats: None,
+        latencies_ms: Vec::new(),
+        per_shape: Vec::new(),
+        interference: None,
+        first_call_ms: None,
+        warmup_iterations: None,
+        peak_rss_bytes: 0,
+        wall_s: 0.0,
+        accuracy: None,
+        task_top1: None,
+        accurate: None,
+        accuracy_problem: None,
+        speedup: None,
+        speedup_ci95: None,
+        steps: Vec::new(),
+        threads: None,
+        compile: None,
+        executed_graph: None,
+        warnings: Vec::new(),
+        shard: None,
+    }
+}
