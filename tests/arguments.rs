@@ -201,6 +201,20 @@ fn a_stateful_model_is_compared_from_the_state_it_loaded_with() {
         facts["assigned_attributes"],
         serde_json::json!(["state", "noise_floor"])
     );
+    let output = ipex_tune()
+        .arg("plan")
+        .arg(&path)
+        .args(["--suite", "generic", "--input-shape", "2x64"])
+        .args(["--input-shape", "sr=16000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("call: forward(x=input 0, sr=16000)")
+            && stdout.contains("state: `forward` assigns state, noise_floor between calls"),
+        "{stdout}"
+    );
     // Different call counts: stock's minimum iterations against 40.
     let labels = [
         "stock/O1/fp32/t1/glibc",

@@ -301,3 +301,47 @@ fn a_backend_whose_families_fail_alike_stops() {
                 .unwrap()
                 .contains("family inductor stopped")));
 }
+
+/// Dynamic shapes (`+dynamic`): one package for every shape of the suite
+/// (the CNN under cv feeds batch 1 and 8), exported with the batch
+/// dimension marked dynamic, serving both shapes accurately, in fp32 and
+/// PT2E int8; a program saved with a dynamic batch (.pt2) compiles the same
+/// way. The cache keeps it apart from the per-shape packages.
+#[test]
+fn one_dynamic_package_serves_every_shape() {
+    let cache = tempfile::tempdir().unwrap();
+    let labels = [
+        "inductor/O1+dynamic/fp32/t1/glibc",
+        "inductor/O1+dynamic/int8-static/t1/glibc",
+    ];
+    for model in ["cnn.pt", "cnn_program.pt2"] {
+        let path = fixture(model);
+        let mut args = vec![path.to_str().unwrap(), "--suite", "cv"];
+        for label in &labels {
+            args.extend(["--config", label]);
+        }
+        let results = run(cache.path(), &args);
+        for label in &labels {
+            let t = trial(&results, label);
+            assert_eq!(t["status"], "ok", "{model} {label}: {}", t["reason"]);
+            assert_eq!(
+                t["accurate"], true,
+                "{model} {label}: {}",
+                t["accuracy_problem"]
+            );
+            assert_eq!(
+                t["per_shape"].as_array().unwrap().len(),
+                2,
+                "{model} {label}"
+            );
+            let folder = std::path::Path::new(t["compile"]["folder"].as_str().unwrap());
+            let manifest: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(folder.join("manifest.json")).unwrap(),
+            )
+            .unwrap();
+            let packages = manifest["packages"].as_array().unwrap();
+            assert_eq!(packages.len(), 1, "{model} {label}: {manifest}");
+            assert_eq!(packages[0]["dynamic"], true, "{manifest}");
+        }
+    }
+}

@@ -47,3 +47,55 @@ fn every_leaf_is_compared_and_the_failing_one_is_named() {
     assert!(problem.ends_with(r#"(output [1]["scores"])"#), "{problem}");
     assert!(results["winner"]["label"].is_string(), "{results}");
 }
+
+/// Runs `labels` on a fixture with the generic suite's `shapes`; the results.
+fn run_labels(model: &str, shapes: &[&str], labels: &[&str]) -> serde_json::Value {
+    let path = fixture(model);
+    let mut args = vec![path.to_str().unwrap(), "--suite", "generic"];
+    for shape in shapes {
+        args.extend(["--input-shape", shape]);
+    }
+    args.extend(["--min-time", "0", "--min-iters", "2", "--quiet"]);
+    for label in labels {
+        args.extend(["--config", label]);
+    }
+    run_results(&args, &[])
+}
+
+/// Outputs as the model zoos return them, from the libraries' own classes
+/// (random weights): a Hugging Face BertModel with its default
+/// `return_dict=True`, traced with strict=False, returns
+/// Dict[str, Tensor]; a GPT2Model traced for generation returns its hidden
+/// states and each layer's key/value cache, nested tuples. Every leaf is
+/// compared with stock's under IPEX's fp32 and int8, and the run reaches a
+/// winner.
+#[test]
+fn hugging_face_dict_and_cache_outputs_are_compared_leaf_by_leaf() {
+    let labels = [
+        "stock/O1/fp32/t1/glibc",
+        "ipex/O1+prepack/fp32/t1/glibc",
+        "ipex/O1+prepack/int8-static/t1/glibc",
+    ];
+    for (model, shapes, leaves) in [
+        ("hf_bert_dict.pt", &["2x32:int1000", "2x32:int2"][..], 2),
+        // last_hidden_state and (k, v) of each of 2 layers.
+        ("hf_gpt2_cache.pt", &["2x16:int1000"][..], 5),
+    ] {
+        let results = run_labels(model, shapes, &labels);
+        for label in labels {
+            let t = trial(&results, label);
+            assert_eq!(t["status"], "ok", "{model} {label}: {t}");
+            assert_eq!(
+                t["accurate"], true,
+                "{model} {label}: {}",
+                t["accuracy_problem"]
+            );
+            let compared = t["accuracy"]["outputs_compared"].as_u64().unwrap();
+            assert!(
+                compared >= leaves && compared.is_multiple_of(leaves),
+                "{model} {label}: {compared} outputs compared, {leaves} leaves per call"
+            );
+        }
+        assert!(results["winner"]["label"].is_string(), "{model}");
+    }
+}

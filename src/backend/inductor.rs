@@ -2,7 +2,8 @@
 //! child exports the TorchScript model to an ExportedProgram (torch's
 //! TS2EPConverter), applies the dtype (bf16 autocast at export, bf16
 //! weights, or PT2E static int8 with X86InductorQuantizer), compiles one
-//! package per input shape ahead of time with AOTInductor, in a Python
+//! package per input shape (or, with `+dynamic`, one for all of them, the
+//! differing dimensions marked dynamic) ahead of time with AOTInductor, in a Python
 //! child (`inductor_compile.py`, embedded in the binary), and times the
 //! package in this process through libtorch's AOTIModelPackageLoader
 //! (`runtime::compiled`). Nothing of the TorchScript interpreter runs, so
@@ -54,7 +55,7 @@ impl BackendSpec for Inductor {
     }
 
     fn deploy_note(&self, _library: Option<&str>) -> Option<String> {
-        Some("backend inductor: load the AOTInductor package (one .pt2 per input shape) with torch._inductor.aoti_load_package in Python or torch::inductor::AOTIModelPackageLoader in C++; the kernels' thread count is fixed at compile time".into())
+        Some("backend inductor: load the AOTInductor package (one .pt2 per input shape, or one for all with +dynamic) with torch._inductor.aoti_load_package in Python or torch::inductor::AOTIModelPackageLoader in C++; the kernels' thread count is fixed at compile time".into())
     }
 }
 

@@ -9,7 +9,10 @@ calibration batches, "calib{i}_arg{j}"), the config's dtype, freezing,
 max-autotune and thread count, and where to write one AOTInductor package
 (.pt2) per shape. The model goes TorchScript -> ExportedProgram (torch's
 TS2EPConverter) -> [bf16 / PT2E int8 with X86InductorQuantizer] ->
-torch.export per shape -> aoti_compile_and_package. When REQUEST names a
+torch.export per shape -> aoti_compile_and_package. With "dynamic", one
+package for every shape instead: exported once, from the largest shape,
+with a torch.export.Dim on each dimension whose size differs between the
+shapes (see dynamic_dims), and written to the first package path. When REQUEST names a
 "program" (the model was given as a torch.export.save file, and "model" is
 its TorchScript trace), the program's module is exported per shape instead
 of a conversion of the trace. On success the last
@@ -91,7 +94,14 @@ def main(request_path):
     packages = []
     for key in ("convert_s", "quantize_s", "export_s", "compile_s"):
         times[key] = 0.0
-    for index, args in enumerate(shapes):
+    dynamic = None
+    work = list(enumerate(shapes))
+    if req.get("dynamic"):
+        dynamic = stage("dynamic shapes", dynamic_dims, torch, shapes)
+        # Exported from the largest shape: torch.export specializes a
+        # dimension whose example size is 0 or 1.
+        work = [(0, max(shapes, key=lambda a: sum(t.numel() for t in a)))]
+    for index, args in work:
         # The converter's program holds the sample's sizes: one per shape.
         t = time.perf_counter()
         if script is None:
@@ -109,15 +119,17 @@ def main(request_path):
         args = cast(args)
         t = time.perf_counter()
         if dtype == "int8-static":
-            program = stage("int8-static (PT2E)", quantize, torch, module, args,
-                            [c for c in calibration if sizes_of(c) == sizes_of(args)] or [args])
+            fitting = calibration if dynamic else \
+                [c for c in calibration if sizes_of(c) == sizes_of(args)]
+            program = stage("int8-static (PT2E)", quantize, torch, module, args, fitting or [args],
+                            dynamic)
             times["quantize_s"] += time.perf_counter() - t
         elif dtype == "bf16-autocast":
             program = stage("export under bf16 autocast", torch.export.export,
-                            Autocast(torch, module), args)
+                            Autocast(torch, module), args, dynamic_shapes=dynamic)
             times["export_s"] += time.perf_counter() - t
         else:
-            program = stage("export", torch.export.export, module, args)
+            program = stage("export", torch.export.export, module, args, dynamic_shapes=dynamic)
             times["export_s"] += time.perf_counter() - t
         t = time.perf_counter()
         configs = {"freezing": bool(req["freezing"])}
@@ -127,8 +139,34 @@ def main(request_path):
         path = stage("compile (AOTInductor)", compile_package, torch, program,
                      req["packages"][index], configs)
         times["compile_s"] += time.perf_counter() - t
-        packages.append({"sizes": sizes_of(args), "path": path})
+        packages.append({"sizes": sizes_of(args), "path": path, "dynamic": dynamic is not None})
     print(json.dumps({"packages": packages, **times}))
+
+
+def dynamic_dims(torch, shapes):
+    """torch.export's dynamic_shapes for the positional arguments: a Dim
+    over the sizes the suite feeds for every dimension whose size differs
+    between its shapes, None where an argument has none. Dimensions that
+    take the same sizes in every shape share one Dim (token ids and their
+    mask share batch and sequence length): the model's graph equates them,
+    and torch.export refuses two Dims it proves equal."""
+    ranks = {tuple(a.dim() for a in args) for args in shapes}
+    if len(ranks) != 1:
+        raise ValueError("the shapes differ in their number of dimensions")
+    by_sizes = {}
+    spec = []
+    for j in range(len(shapes[0])):
+        dims = {}
+        for d in range(shapes[0][j].dim()):
+            sizes = tuple(args[j].shape[d] for args in shapes)
+            if len(set(sizes)) == 1:
+                continue
+            if sizes not in by_sizes:
+                by_sizes[sizes] = torch.export.Dim(f"dim{len(by_sizes)}", min=min(sizes),
+                                                   max=max(sizes))
+            dims[d] = by_sizes[sizes]
+        spec.append(dims or None)
+    return tuple(spec)
 
 
 def compile_package(torch, program, path, configs):
@@ -208,7 +246,14 @@ def record_sources(torch, module):
         aten.flatten.using_ints: torch.flatten,
     }
     for node in module.graph.nodes:
-        source = sources.get(node.target) if node.op == "call_function" else None
+        if node.op != "call_function":
+            # A program exported with dynamic shapes records its layers'
+            # weights (get_attr) under the layer's source too: a partition
+            # of weights alone, without the conv, fails the quantizer
+            # (IndexError in _annotate_conv2d).
+            node.meta.pop("source_fn_stack", None)
+            continue
+        source = sources.get(node.target)
         if source is not None:
             node.meta["source_fn_stack"] = [(node.name, source)]
 
@@ -289,13 +334,14 @@ def standard_convolutions(torch, module):
         module.recompile()
 
 
-def quantize(torch, module, args, calibration):
+def quantize(torch, module, args, calibration, dynamic=None):
     """PT2E static int8 as PyTorch's X86 recipe: X86InductorQuantizer's
-    default config, observers calibrated, converted, exported."""
+    default config, observers calibrated, converted, exported (with
+    `dynamic`, the dynamic_shapes of both exports)."""
     from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e
     import torch.ao.quantization.quantizer.x86_inductor_quantizer as xiq
 
-    captured = torch.export.export_for_training(module, args).module()
+    captured = torch.export.export_for_training(module, args, dynamic_shapes=dynamic).module()
     weights_as_parameters(torch, captured)
     record_sources(torch, captured)
     quantizer = xiq.X86InductorQuantizer()
@@ -305,7 +351,7 @@ def quantize(torch, module, args, calibration):
         for batch in calibration:
             prepared(*batch)
     converted = convert_pt2e(prepared)
-    return torch.export.export(converted, args)
+    return torch.export.export(converted, args, dynamic_shapes=dynamic)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,13 @@ pub fn render(planned: &Planned, limit: usize) -> String {
     if let Some(call) = call_text(planned) {
         out += &format!("call: {call}\n");
     }
+    if !planned.model.assigned_attributes.is_empty() {
+        out += &format!(
+            "state: `{}` assigns {} between calls; every trial's outputs are compared from the state the model loaded with\n",
+            planned.model.method,
+            planned.model.assigned_attributes.join(", ")
+        );
+    }
     out += &rule_tables(plan);
     for conflict in &plan.conflicts {
         out += &format!("CONFLICT: {conflict}\n");

@@ -41,11 +41,17 @@ pub struct Config {
     /// Label: `int8-static+s8`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub signed_activations: bool,
+    /// A backend that compiles ahead of time (inductor) only: one package
+    /// for every input shape of the suite, the dimensions that differ
+    /// between them marked dynamic (torch.export.Dim), instead of one
+    /// static package per shape. Label: `O1+dynamic`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic_shapes: bool,
 }
 
 /// A config label that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{label}': {problem}; expected BACKEND/LEVEL[+fold][+prepack][/FUSER]/DTYPE[+s8][+fp32:LAYER,...][/tN][/sN][/iN]/ALLOCATOR, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned")]
+#[error("'{label}': {problem}; expected BACKEND/LEVEL[+fold][+prepack][+dynamic][/FUSER]/DTYPE[+s8][+fp32:LAYER,...][/tN][/sN][/iN]/ALLOCATOR, e.g. stock/O1+fold+prepack/fp32/t2/glibc-tuned")]
 pub struct LabelError {
     pub label: String,
     pub problem: String,
@@ -68,6 +74,7 @@ impl Config {
             allocator: Allocator::Glibc,
             fp32_layers: Vec::new(),
             signed_activations: false,
+            dynamic_shapes: false,
         }
     }
 
@@ -111,6 +118,9 @@ impl Config {
         }
         if self.weights_prepack {
             level += "+prepack";
+        }
+        if self.dynamic_shapes {
+            level += "+dynamic";
         }
         let mut parts = vec![self.backend.label().to_string(), level];
         if self.fuser != Fuser::None {
@@ -161,6 +171,7 @@ impl std::str::FromStr for Config {
             match piece {
                 "fold" => config.conv_bn_folding = true,
                 "prepack" => config.weights_prepack = true,
+                "dynamic" => config.dynamic_shapes = true,
                 other => return Err(bad(format!("unknown level option '{other}'"))),
             }
         }
@@ -239,6 +250,7 @@ mod tests {
             "ipex/O1+prepack/int8-static+fp32:fc,features.3/t1/i2/glibc-tuned",
             "ipex/O1+prepack/int8-static+s8/t1/i2/jemalloc",
             "stock/O1/int8-static+s8+fp32:fc/glibc",
+            "inductor/O2+dynamic/int8-static/t1/i2/glibc",
         ] {
             assert_eq!(label.parse::<Config>().unwrap().label(), label);
         }
@@ -282,6 +294,7 @@ mod tests {
             allocator: Allocator::Jemalloc,
             fp32_layers: Vec::new(),
             signed_activations: false,
+            dynamic_shapes: false,
         };
         assert_eq!(c.label(), "ipex/O1+fold+prepack/onednn/bf16/t2/s2/jemalloc");
     }

@@ -4,7 +4,7 @@
 //! model's bytes, method, dtype, level, thread count, the example and
 //! calibration inputs, the compile script, torch's version and this CPU's
 //! ISA), then loaded with libtorch's AOTIModelPackageLoader, one per input
-//! shape. For a `.pt2` program (model::pt2), the program is compiled, not
+//! shape (or one dynamic package for all of them: `Config::dynamic_shapes`). For a `.pt2` program (model::pt2), the program is compiled, not
 //! its TorchScript trace. A second run, or an instance of a multi-instance trial, loads
 //! from the cache without compiling.
 use std::collections::BTreeMap;
@@ -23,17 +23,23 @@ use crate::host::{inductor, TorchBuild};
 use crate::native::AotiPackage;
 use crate::record::CompileRecord;
 
-/// One package per input shape, chosen by the sizes of a call's inputs.
+/// One package per input shape, chosen by the sizes of a call's inputs;
+/// or one dynamic package for all of them.
 pub struct Packages {
-    by_sizes: Vec<(Vec<Vec<i64>>, AotiPackage)>,
+    /// The sizes each package was compiled for (None: any sizes, the
+    /// package's dynamic dimensions check them).
+    by_sizes: Vec<(Option<Vec<Vec<i64>>>, AotiPackage)>,
 }
 
 impl Packages {
     /// Runs the package compiled for these inputs' sizes.
     /// In the timed loop: the sizes are compared without collecting them.
     pub fn run(&self, inputs: &[Tensor]) -> anyhow::Result<Vec<Tensor>> {
-        let fits = |sizes: &[Vec<i64>]| {
-            sizes.len() == inputs.len() && sizes.iter().zip(inputs).all(|(s, t)| *s == t.size())
+        let fits = |sizes: &Option<Vec<Vec<i64>>>| match sizes {
+            None => true,
+            Some(sizes) => {
+                sizes.len() == inputs.len() && sizes.iter().zip(inputs).all(|(s, t)| *s == t.size())
+            }
         };
         let (_, package) = self
             .by_sizes
@@ -58,7 +64,12 @@ struct Manifest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ManifestPackage {
+    /// The example's sizes (for a dynamic package, the shape it was
+    /// exported from).
     sizes: Vec<Vec<i64>>,
+    /// Compiled with dynamic dimensions: serves every shape of the suite.
+    #[serde(default)]
+    dynamic: bool,
     /// File name inside the key's folder.
     file: String,
 }
@@ -100,6 +111,7 @@ fn cache_key(
         "method": method,
         "dtype": config.dtype.name(),
         "level": config.level.name(),
+        "dynamic": config.dynamic_shapes,
         "threads": threads,
         "torch": torch.version,
         "isa": isa,
@@ -133,7 +145,8 @@ pub fn prepare(
         let path = folder.join(&package.file);
         let loaded = AotiPackage::load(&path)
             .map_err(|e| anyhow::anyhow!("loading {}: {}", path.display(), e.headline()))?;
-        by_sizes.push((package.sizes.clone(), loaded));
+        let sizes = (!package.dynamic).then(|| package.sizes.clone());
+        by_sizes.push((sizes, loaded));
     }
     let record = CompileRecord {
         seconds: manifest.seconds,
@@ -251,6 +264,8 @@ struct CompileOutput {
 struct CompiledPackage {
     sizes: Vec<Vec<i64>>,
     path: PathBuf,
+    #[serde(default)]
+    dynamic: bool,
 }
 
 /// Runs the compile script in the project's Python, in `work`.
@@ -276,6 +291,7 @@ fn compile(
         "dtype": config.dtype.name(),
         "freezing": config.level != Level::O0,
         "max_autotune": config.level == Level::O2,
+        "dynamic": config.dynamic_shapes,
         "packages": (0..shapes).map(|i| work.join(format!("shape{i}.pt2"))).collect::<Vec<_>>(),
     });
     let request_file = work.join("request.json");
@@ -315,6 +331,7 @@ fn compile(
         .into_iter()
         .map(|p| ManifestPackage {
             sizes: p.sizes,
+            dynamic: p.dynamic,
             file: p
                 .path
                 .file_name()

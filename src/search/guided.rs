@@ -87,6 +87,7 @@ pub fn start(candidates: &[&Candidate], usable: usize) -> Option<Config> {
         allocator: Allocator::GlibcTuned,
         fp32_layers: Vec::new(),
         signed_activations: false,
+        dynamic_shapes: false,
     };
     let distance = |c: &Config| {
         [

@@ -137,6 +137,7 @@ pub fn exact(recipe: &Recipe, layout: &Layout) -> Config {
         allocator: Allocator::Tcmalloc,
         fp32_layers: Vec::new(),
         signed_activations: false,
+        dynamic_shapes: false,
     }
 }
 

@@ -155,8 +155,16 @@ pub fn coherent(config: &Config, usable_cores: usize) -> bool {
     let signed_ok = !config.signed_activations
         || (config.dtype == Dtype::Int8Static
             && crate::backend::spec(config.backend).int8_as_qdq());
+    // One package for every shape: a backend that compiles packages.
+    let dynamic_ok =
+        !config.dynamic_shapes || crate::backend::spec(config.backend).compiles_ahead();
     let usable = usable_cores.max(1);
-    o0_ok && backend_ok && parallel_ok && signed_ok && config.cores_used(usable) <= usable
+    o0_ok
+        && backend_ok
+        && parallel_ok
+        && signed_ok
+        && dynamic_ok
+        && config.cores_used(usable) <= usable
 }
 
 /// Whether a config keeps every usable core busy.

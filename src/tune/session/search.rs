@@ -4,9 +4,10 @@
 use super::fallback::keep_best;
 use super::*;
 
-/// A variant of a best config with signed activations keeps them where it
-/// can (the plan's candidates never carry them: the search adds them).
-fn keep_signed_activations(config: &mut Config, best: &Config, usable: usize) {
+/// A variant of a best config keeps the options the search added to it
+/// (signed activations, dynamic shapes) where it can: the plan's
+/// candidates never carry them.
+fn keep_search_options(config: &mut Config, best: &Config, usable: usize) {
     if best.signed_activations && !config.signed_activations {
         let signed = Config {
             signed_activations: true,
@@ -16,24 +17,47 @@ fn keep_signed_activations(config: &mut Config, best: &Config, usable: usize) {
             *config = signed;
         }
     }
+    if best.dynamic_shapes && !config.dynamic_shapes {
+        let dynamic = Config {
+            dynamic_shapes: true,
+            ..config.clone()
+        };
+        if space::coherent(&dynamic, usable) {
+            *config = dynamic;
+        }
+    }
 }
 
-/// The best accurate static int8 trial with unsigned activations on a
-/// backend whose own int8 kernels take signed ones (stock's baseline, the
-/// first record, aside).
-fn best_unsigned_static_int8(trials: &[TrialRecord], objective: &Objective) -> Option<Config> {
+/// The best accurate trial (stock's baseline, the first record, aside)
+/// whose config is `eligible`, by the objective's score.
+fn best_accurate(
+    trials: &[TrialRecord],
+    objective: &Objective,
+    eligible: impl Fn(&Config) -> bool,
+) -> Option<Config> {
     let mut best: Option<(Config, f64)> = None;
     for t in trials.iter().skip(1) {
-        let eligible = t.status == Status::Ok
-            && t.accurate == Some(true)
-            && t.config.dtype == Dtype::Int8Static
-            && !t.config.signed_activations
-            && crate::backend::spec(t.config.backend).int8_as_qdq();
-        if let Some(score) = objective.score(t).filter(|_| eligible) {
+        if t.status != Status::Ok || t.accurate != Some(true) || !eligible(&t.config) {
+            continue;
+        }
+        if let Some(score) = objective.score(t) {
             keep_best(&mut best, Some((t.config.clone(), score)));
         }
     }
     best.map(|(config, _)| config)
+}
+
+/// Static int8 with unsigned activations on a backend whose own int8
+/// kernels take signed ones.
+fn signs_its_activations(config: &Config) -> bool {
+    config.dtype == Dtype::Int8Static
+        && !config.signed_activations
+        && crate::backend::spec(config.backend).int8_as_qdq()
+}
+
+/// One package per shape on a backend that compiles packages.
+fn could_compile_dynamic(config: &Config) -> bool {
+    !config.dynamic_shapes && crate::backend::spec(config.backend).compiles_ahead()
 }
 
 impl Session<'_> {
@@ -116,8 +140,8 @@ impl Session<'_> {
         let found = self.every_family_once(&allowed)?;
         keep_best(&mut best, found);
         if let Some((_, score)) = &best {
-            let signed = self.signed_activations(*score)?;
-            keep_best(&mut best, signed);
+            let found = self.search_variants(*score)?;
+            keep_best(&mut best, found);
         }
         let sweep = guided::ORDER
             .iter()
@@ -145,7 +169,7 @@ impl Session<'_> {
                     break 'groups;
                 }
                 self.with_known_fp32_layers(&mut config);
-                keep_signed_activations(&mut config, &current, usable);
+                keep_search_options(&mut config, &current, usable);
                 if self.family_stopped(&config).is_some() || self.tried.contains(&config) {
                     continue;
                 }
@@ -168,8 +192,8 @@ impl Session<'_> {
             }
         }
         if let Some((_, score)) = &best {
-            let signed = self.signed_activations(*score)?;
-            keep_best(&mut best, signed);
+            let found = self.search_variants(*score)?;
+            keep_best(&mut best, found);
         }
         if let Some((winner, score)) = best {
             self.runner_up_dtypes(&allowed, winner.dtype, score)?;
@@ -179,29 +203,76 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Variants the plan's candidates do not spell, of the best trials so
+    /// far: signed activations and dynamic shapes; the best of them.
+    pub(super) fn search_variants(
+        &mut self,
+        best_score: f64,
+    ) -> anyhow::Result<Option<(Config, f64)>> {
+        let mut found = self.signed_activations(best_score)?;
+        keep_best(&mut found, self.dynamic_shapes(best_score)?);
+        Ok(found)
+    }
+
     /// The activation scheme, as Neural Compressor's tuner varies it: the
     /// best accurate static int8 trial on a backend with its own int8
     /// kernels, again with signed symmetric activations (`+s8`). Measured
     /// on HF BERT 8x128 (AMX host, 2x1): 1.11x the unsigned recipe; ViT
     /// 1.18x, MobileNetV3 1.11x, GPT-2 0.99x, and EfficientNet-B0 loses
-    /// accuracy. One trial, without the int8 fallback when inaccurate
-    /// (the unsigned config stays the fallback's).
-    pub(super) fn signed_activations(
-        &mut self,
-        best_score: f64,
-    ) -> anyhow::Result<Option<(Config, f64)>> {
-        let usable = self.planned.usable;
-        let Some(unsigned) =
-            best_unsigned_static_int8(&self.results.trials, &self.settings.objective)
+    /// accuracy. Without the int8 fallback when inaccurate (the unsigned
+    /// config stays the fallback's).
+    fn signed_activations(&mut self, best_score: f64) -> anyhow::Result<Option<(Config, f64)>> {
+        let trials = &self.results.trials;
+        let Some(unsigned) = best_accurate(trials, &self.settings.objective, signs_its_activations)
         else {
             return Ok(None);
         };
+        let why = format!(
+            "signed activations for the best int8-static so far ({})",
+            unsigned.label()
+        );
         let config = Config {
             signed_activations: true,
-            ..unsigned.clone()
+            ..unsigned
         };
+        self.variant(config, best_score, why)
+    }
+
+    /// One package for every shape: when the suite feeds several shapes,
+    /// the best accurate inductor trial again with the dimensions that
+    /// differ marked dynamic (`+dynamic`): one compile instead of one per
+    /// shape, against kernels specialized to each shape.
+    fn dynamic_shapes(&mut self, best_score: f64) -> anyhow::Result<Option<(Config, f64)>> {
+        if !self.planned.suite.dynamic_shapes() {
+            return Ok(None);
+        }
+        let trials = &self.results.trials;
+        let Some(fixed) = best_accurate(trials, &self.settings.objective, could_compile_dynamic)
+        else {
+            return Ok(None);
+        };
+        let why = format!(
+            "one package for every shape (dynamic dimensions) for the best {} so far ({})",
+            fixed.backend,
+            fixed.label()
+        );
+        let config = Config {
+            dynamic_shapes: true,
+            ..fixed
+        };
+        self.variant(config, best_score, why)
+    }
+
+    /// Measures a variant unless it is incoherent, tried, its family stopped
+    /// or far behind `best_score` (then listed in `skipped`).
+    fn variant(
+        &mut self,
+        config: Config,
+        best_score: f64,
+        why: String,
+    ) -> anyhow::Result<Option<(Config, f64)>> {
         if self.should_stop()
-            || !space::coherent(&config, usable)
+            || !space::coherent(&config, self.planned.usable)
             || self.family_stopped(&config).is_some()
             || !self.tried.insert(config.clone())
         {
@@ -214,10 +285,6 @@ impl Session<'_> {
             });
             return Ok(None);
         }
-        let why = format!(
-            "signed activations for the best int8-static so far ({})",
-            unsigned.label()
-        );
         Ok(self
             .trial(config.clone(), why)?
             .map(|score| (config, score)))
@@ -335,32 +402,39 @@ mod tests {
         let stock_int8 = measured("stock/O1+prepack/int8-static/t1/i2/jemalloc", 300.0, true);
         let bf16 = measured("ipex/O1+prepack/bf16-autocast/t1/i2/jemalloc", 400.0, true);
         let trials = [stock, ipex_slow, ipex_fast, inaccurate, stock_int8, bf16];
-        let best = best_unsigned_static_int8(&trials, &Objective::Throughput).unwrap();
+        let best = best_accurate(&trials, &Objective::Throughput, signs_its_activations).unwrap();
         assert_eq!(best.label(), "ipex/O1+prepack/int8-static/t1/i2/jemalloc");
 
         let signed = measured("ipex/O1+prepack/int8-static+s8/t1/i2/jemalloc", 500.0, true);
         let only_signed = [measured("stock/O0/fp32/glibc", 10.0, true), signed];
         assert_eq!(
-            best_unsigned_static_int8(&only_signed, &Objective::Throughput),
+            best_accurate(&only_signed, &Objective::Throughput, signs_its_activations),
             None
         );
     }
 
     #[test]
-    fn a_variant_of_a_signed_best_stays_signed_where_coherent() {
+    fn a_variant_of_a_signed_or_dynamic_best_stays_so_where_coherent() {
         let best: Config = "ipex/O1+prepack/int8-static+s8/t1/i2/jemalloc"
             .parse()
             .unwrap();
         let mut layout: Config = "ipex/O1+prepack/int8-static/t2/jemalloc".parse().unwrap();
-        keep_signed_activations(&mut layout, &best, 2);
+        keep_search_options(&mut layout, &best, 2);
         assert_eq!(layout.label(), "ipex/O1+prepack/int8-static+s8/t2/jemalloc");
         let mut stock: Config = "stock/O1+prepack/int8-static/t1/i2/jemalloc"
             .parse()
             .unwrap();
-        keep_signed_activations(&mut stock, &best, 2);
+        keep_search_options(&mut stock, &best, 2);
         assert!(!stock.signed_activations);
         let mut bf16: Config = "ipex/O1+prepack/bf16/t1/i2/jemalloc".parse().unwrap();
-        keep_signed_activations(&mut bf16, &best, 2);
+        keep_search_options(&mut bf16, &best, 2);
         assert!(!bf16.signed_activations);
+        let best: Config = "inductor/O1+dynamic/bf16/t1/i2/jemalloc".parse().unwrap();
+        let mut o2: Config = "inductor/O2/bf16/t1/i2/jemalloc".parse().unwrap();
+        keep_search_options(&mut o2, &best, 2);
+        assert_eq!(o2.label(), "inductor/O2+dynamic/bf16/t1/i2/jemalloc");
+        let mut ipex: Config = "ipex/O1+prepack/bf16/t1/i2/jemalloc".parse().unwrap();
+        keep_search_options(&mut ipex, &best, 2);
+        assert!(!ipex.dynamic_shapes);
     }
 }
