@@ -125,8 +125,11 @@ def main(request_path):
                             dynamic)
             times["quantize_s"] += time.perf_counter() - t
         elif dtype == "bf16-autocast":
+            # The wrapper takes *args: its dynamic_shapes are one element,
+            # the tuple of the arguments' own.
             program = stage("export under bf16 autocast", torch.export.export,
-                            Autocast(torch, module), args, dynamic_shapes=dynamic)
+                            Autocast(torch, module), args,
+                            dynamic_shapes=None if dynamic is None else (dynamic,))
             times["export_s"] += time.perf_counter() - t
         else:
             program = stage("export", torch.export.export, module, args, dynamic_shapes=dynamic)
