@@ -230,13 +230,19 @@ fn compiled(
             return Ok((manifest, folder, true));
         }
     }
+    // A dynamic package serves every shape: one package path.
+    let packages = if config.dynamic_shapes {
+        1
+    } else {
+        batches.len()
+    };
     let manifest = compile(
         &python,
         model,
         method,
         config,
         threads,
-        batches.len(),
+        packages,
         work.path(),
     )?;
     std::fs::write(
@@ -275,7 +281,7 @@ fn compile(
     method: &str,
     config: &Config,
     threads: usize,
-    shapes: usize,
+    packages: usize,
     work: &Path,
 ) -> anyhow::Result<Manifest> {
     let script = work.join("inductor_compile.py");
@@ -292,7 +298,7 @@ fn compile(
         "freezing": config.level != Level::O0,
         "max_autotune": config.level == Level::O2,
         "dynamic": config.dynamic_shapes,
-        "packages": (0..shapes).map(|i| work.join(format!("shape{i}.pt2"))).collect::<Vec<_>>(),
+        "packages": (0..packages).map(|i| work.join(format!("shape{i}.pt2"))).collect::<Vec<_>>(),
     });
     let request_file = work.join("request.json");
     std::fs::write(&request_file, serde_json::to_vec(&request)?)?;

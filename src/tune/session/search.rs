@@ -8,24 +8,15 @@ use super::*;
 /// (signed activations, dynamic shapes) where it can: the plan's
 /// candidates never carry them.
 fn keep_search_options(config: &mut Config, best: &Config, usable: usize) {
-    if best.signed_activations && !config.signed_activations {
-        let signed = Config {
-            signed_activations: true,
-            ..config.clone()
-        };
-        if space::coherent(&signed, usable) {
-            *config = signed;
+    let mut keep = |on_best: bool, set: fn(&mut Config)| {
+        let mut with = config.clone();
+        set(&mut with);
+        if on_best && space::coherent(&with, usable) {
+            *config = with;
         }
-    }
-    if best.dynamic_shapes && !config.dynamic_shapes {
-        let dynamic = Config {
-            dynamic_shapes: true,
-            ..config.clone()
-        };
-        if space::coherent(&dynamic, usable) {
-            *config = dynamic;
-        }
-    }
+    };
+    keep(best.signed_activations, |c| c.signed_activations = true);
+    keep(best.dynamic_shapes, |c| c.dynamic_shapes = true);
 }
 
 /// The best accurate trial (stock's baseline, the first record, aside)
@@ -204,62 +195,56 @@ impl Session<'_> {
     }
 
     /// Variants the plan's candidates do not spell, of the best trials so
-    /// far: signed activations and dynamic shapes; the best of them.
+    /// far; the best of them.
+    /// - The activation scheme, as Neural Compressor's tuner varies it: the
+    ///   best accurate static int8 trial on a backend with its own int8
+    ///   kernels, again with signed symmetric activations (`+s8`). Measured
+    ///   on HF BERT 8x128 (AMX host, 2x1): 1.11x the unsigned recipe; ViT
+    ///   1.18x, MobileNetV3 1.11x, GPT-2 0.99x, and EfficientNet-B0 loses
+    ///   accuracy. Without the int8 fallback when inaccurate (the unsigned
+    ///   config stays the fallback's).
+    /// - One package for every shape, when the suite feeds several: the
+    ///   best accurate inductor trial again with the dimensions that differ
+    ///   marked dynamic (`+dynamic`): one compile instead of one per shape,
+    ///   against kernels specialized to each shape.
     pub(super) fn search_variants(
         &mut self,
         best_score: f64,
     ) -> anyhow::Result<Option<(Config, f64)>> {
-        let mut found = self.signed_activations(best_score)?;
-        keep_best(&mut found, self.dynamic_shapes(best_score)?);
+        let mut found = self.variant_of_best(
+            best_score,
+            signs_its_activations,
+            |c| c.signed_activations = true,
+            "signed activations for the best int8-static so far",
+        )?;
+        if self.planned.suite.dynamic_shapes() {
+            let dynamic = self.variant_of_best(
+                best_score,
+                could_compile_dynamic,
+                |c| c.dynamic_shapes = true,
+                "one package for every shape (dynamic dimensions) for the best inductor so far",
+            )?;
+            keep_best(&mut found, dynamic);
+        }
         Ok(found)
     }
 
-    /// The activation scheme, as Neural Compressor's tuner varies it: the
-    /// best accurate static int8 trial on a backend with its own int8
-    /// kernels, again with signed symmetric activations (`+s8`). Measured
-    /// on HF BERT 8x128 (AMX host, 2x1): 1.11x the unsigned recipe; ViT
-    /// 1.18x, MobileNetV3 1.11x, GPT-2 0.99x, and EfficientNet-B0 loses
-    /// accuracy. Without the int8 fallback when inaccurate (the unsigned
-    /// config stays the fallback's).
-    fn signed_activations(&mut self, best_score: f64) -> anyhow::Result<Option<(Config, f64)>> {
+    /// The best accurate trial whose config is `eligible`, measured again
+    /// with `set` applied ([`Session::variant`]); `why` names the change.
+    fn variant_of_best(
+        &mut self,
+        best_score: f64,
+        eligible: fn(&Config) -> bool,
+        set: fn(&mut Config),
+        why: &str,
+    ) -> anyhow::Result<Option<(Config, f64)>> {
         let trials = &self.results.trials;
-        let Some(unsigned) = best_accurate(trials, &self.settings.objective, signs_its_activations)
-        else {
+        let Some(from) = best_accurate(trials, &self.settings.objective, eligible) else {
             return Ok(None);
         };
-        let why = format!(
-            "signed activations for the best int8-static so far ({})",
-            unsigned.label()
-        );
-        let config = Config {
-            signed_activations: true,
-            ..unsigned
-        };
-        self.variant(config, best_score, why)
-    }
-
-    /// One package for every shape: when the suite feeds several shapes,
-    /// the best accurate inductor trial again with the dimensions that
-    /// differ marked dynamic (`+dynamic`): one compile instead of one per
-    /// shape, against kernels specialized to each shape.
-    fn dynamic_shapes(&mut self, best_score: f64) -> anyhow::Result<Option<(Config, f64)>> {
-        if !self.planned.suite.dynamic_shapes() {
-            return Ok(None);
-        }
-        let trials = &self.results.trials;
-        let Some(fixed) = best_accurate(trials, &self.settings.objective, could_compile_dynamic)
-        else {
-            return Ok(None);
-        };
-        let why = format!(
-            "one package for every shape (dynamic dimensions) for the best {} so far ({})",
-            fixed.backend,
-            fixed.label()
-        );
-        let config = Config {
-            dynamic_shapes: true,
-            ..fixed
-        };
+        let why = format!("{why} ({})", from.label());
+        let mut config = from;
+        set(&mut config);
         self.variant(config, best_score, why)
     }
 
