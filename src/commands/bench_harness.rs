@@ -9,15 +9,21 @@
 //!   one. Target: <= 1%.
 //!   The bare blocks' own spread is the host's steadiness: on a shared VM
 //!   the same loop in one process moves by tens of percent over seconds.
-//! - P4, repeatability: stock (as `run` measures it) and other configs
-//!   (`--configs`, e.g. a run's winner; by default frozen fp32 on every
-//!   core, the same as one instance per core, and IPEX fp32) measured
-//!   `--repeats` times, each in its own child as `run` measures it, the
-//!   configs taking turns within each repeat (the order rotating) so that
-//!   a slow stretch of the host hits them alike. Per config and shape: the
-//!   spread of the medians ((max - min) / median of medians) and the
-//!   spread of its ratio to the stock of the same repeat, the figure `run`
-//!   reports. Target: <= 3% on a quiet host.
+//! - P4, repeatability: stock and other configs (`--configs`, e.g. a run's
+//!   winner; by default frozen fp32 on every core, the same as one
+//!   instance per core, and IPEX fp32) measured `--repeats` times, each
+//!   window in its own child as `run` measures a trial. Within a repeat,
+//!   stock is measured at the start, the middle and the end, as `run`
+//!   measures its reference, and the other configs between, taking turns
+//!   (the order rotating) so that a slow stretch of the host hits them
+//!   alike. Per config and shape: the spread of the medians ((max - min) /
+//!   median of medians), the spread of its ratio to the same repeat's
+//!   stock reference (the median of its three windows, the figure `run`
+//!   divides by), and the page faults per call. Target: <= 3% for every
+//!   config and for stock's reference; stock's single windows are shown
+//!   beside it, not judged.
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
@@ -31,7 +37,7 @@ use crate::measure::timing::{timed_loop, warm_up, WarmUp};
 use crate::record::Status;
 use crate::runtime::apply;
 use crate::suite::batches;
-use crate::trial;
+use crate::trial::{self, TrialSpec};
 use crate::tune::{
     make_plan,
     session::{plain_spec, trial_options},
@@ -154,18 +160,98 @@ fn p4_configs(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Vec<
     Ok(configs)
 }
 
-/// One config's figures in P4, per shape.
+/// Stock's windows in each P4 repeat: at its start, its middle and its
+/// end, as `run` measures its reference (the start, every half budget, the
+/// end), whose median is the figure every ratio divides by.
+const STOCK_WINDOWS: usize = 3;
+
+/// The order of the children of one P4 repeat (indices into the configs,
+/// 0 being stock): stock at the start, the middle and the end, the other
+/// configs between, rotated by the repeat so that none always comes first.
+fn repeat_order(others: usize, repeat: usize) -> Vec<usize> {
+    let rotated: Vec<usize> = (0..others).map(|k| 1 + (repeat + k) % others).collect();
+    let (first, second) = rotated.split_at(others.div_ceil(2));
+    let mut order = vec![0];
+    order.extend(first);
+    order.push(0);
+    order.extend(second);
+    order.push(0);
+    debug_assert_eq!(order.iter().filter(|&&i| i == 0).count(), STOCK_WINDOWS);
+    order
+}
+
+/// What one child measured in P4.
+struct Window {
+    /// (shape, samples/s, median ms per call) of every input shape.
+    shapes: Vec<(String, f64, f64)>,
+    /// Minor page faults per timed call. Stock allocates every activation
+    /// through glibc, which maps and unmaps large blocks as its dynamic
+    /// thresholds move; each fault costs more in a VM that hands freed
+    /// pages back to its host, and how many a call takes differs from one
+    /// process to the next.
+    faults_per_call: Option<f64>,
+}
+
+fn window(spec: &TrialSpec, scratch: &Path, limit: Duration) -> Result<Window, String> {
+    let outcome = trial::spawn(spec, scratch, limit);
+    match (outcome.status, outcome.output) {
+        (Status::Ok, Some(output)) => Ok(Window {
+            faults_per_call: output
+                .interference
+                .as_ref()
+                .map(|i| i.minor_faults as f64 / output.stats.iterations.max(1) as f64),
+            shapes: output
+                .per_shape
+                .into_iter()
+                .map(|s| (s.shape, s.stats.samples_per_s, s.stats.median_ms))
+                .collect(),
+        }),
+        (status, _) => Err(format!(
+            "{status:?}: {}",
+            outcome.reason.unwrap_or_default()
+        )),
+    }
+}
+
+/// One row of P4: a config (or stock's reference) at one shape.
+#[derive(Default)]
 struct Repeats {
     label: String,
     shape: String,
     medians_ms: Vec<f64>,
-    /// samples/s over the same repeat's stock (empty for stock).
+    /// samples/s over the same repeat's stock reference (empty for stock).
     ratios: Vec<f64>,
+    faults_per_call: Vec<f64>,
+    /// Whether the <= 3% target applies: to every config and to stock's
+    /// reference, not to stock's single windows.
+    judged: bool,
     /// Why a repeat failed, if one did.
     failed: Option<String>,
 }
 
-/// P4 on one model: every config `--repeats` times, taking turns.
+/// The row of `label` at `shape`, added (judged) on first use.
+fn row<'r>(rows: &'r mut Vec<Repeats>, label: &str, shape: &str) -> &'r mut Repeats {
+    let at = match rows
+        .iter()
+        .position(|r| r.label == label && r.shape == shape)
+    {
+        Some(at) => at,
+        None => {
+            rows.push(Repeats {
+                label: label.to_string(),
+                shape: shape.to_string(),
+                judged: true,
+                ..Default::default()
+            });
+            rows.len() - 1
+        }
+    };
+    &mut rows[at]
+}
+
+/// P4 on one model: `--repeats` repeats, each measuring stock three times
+/// (start, middle, end: its median is the repeat's reference, as in `run`)
+/// and every other config once between, each window in its own child.
 fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Result<Vec<Repeats>> {
     planned.suite.measure.min_time_s = args.min_time;
     let configs = p4_configs(&planned, args)?;
@@ -182,65 +268,64 @@ fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Resul
             spec
         })
         .collect();
+    let stock = configs[0].label();
+    let each_window = format!("{stock}, each window");
+    let reference = format!("{stock}, median of {STOCK_WINDOWS} per repeat (what run divides by)");
     let mut rows: Vec<Repeats> = Vec::new();
+    let mut failed: Vec<usize> = Vec::new();
     for repeat in 0..args.repeats {
         eprintln!(
-            "bench-harness: P4 repeat {} of {} ({} configs) ...",
+            "bench-harness: P4 repeat {} of {} ({} configs, stock {STOCK_WINDOWS} times) ...",
             repeat + 1,
             args.repeats,
             configs.len()
         );
-        // (config index, shape) -> samples/s in this repeat.
-        let mut rates: Vec<(usize, String, f64)> = Vec::new();
-        for k in 0..configs.len() {
-            let i = (repeat + k) % configs.len();
-            let label = configs[i].label();
-            let outcome = trial::spawn(&specs[i], scratch.path(), limit);
-            let output = match (outcome.status, outcome.output) {
-                (Status::Ok, Some(output)) => output,
-                (status, _) => {
-                    let why = format!("{status:?}: {}", outcome.reason.unwrap_or_default());
-                    if i == 0 {
-                        anyhow::bail!("stock failed ({why})");
-                    }
-                    if !rows.iter().any(|r| r.label == label) {
-                        rows.push(Repeats {
-                            label,
-                            shape: String::new(),
-                            medians_ms: Vec::new(),
-                            ratios: Vec::new(),
-                            failed: Some(why),
-                        });
-                    }
-                    continue;
-                }
-            };
-            for shape in output.per_shape {
-                rates.push((i, shape.shape.clone(), shape.stats.samples_per_s));
-                match rows
-                    .iter_mut()
-                    .find(|r| r.label == label && r.shape == shape.shape)
-                {
-                    Some(row) => row.medians_ms.push(shape.stats.median_ms),
-                    None => rows.push(Repeats {
-                        label: label.clone(),
-                        shape: shape.shape,
-                        medians_ms: vec![shape.stats.median_ms],
-                        ratios: Vec::new(),
-                        failed: None,
-                    }),
+        let mut windows: Vec<Vec<Window>> = configs.iter().map(|_| Vec::new()).collect();
+        for i in repeat_order(configs.len() - 1, repeat) {
+            if failed.contains(&i) {
+                continue;
+            }
+            match window(&specs[i], scratch.path(), limit) {
+                Ok(w) => windows[i].push(w),
+                Err(why) if i == 0 => anyhow::bail!("stock failed ({why})"),
+                Err(why) => {
+                    failed.push(i);
+                    rows.push(Repeats {
+                        label: configs[i].label(),
+                        failed: Some(why),
+                        ..Default::default()
+                    });
                 }
             }
         }
-        for (i, shape, rate) in rates.iter().filter(|r| r.0 != 0) {
-            let stock = rates.iter().find(|s| s.0 == 0 && s.1 == *shape);
-            let label = configs[*i].label();
-            if let (Some(stock), Some(row)) = (
-                stock,
-                rows.iter_mut()
-                    .find(|r| r.label == label && r.shape == *shape),
-            ) {
-                row.ratios.push(rate / stock.2);
+        let shapes: Vec<String> = windows[0][0].shapes.iter().map(|s| s.0.clone()).collect();
+        for shape in &shapes {
+            let at = |w: &Window| w.shapes.iter().find(|s| &s.0 == shape).cloned();
+            let stock_windows: Vec<(String, f64, f64)> = windows[0].iter().filter_map(at).collect();
+            let stock_rate = median(&stock_windows.iter().map(|s| s.1).collect::<Vec<_>>());
+            let stock_ms = median(&stock_windows.iter().map(|s| s.2).collect::<Vec<_>>());
+            let faults: Vec<f64> = windows[0]
+                .iter()
+                .filter_map(|w| w.faults_per_call)
+                .collect();
+            let single = row(&mut rows, &each_window, shape);
+            single.judged = false;
+            single.medians_ms.extend(stock_windows.iter().map(|s| s.2));
+            single.faults_per_call.extend(&faults);
+            let whole = row(&mut rows, &reference, shape);
+            whole.medians_ms.push(stock_ms);
+            if !faults.is_empty() {
+                whole.faults_per_call.push(median(&faults));
+            }
+            for (config, measured) in configs.iter().zip(&windows).skip(1) {
+                for w in measured {
+                    if let Some((_, rate, ms)) = at(w) {
+                        let r = row(&mut rows, &config.label(), shape);
+                        r.medians_ms.push(ms);
+                        r.ratios.push(rate / stock_rate);
+                        r.faults_per_call.extend(w.faults_per_call);
+                    }
+                }
             }
         }
     }
@@ -274,6 +359,7 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "spread",
         "x stock of the same repeat",
         "its spread",
+        "page faults/call",
         "target <= 3%",
     ]);
     for entry in args.set.entries()? {
@@ -304,38 +390,52 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
             } else {
                 spread(&row.medians_ms).max(spread(&row.ratios))
             };
+            let joined = |values: &[f64], digits: usize| {
+                values
+                    .iter()
+                    .map(|v| format!("{v:.digits$}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             p4.add_row(vec![
                 Cell::new(model),
                 Cell::new(&row.label),
                 Cell::new(&row.shape),
-                right(
-                    row.medians_ms
-                        .iter()
-                        .map(|m| format!("{m:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
+                right(joined(&row.medians_ms, 3)),
                 right(format!("{:.2}%", spread(&row.medians_ms) * 100.0)),
-                right(
-                    row.ratios
-                        .iter()
-                        .map(|r| format!("{r:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
+                right(joined(&row.ratios, 3)),
                 right(if row.ratios.is_empty() {
                     String::new()
                 } else {
                     format!("{:.2}%", spread(&row.ratios) * 100.0)
                 }),
-                Cell::new(if worst <= 0.03 { "met" } else { "NOT met" }),
+                right(joined(&row.faults_per_call, 0)),
+                Cell::new(match (row.judged, worst <= 0.03) {
+                    (false, _) => "-",
+                    (true, true) => "met",
+                    (true, false) => "NOT met",
+                }),
             ]);
         }
     }
     println!("P3: the timed loop's overhead against a bare loop (same process, same inputs)\n{p3}");
     println!(
-        "P4: {} repeats of each config, each in its own child, the configs taking turns\n{p4}",
+        "P4: {} repeats, each window in its own child: stock at each repeat's start, middle and end, the other configs between (taking turns)\n{p4}",
         args.repeats
     );
     Ok(exit_code::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stock_opens_splits_and_closes_every_repeat_and_the_others_rotate() {
+        assert_eq!(repeat_order(3, 0), [0, 1, 2, 0, 3, 0]);
+        assert_eq!(repeat_order(3, 1), [0, 2, 3, 0, 1, 0]);
+        assert_eq!(repeat_order(3, 2), [0, 3, 1, 0, 2, 0]);
+        assert_eq!(repeat_order(1, 4), [0, 1, 0, 0]);
+        assert_eq!(repeat_order(0, 0), [0, 0, 0]);
+    }
 }

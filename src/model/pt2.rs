@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::UserError;
 use crate::host::{inductor, TorchBuild};
+use crate::native::os::{step_failure, StepFailure};
 
 /// The bridge script, run in the project's Python.
 pub const BRIDGE_SCRIPT: &str = include_str!("pt2_bridge.py");
@@ -203,18 +204,13 @@ fn bridge(path: &Path) -> Result<ModelFile, UserError> {
         .map_err(|e| cannot(&format!("starting {}: {e}", python.display())))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = stderr
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("pt2 bridge failed: "))
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-                format!(
-                    "is a torch.export program that could not be read: {}",
-                    last.unwrap_or("the bridge exited without a message").trim()
-                )
-            });
+        let why = match step_failure(&stderr, "pt2 bridge failed: ") {
+            StepFailure::Own(why) => why.to_string(),
+            StepFailure::Other(last) => format!(
+                "is a torch.export program that could not be read: {}",
+                last.unwrap_or("the bridge exited without a message")
+            ),
+        };
         return Err(UserError::bad_model(path, why));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -20,6 +20,7 @@ use crate::backend::inductor::COMPILE_SCRIPT;
 use crate::config::{Config, Level};
 use crate::host::cache::cache_root;
 use crate::host::{inductor, TorchBuild};
+use crate::native::os::{step_failure, StepFailure};
 use crate::native::AotiPackage;
 use crate::record::CompileRecord;
 
@@ -320,13 +321,10 @@ fn compile(
     let seconds = start.elapsed().as_secs_f64();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = stderr
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("inductor compile failed:"))
-            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
-            .unwrap_or("the compile step failed without a message")
-            .trim_start_matches("inductor compile failed: ");
+        let why = match step_failure(&stderr, "inductor compile failed: ") {
+            StepFailure::Own(why) | StepFailure::Other(Some(why)) => why,
+            StepFailure::Other(None) => "the compile step failed without a message",
+        };
         anyhow::bail!("inductor compile: {why}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -171,6 +171,10 @@ fn start_child(spec: &TrialSpec, spec_path: &Path) -> anyhow::Result<Running> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     preload::configure_child(&mut command, spec.config.allocator)?;
+    // One address layout for every measuring child: randomized layouts
+    // put stock's glibc heap in states that differ by 20% (see
+    // with_fixed_address_layout).
+    native::os::with_fixed_address_layout(&mut command);
     if spec.options.onednn_verbose {
         // oneDNN reads it when it first runs a primitive.
         command.env("ONEDNN_VERBOSE", "1");
