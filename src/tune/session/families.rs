@@ -89,15 +89,58 @@ fn cause(key: &str) -> &str {
         .unwrap_or(key)
 }
 
+/// A fuser's scope on its backend, across dtypes, e.g. "ipex/onednn" (None
+/// without a fuser).
+pub fn fuser_scope(config: &Config) -> Option<String> {
+    match config.fuser {
+        crate::config::Fuser::None => None,
+        fuser => Some(format!("{}/{}", config.backend.label(), fuser.label())),
+    }
+}
+
+/// The stop of a fuser on its backend when it failed with one cause in
+/// [`SAME_FAILURES_TO_STOP`] families (dtypes) or more: the oneDNN Graph
+/// fuser failed with "bad optional access" for fp32, bf16, bf16-autocast
+/// and dynamic int8 on a scripted MobileNetV3, four trials of a 5-minute
+/// budget, one per dtype (each dtype is a family of its own).
+fn fuser_stop(trials: &[TrialRecord], failed: &TrialRecord, key: &str) -> Option<StoppedFamily> {
+    let scope = fuser_scope(&failed.config)?;
+    let mut families: Vec<String> = Vec::new();
+    let mut ids = Vec::new();
+    for t in trials {
+        let alike = fuser_scope(&t.config).as_ref() == Some(&scope)
+            && failure_key(t).is_some_and(|k| cause(&k) == cause(key));
+        if alike {
+            ids.push(t.id);
+            if !families.contains(&family(&t.config)) {
+                families.push(family(&t.config));
+            }
+        }
+    }
+    (families.len() >= SAME_FAILURES_TO_STOP).then(|| StoppedFamily {
+        family: scope,
+        reason: failed
+            .reason
+            .as_deref()
+            .unwrap_or(key)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        trials: ids,
+    })
+}
+
 impl Session<'_> {
     /// Why the family of `config` is stopped (or its whole backend), if it is.
     pub(super) fn family_stopped(&self, config: &Config) -> Option<String> {
         let name = stop_scope(config);
         let backend = config.backend.label();
+        let fuser = fuser_scope(config);
         self.results
             .stopped_families
             .iter()
-            .find(|f| f.family == name || f.family == backend)
+            .find(|f| f.family == name || f.family == backend || Some(&f.family) == fuser.as_ref())
             .map(|f| {
                 format!(
                     "family {} stopped: {} of its trials failed the same way ({})",
@@ -171,6 +214,13 @@ impl Session<'_> {
         // (A fuser's failures stay the fuser's: see stop_scope.)
         let backend = record.config.backend;
         if record.config.fuser != crate::config::Fuser::None {
+            let fuser_stopped =
+                |f: &StoppedFamily| Some(&f.family) == fuser_scope(&record.config).as_ref();
+            if !self.results.stopped_families.iter().any(fuser_stopped) {
+                if let Some(stop) = fuser_stop(&self.results.trials, record, &key) {
+                    self.results.stopped_families.push(stop);
+                }
+            }
             return;
         }
         let mut families: Vec<String> = Vec::new();
@@ -268,6 +318,39 @@ mod tests {
         let mut record = super::super::record_for_tests(config, Status::Failed);
         record.reason = Some(reason.into());
         record
+    }
+
+    #[test]
+    fn a_fuser_failing_alike_in_two_dtypes_stops_on_its_backend() {
+        let failed = |id: usize, label: &str, reason: &str| {
+            let mut r = super::super::record_for_tests(label.parse().unwrap(), Status::Failed);
+            r.id = id;
+            r.reason = Some(reason.into());
+            r
+        };
+        let why = "exit 3: instance 1: bad optional access";
+        let bf16 = failed(1, "ipex/O1+prepack/onednn/bf16/t1/i2/tcmalloc", why);
+        let fp32 = failed(2, "ipex/O1+prepack/onednn/fp32/t1/i2/tcmalloc", why);
+        let plain = failed(3, "ipex/O1+prepack/int8-dyn/t1/i2/tcmalloc", why);
+        let key = failure_key(&fp32).unwrap();
+        // One dtype is not yet the fuser's failure.
+        assert!(fuser_stop(std::slice::from_ref(&bf16), &bf16, &key).is_none());
+        // The same failure without the fuser says nothing of it.
+        let trials = [bf16.clone(), plain.clone()];
+        assert!(fuser_stop(&trials, &bf16, &key).is_none());
+        let trials = [bf16, plain, fp32.clone()];
+        let stop = fuser_stop(&trials, &fp32, &key).unwrap();
+        assert_eq!(stop.family, "ipex/onednn");
+        assert_eq!(stop.trials, [1, 2]);
+        assert_eq!(stop.reason, why);
+        let int8: Config = "ipex/O1+prepack/onednn/int8-static/t1/i2/tcmalloc"
+            .parse()
+            .unwrap();
+        assert_eq!(fuser_scope(&int8).as_deref(), Some("ipex/onednn"));
+        let stock: Config = "stock/O1+prepack/onednn/bf16/t1/i2/tcmalloc"
+            .parse()
+            .unwrap();
+        assert_eq!(fuser_scope(&stock).as_deref(), Some("stock/onednn"));
     }
 
     #[test]
