@@ -89,26 +89,29 @@ fn cause(key: &str) -> &str {
         .unwrap_or(key)
 }
 
-/// A fuser's scope on its backend, across dtypes, e.g. "ipex/onednn" (None
-/// without a fuser).
-pub fn fuser_scope(config: &Config) -> Option<String> {
+/// What a stop across families (dtypes) covers: a fuser on its backend,
+/// e.g. "ipex/onednn", or a backend without a fuser, e.g. "inductor".
+/// None for stock without a fuser: stock is the reference and always runs.
+pub fn wide_scope(config: &Config) -> Option<String> {
     match config.fuser {
-        crate::config::Fuser::None => None,
+        crate::config::Fuser::None if config.backend == crate::config::Backend::Stock => None,
+        crate::config::Fuser::None => Some(config.backend.label().to_string()),
         fuser => Some(format!("{}/{}", config.backend.label(), fuser.label())),
     }
 }
 
-/// The stop of a fuser on its backend when it failed with one cause in
-/// [`SAME_FAILURES_TO_STOP`] families (dtypes) or more: the oneDNN Graph
+/// The stop of a wide scope when trials of [`SAME_FAILURES_TO_STOP`]
+/// families (dtypes) or more in it failed with the cause of `key`: the
+/// inductor backend's C++ compile of GPT-2 failed for fp32, bf16,
+/// bf16-autocast and int8 alike, at half a minute each; the oneDNN Graph
 /// fuser failed with "bad optional access" for fp32, bf16, bf16-autocast
-/// and dynamic int8 on a scripted MobileNetV3, four trials of a 5-minute
-/// budget, one per dtype (each dtype is a family of its own).
-fn fuser_stop(trials: &[TrialRecord], failed: &TrialRecord, key: &str) -> Option<StoppedFamily> {
-    let scope = fuser_scope(&failed.config)?;
+/// and dynamic int8 on a scripted MobileNetV3, one trial per dtype.
+fn wide_stop(trials: &[TrialRecord], failed: &TrialRecord, key: &str) -> Option<StoppedFamily> {
+    let scope = wide_scope(&failed.config)?;
     let mut families: Vec<String> = Vec::new();
     let mut ids = Vec::new();
     for t in trials {
-        let alike = fuser_scope(&t.config).as_ref() == Some(&scope)
+        let alike = wide_scope(&t.config).as_ref() == Some(&scope)
             && failure_key(t).is_some_and(|k| cause(&k) == cause(key));
         if alike {
             ids.push(t.id);
@@ -119,16 +122,15 @@ fn fuser_stop(trials: &[TrialRecord], failed: &TrialRecord, key: &str) -> Option
     }
     (families.len() >= SAME_FAILURES_TO_STOP).then(|| StoppedFamily {
         family: scope,
-        reason: failed
-            .reason
-            .as_deref()
-            .unwrap_or(key)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string(),
+        reason: first_line(failed, key),
         trials: ids,
     })
+}
+
+/// A failed trial's reason as a stop names it: its first line.
+fn first_line(failed: &TrialRecord, key: &str) -> String {
+    let reason = failed.reason.as_deref().unwrap_or(key);
+    reason.lines().next().unwrap_or("").to_string()
 }
 
 impl Session<'_> {
@@ -136,11 +138,11 @@ impl Session<'_> {
     pub(super) fn family_stopped(&self, config: &Config) -> Option<String> {
         let name = stop_scope(config);
         let backend = config.backend.label();
-        let fuser = fuser_scope(config);
+        let wide = wide_scope(config);
         self.results
             .stopped_families
             .iter()
-            .find(|f| f.family == name || f.family == backend || Some(&f.family) == fuser.as_ref())
+            .find(|f| f.family == name || f.family == backend || Some(&f.family) == wide.as_ref())
             .map(|f| {
                 format!(
                     "family {} stopped: {} of its trials failed the same way ({})",
@@ -198,50 +200,28 @@ impl Session<'_> {
             .filter(|t| stop_scope(&t.config) == name && failure_key(t).as_ref() == Some(&key))
             .map(|t| t.id)
             .collect();
-        let reason = record.reason.clone().unwrap_or_else(|| key.clone());
-        let first_line = reason.lines().next().unwrap_or("").to_string();
         if same.len() >= SAME_FAILURES_TO_STOP {
             self.results.stopped_families.push(StoppedFamily {
                 family: name,
-                reason: first_line,
+                reason: first_line(record, &key),
                 trials: same,
             });
             return;
         }
-        // Families of one backend failing with the same cause (the inductor
-        // backend's C++ compile of GPT-2 failed for fp32, bf16, bf16-autocast
-        // and int8 alike, at half a minute each): the backend stops.
-        // (A fuser's failures stay the fuser's: see stop_scope.)
-        let backend = record.config.backend;
-        if record.config.fuser != crate::config::Fuser::None {
-            let fuser_stopped =
-                |f: &StoppedFamily| Some(&f.family) == fuser_scope(&record.config).as_ref();
-            if !self.results.stopped_families.iter().any(fuser_stopped) {
-                if let Some(stop) = fuser_stop(&self.results.trials, record, &key) {
-                    self.results.stopped_families.push(stop);
-                }
-            }
+        // Families failing with one cause across dtypes stop their backend,
+        // or their fuser on its backend (a fuser's failures say nothing of
+        // the backend without it: see stop_scope).
+        let wide = wide_scope(&record.config);
+        if self
+            .results
+            .stopped_families
+            .iter()
+            .any(|f| Some(&f.family) == wide.as_ref())
+        {
             return;
         }
-        let mut families: Vec<String> = Vec::new();
-        let mut trials = Vec::new();
-        for t in &self.results.trials {
-            let alike = t.config.backend == backend
-                && t.config.fuser == crate::config::Fuser::None
-                && failure_key(t).is_some_and(|k| cause(&k) == cause(&key));
-            if alike {
-                trials.push(t.id);
-                if !families.contains(&family(&t.config)) {
-                    families.push(family(&t.config));
-                }
-            }
-        }
-        if families.len() >= SAME_FAILURES_TO_STOP && backend != crate::config::Backend::Stock {
-            self.results.stopped_families.push(StoppedFamily {
-                family: backend.label().to_string(),
-                reason: first_line,
-                trials,
-            });
+        if let Some(stop) = wide_stop(&self.results.trials, record, &key) {
+            self.results.stopped_families.push(stop);
         }
     }
 
@@ -334,23 +314,26 @@ mod tests {
         let plain = failed(3, "ipex/O1+prepack/int8-dyn/t1/i2/tcmalloc", why);
         let key = failure_key(&fp32).unwrap();
         // One dtype is not yet the fuser's failure.
-        assert!(fuser_stop(std::slice::from_ref(&bf16), &bf16, &key).is_none());
+        assert!(wide_stop(std::slice::from_ref(&bf16), &bf16, &key).is_none());
         // The same failure without the fuser says nothing of it.
         let trials = [bf16.clone(), plain.clone()];
-        assert!(fuser_stop(&trials, &bf16, &key).is_none());
-        let trials = [bf16, plain, fp32.clone()];
-        let stop = fuser_stop(&trials, &fp32, &key).unwrap();
+        assert!(wide_stop(&trials, &bf16, &key).is_none());
+        let trials = [bf16, plain.clone(), fp32.clone()];
+        let stop = wide_stop(&trials, &fp32, &key).unwrap();
         assert_eq!(stop.family, "ipex/onednn");
         assert_eq!(stop.trials, [1, 2]);
         assert_eq!(stop.reason, why);
         let int8: Config = "ipex/O1+prepack/onednn/int8-static/t1/i2/tcmalloc"
             .parse()
             .unwrap();
-        assert_eq!(fuser_scope(&int8).as_deref(), Some("ipex/onednn"));
+        assert_eq!(wide_scope(&int8).as_deref(), Some("ipex/onednn"));
         let stock: Config = "stock/O1+prepack/onednn/bf16/t1/i2/tcmalloc"
             .parse()
             .unwrap();
-        assert_eq!(fuser_scope(&stock).as_deref(), Some("stock/onednn"));
+        assert_eq!(wide_scope(&stock).as_deref(), Some("stock/onednn"));
+        // Without a fuser the scope is the backend; stock never stops.
+        assert_eq!(wide_scope(&plain.config).as_deref(), Some("ipex"));
+        assert_eq!(wide_scope(&Config::stock()), None);
     }
 
     #[test]
