@@ -22,6 +22,9 @@
 
 struct itn_module {
   torch::jit::Module module;
+  // Undefined, or the dtype CPU autocast runs every call in
+  // (itn_module_set_run_autocast).
+  at::ScalarType run_autocast = at::ScalarType::Undefined;
 };
 
 namespace itn {

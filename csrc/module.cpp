@@ -8,9 +8,11 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/jit/passes/autocast.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -385,10 +387,48 @@ int itn_set_call_arguments(const char* plan) {
   });
 }
 
+// CPU autocast around one call, as `with torch.autocast("cpu", dtype)`:
+// every op dispatches through the autocast policy (IPEX's, for its own ops,
+// when its library is loaded). The JIT's autocast pass stays off meanwhile,
+// so the executor does not also write casts into the graph.
+class RunAutocast {
+ public:
+  explicit RunAutocast(at::ScalarType dtype) : active_(dtype != at::ScalarType::Undefined) {
+    if (!active_) return;
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
+    was_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
+    was_jit_pass_ = torch::jit::setAutocastMode(false);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, dtype);
+  }
+  ~RunAutocast() {
+    if (!active_) return;
+    at::autocast::set_autocast_enabled(at::kCPU, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCPU, was_dtype_);
+    torch::jit::setAutocastMode(was_jit_pass_);
+  }
+  RunAutocast(const RunAutocast&) = delete;
+  RunAutocast& operator=(const RunAutocast&) = delete;
+
+ private:
+  bool active_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+  bool was_jit_pass_ = true;
+};
+
+int itn_module_set_run_autocast(itn_module* m, int scalar_type) {
+  return guarded<int>(-1, [&]() {
+    m->run_autocast = static_cast<at::ScalarType>(scalar_type);
+    return 0;
+  });
+}
+
 int itn_module_run(itn_module* m, const char* method, itn_tensor* inputs, int n_inputs, itn_tensor** outputs,
                    int* n_outputs, char** structure) {
   return guarded<int>(-1, [&]() {
     c10::NoGradGuard no_grad;
+    RunAutocast autocast(m->run_autocast);
     auto function = method_of(m->module, method);
     std::vector<c10::IValue> stack;
     if (call_slots.empty()) {

@@ -1,13 +1,12 @@
-// The frozen-graph passes a config applies: dtypes (bf16 casts, autocast),
-// layouts (channels-last weights and inputs, as IPEX's recipe has them),
-// freezing's numerics on any method, dropout removal, oneDNN prepacking, and
-// the JIT fusers.
+// The frozen-graph passes a config applies: dtypes (bf16 casts, the bf16
+// weights of autocast), layouts (channels-last weights and inputs, as IPEX's
+// recipe has them), freezing's numerics on any method, dropout removal,
+// oneDNN prepacking, and the JIT fusers.
 #include "internal.h"
 
-#include <ATen/autocast_mode.h>
+#include <ATen/ATen.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
-#include <torch/csrc/jit/passes/autocast.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/frozen_concat_linear.h>
@@ -16,12 +15,17 @@
 #include <torch/csrc/jit/passes/frozen_linear_folding.h>
 #include <torch/csrc/jit/passes/frozen_linear_transpose.h>
 #include <torch/csrc/jit/passes/frozen_ops_to_mkldnn.h>
+#include <torch/csrc/jit/passes/graph_rewrite_helper.h>
 #include <torch/csrc/jit/passes/onednn_graph_fuser.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
 #include <limits>
 #include <vector>
 
@@ -79,6 +83,60 @@ bool clamp_constants_to_range(torch::jit::Graph& graph, at::ScalarType dtype) {
           changed = true;
         }
       }
+    }
+  };
+  walk(graph.block());
+  return changed;
+}
+
+// HF builds its additive attention mask in the model's dtype:
+// (1 - mask.to(self.dtype)) * torch.finfo(self.dtype).min. IPEX's bf16
+// recipe traces after ipex.optimize cast the weights, so there self.dtype is
+// bf16 and so is the mask, and IPEX's fused attention (bert_flash_mha) takes
+// bf16 scores and a bf16 mask; handed the fp32 mask of a graph traced in
+// fp32 it aborted ("expected scalar type BFloat16"). A `.to(float32)` whose
+// result meets finfo(float32).min within a few ops is that idiom, and
+// becomes `.to(dtype)`. Runs before the constant is clamped to `dtype`.
+bool masks_in_dtype(torch::jit::Graph& graph, at::ScalarType dtype) {
+  const double float32_lowest = -static_cast<double>(std::numeric_limits<float>::max());
+  auto is_float32_lowest = [&](torch::jit::Value* v) {
+    if (v->node()->kind() != c10::prim::Constant) return false;
+    auto value = torch::jit::toIValue(v);
+    if (!value) return false;
+    if (value->isDouble()) return value->toDouble() <= float32_lowest * 0.99;
+    if (value->isTensor() && value->toTensor().numel() == 1 && value->toTensor().is_floating_point()) {
+      return value->toTensor().item<double>() <= float32_lowest * 0.99;
+    }
+    return false;
+  };
+  // Whether `v` meets the constant within `depth` ops downstream.
+  std::function<bool(torch::jit::Value*, int)> meets_lowest = [&](torch::jit::Value* v, int depth) {
+    if (depth == 0) return false;
+    for (const auto& use : v->uses()) {
+      for (auto* input : use.user->inputs()) {
+        if (is_float32_lowest(input)) return true;
+      }
+      for (auto* output : use.user->outputs()) {
+        if (meets_lowest(output, depth - 1)) return true;
+      }
+    }
+    return false;
+  };
+  bool changed = false;
+  std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+    for (auto* node : block->nodes()) {
+      for (auto* inner : node->blocks()) walk(inner);
+      if (node->kind() != c10::Symbol::aten("to")) continue;
+      const auto* schema = node->maybeSchema();
+      if (!schema) continue;
+      auto index = schema->argumentIndexWithName("dtype");
+      if (!index || *index >= node->inputs().size()) continue;
+      auto value = torch::jit::toIValue(node->input(*index));
+      if (!value || !value->isInt() || value->toInt() != static_cast<int64_t>(at::kFloat)) continue;
+      if (!meets_lowest(node->output(), 3)) continue;
+      torch::jit::WithInsertPoint guard(node);
+      node->replaceInput(*index, graph.insertConstant(static_cast<int64_t>(dtype)));
+      changed = true;
     }
   };
   walk(graph.block());
@@ -181,38 +239,165 @@ int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type) 
   });
 }
 
-// CPU autocast as the Python recipe gets it from torch.autocast + trace: the
-// JIT autocast pass inserts casts to `scalar_type` before the ops of the
-// lower-precision list (conv, linear, matmul, ...) and back to fp32 where the
-// policy wants it. The pass reads CPU autocast from thread-local state, as
-// the profiling executor does, so it is set around the call. Constant
-// propagation then folds the casts of frozen weights into bf16 constants:
-// weights are converted once, not on every call.
-int itn_pass_autocast(itn_module* m, const char* method, int scalar_type) {
+// Whether `kind` is one of the ops CPU autocast runs in its lower precision
+// (autocast_mode.cpp's lower_precision_fp list, the ones traced graphs hold).
+bool autocast_lowers(c10::Symbol kind) {
+  static const std::unordered_set<c10::Symbol> ops = {
+      c10::Symbol::aten("linear"),           c10::Symbol::aten("conv1d"),           c10::Symbol::aten("conv2d"),
+      c10::Symbol::aten("conv3d"),           c10::Symbol::aten("conv_transpose1d"), c10::Symbol::aten("conv_transpose2d"),
+      c10::Symbol::aten("conv_transpose3d"), c10::Symbol::aten("matmul"),           c10::Symbol::aten("mm"),
+      c10::Symbol::aten("bmm"),              c10::Symbol::aten("addmm"),            c10::Symbol::aten("baddbmm"),
+      c10::Symbol::aten("addbmm"),           c10::Symbol::aten("prelu"),
+  };
+  return ops.count(kind) > 0;
+}
+
+// Ops whose floating output has their first input's dtype (shape and layout
+// ops, activations, norms with a reduced input and fp32 affine parameters).
+bool keeps_input_dtype(c10::Symbol kind) {
+  static const std::unordered_set<c10::Symbol> ops = [] {
+    std::unordered_set<c10::Symbol> out;
+    for (const char* name :
+         {"view", "reshape", "permute", "transpose", "t", "contiguous", "flatten", "squeeze", "unsqueeze", "slice",
+          "select", "expand", "expand_as", "narrow", "clone", "detach", "dropout", "relu", "relu_", "relu6",
+          "gelu", "silu", "silu_", "sigmoid", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "tanh",
+          "hardtanh", "hardtanh_", "leaky_relu", "elu", "softmax", "log_softmax", "layer_norm", "batch_norm",
+          "group_norm", "max_pool2d", "max_pool3d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+          "mean", "pad", "constant_pad_nd", "pixel_shuffle", "roll", "chunk", "split", "unbind",
+          "channel_shuffle", "upsample_nearest2d", "upsample_bilinear2d", "dropout_", "feature_dropout"}) {
+      out.insert(c10::Symbol::aten(name));
+    }
+    return out;
+  }();
+  return ops.count(kind) > 0;
+}
+
+// Elementwise ops whose result has the dtype of their tensor operands when
+// those agree (scalars do not promote a tensor).
+bool elementwise(c10::Symbol kind) {
+  static const std::unordered_set<c10::Symbol> ops = [] {
+    std::unordered_set<c10::Symbol> out;
+    for (const char* name : {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "masked_fill",
+                             "where", "maximum", "minimum", "cat", "stack"}) {
+      out.insert(c10::Symbol::aten(name));
+    }
+    return out;
+  }();
+  return ops.count(kind) > 0;
+}
+
+// The graph `torch.autocast(dtype)` + trace records from a model whose
+// conv/linear/embedding weights ipex.optimize(dtype=bf16) cast (IPEX's bf16
+// recipe), made from a graph traced in fp32:
+// - the frozen weights of linear, 2-D/3-D (transposed) convolution and
+//   embedding ops in `dtype` (IPEX_WEIGHT_CONVERT_MODULE_CPU), and the other
+//   constant operands of the ops autocast lowers (HF's Conv1D weights, an
+//   addmm's bias): the recorded cast of a frozen constant is folded;
+// - a cast to `dtype` before each other operand of those ops, unless it
+//   already holds `dtype` (the output of a lowered op, through shape ops,
+//   activations and norms): the trace records a cast only where autocast
+//   made one. So IPEX's patterns see what they see in the Python recipe
+//   (linear -> add, q/k/v -> matmul -> softmax -> matmul for its fused
+//   attention), and its prepacked linear and convolution, which do not cast
+//   their input, get `dtype`;
+// - HF's attention mask in the model's dtype (masks_in_dtype) and
+//   finfo(float32) constants clamped to `dtype`'s range.
+// The module then runs under CPU autocast (itn_module_set_run_autocast), as
+// the recipe calls it. The JIT autocast pass wrote casts before and after
+// every op instead, which hid IPEX's patterns (HF BERT: 17 unfused linears
+// and no fused attention, 0.71x of the recipe).
+int itn_pass_autocast_as_traced(itn_module* m, const char* method, int scalar_type) {
   return guarded<int>(-1, [&]() {
     auto graph = method_of(m->module, method).graph();
+    const auto dtype = static_cast<at::ScalarType>(scalar_type);
     const std::string before = graph->toString();
-    // The ops autocast runs in bf16 meet the mask constants in bf16
-    // (DistilBERT's masked_fill of bf16 scores with finfo(float32).min).
-    clamp_constants_to_range(*graph, static_cast<at::ScalarType>(scalar_type));
-    const bool was_enabled = at::autocast::is_autocast_enabled(at::kCPU);
-    const auto was_dtype = at::autocast::get_autocast_dtype(at::kCPU);
-    const bool was_mode = torch::jit::setAutocastMode(true);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::set_autocast_dtype(at::kCPU, static_cast<at::ScalarType>(scalar_type));
-    auto restore = [&]() {
-      at::autocast::set_autocast_enabled(at::kCPU, was_enabled);
-      at::autocast::set_autocast_dtype(at::kCPU, was_dtype);
-      torch::jit::setAutocastMode(was_mode);
+    masks_in_dtype(*graph, dtype);
+    clamp_constants_to_range(*graph, dtype);
+    // A traced convolution is aten::_convolution, which autocast does not
+    // lower (only its deprecated overload); as conv2d/conv3d it does, and
+    // IPEX's fusions match it.
+    torch::jit::graph_rewrite_helper::replaceConvolutionWithAtenConv(graph);
+
+    const auto embedding = c10::Symbol::aten("embedding");
+    const auto to = c10::Symbol::aten("to");
+    std::unordered_set<const torch::jit::Value*> reduced;
+    std::unordered_map<const torch::jit::Value*, torch::jit::Value*> cast_of;
+    auto is_tensor = [](const torch::jit::Value* v) { return v->type()->kind() == c10::TypeKind::TensorType; };
+    auto constant_tensor = [](torch::jit::Value* v) -> std::optional<at::Tensor> {
+      if (v->node()->kind() != c10::prim::Constant) return std::nullopt;
+      auto value = torch::jit::toIValue(v);
+      if (!value || !value->isTensor()) return std::nullopt;
+      return value->toTensor();
     };
-    try {
-      torch::jit::Autocast(graph);
-    } catch (...) {
-      restore();
-      throw;
-    }
-    restore();
-    torch::jit::ConstantPropagation(graph);
+    // The operand as `dtype`: a folded constant, the value itself when it
+    // holds `dtype`, or one cast per value, right after its definition.
+    auto lowered = [&](torch::jit::Node* user, size_t index) {
+      auto* v = user->input(index);
+      if (!is_tensor(v) || reduced.count(v)) return;
+      if (auto t = constant_tensor(v)) {
+        if (!t->is_floating_point() || t->scalar_type() == dtype) return;
+        torch::jit::WithInsertPoint guard(user);
+        user->replaceInput(index, graph->insertConstant(t->to(dtype)));
+        return;
+      }
+      auto found = cast_of.find(v);
+      if (found == cast_of.end()) {
+        torch::jit::WithInsertPoint guard(v->node()->next());
+        auto* cast = graph->insert(to, {v, static_cast<int64_t>(dtype), false, false, c10::IValue()});
+        reduced.insert(cast);
+        found = cast_of.emplace(v, cast).first;
+      }
+      user->replaceInput(index, found->second);
+    };
+    std::function<void(torch::jit::Block*)> walk = [&](torch::jit::Block* block) {
+      for (auto* node : block->nodes()) {
+        for (auto* inner : node->blocks()) walk(inner);
+        const auto kind = node->kind();
+        if (autocast_lowers(kind)) {
+          for (size_t i = 0; i < node->inputs().size(); ++i) lowered(node, i);
+          for (auto* out : node->outputs()) reduced.insert(out);
+        } else if (kind == embedding) {
+          if (auto weight = constant_tensor(node->input(0)); weight && weight->is_floating_point()) {
+            if (weight->scalar_type() != dtype) {
+              torch::jit::WithInsertPoint guard(node);
+              node->replaceInput(0, graph->insertConstant(weight->to(dtype)));
+            }
+            reduced.insert(node->output());
+          }
+        } else if (kind == to) {
+          const auto* schema = node->maybeSchema();
+          auto index = schema ? schema->argumentIndexWithName("dtype") : std::nullopt;
+          auto target = index && *index < node->inputs().size() ? torch::jit::toIValue(node->input(*index))
+                                                                 : std::nullopt;
+          if (target && target->isInt() && target->toInt() == static_cast<int64_t>(dtype)) {
+            reduced.insert(node->output());
+          }
+        } else if (keeps_input_dtype(kind) || kind == c10::prim::ListUnpack) {
+          if (!node->inputs().empty() && reduced.count(node->input(0))) {
+            for (auto* out : node->outputs()) reduced.insert(out);
+          }
+        } else if (kind == c10::prim::ListConstruct) {
+          const bool all = std::all_of(node->inputs().begin(), node->inputs().end(),
+                                       [&](const torch::jit::Value* v) { return reduced.count(v) > 0; });
+          if (all && !node->inputs().empty()) reduced.insert(node->output());
+        } else if (elementwise(kind)) {
+          bool any = false;
+          bool all = true;
+          for (auto* v : node->inputs()) {
+            const bool tensor = is_tensor(v) || v->type()->kind() == c10::TypeKind::ListType;
+            if (!tensor) continue;
+            // A bool mask or an index does not decide the result's dtype.
+            if (auto t = constant_tensor(v); t && (!t->is_floating_point() || t->dim() == 0)) continue;
+            if (kind == c10::Symbol::aten("masked_fill") && v == node->input(1)) continue;
+            if (kind == c10::Symbol::aten("where") && v == node->input(0)) continue;
+            any = true;
+            all = all && reduced.count(v) > 0;
+          }
+          if (any && all) reduced.insert(node->output());
+        }
+      }
+    };
+    walk(graph->block());
     torch::jit::EliminateDeadCode(graph);
     return graph->toString() != before ? 1 : 0;
   });

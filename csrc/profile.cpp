@@ -163,6 +163,6 @@ itn_module* itn_module_instrument_nodes(const itn_module* m, const char* method)
         graph->insert(exit, {record});
       }
     }
-    return new itn_module{copy};
+    return new itn_module{copy, m->run_autocast};
   });
 }

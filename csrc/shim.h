@@ -72,9 +72,13 @@ int itn_module_conv_weights_channels_last(itn_module* m);
 // Floating tensor constants and float32 dtype arguments of the method's graph
 // to scalar_type; 1 if the graph changed.
 int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type);
-// JIT autocast to scalar_type on the method's graph (a frozen module), then
-// constant propagation; 1 if the graph changed.
-int itn_pass_autocast(itn_module* m, const char* method, int scalar_type);
+// The method's graph (frozen) as torch.autocast(scalar_type) + trace records
+// it from a model ipex.optimize(dtype=bf16) cast: bf16 conv/linear/embedding
+// weights, casts where autocast makes them; 1 if the graph changed.
+int itn_pass_autocast_as_traced(itn_module* m, const char* method, int scalar_type);
+// Every later itn_module_run of this module runs under CPU autocast to
+// scalar_type (as torch.autocast("cpu", dtype) around the call).
+int itn_module_set_run_autocast(itn_module* m, int scalar_type);
 
 // The attributes at `paths` (dotted from self, one per line) deep-copied
 // from `from` into `to` (a stateful model's state, back to how it loaded);

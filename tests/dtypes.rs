@@ -98,6 +98,34 @@ fn bf16_autocast_folds_bf16_weights_into_the_graph() {
     );
 }
 
+/// bf16 under autocast is IPEX's recipe graph: bf16 weights, a cast only
+/// where autocast makes one, the call under CPU autocast. The JIT autocast
+/// pass it replaced wrote `_autocast_to_*` casts between the ops, and IPEX's
+/// linear + add fusion (and its fused attention) no longer matched.
+#[test]
+fn ipex_bf16_autocast_keeps_ipex_fusions_on_a_traced_hf_bert() {
+    let label = "ipex/O1+prepack/bf16-autocast/t1/glibc";
+    let results = run_recording_graph("hf_bert.pt", &["1x32:int1000", "1x32:int2"], label);
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    assert!(!graph.contains("_autocast_to_"), "{graph}");
+    assert!(
+        graph.contains("linear_add_run"),
+        "IPEX's linear + add: {graph}"
+    );
+}
+
+/// On a CNN every convolution hands the next one bf16: the image is cast
+/// once, and nothing else is.
+#[test]
+fn bf16_autocast_casts_a_cnn_once() {
+    let label = "ipex/O1+fold+prepack/bf16-autocast/t1/glibc";
+    let results = run_recording_graph("cnn.pt", &["2x3x64x64"], label);
+    assert_all_ran_accurately(&results, &[label]);
+    let graph = trial(&results, label)["executed_graph"].as_str().unwrap();
+    assert_eq!(graph.matches("aten::to(").count(), 1, "{graph}");
+}
+
 /// IPEX's static int8 is the quantize/dequantize graph its own recipe
 /// makes, for its fusion passes; with libtorch's quantized ops under IPEX
 /// the HF BERT failed ("Could not run 'aten::tanh.out' with arguments from

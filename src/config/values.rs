@@ -147,9 +147,10 @@ knob_values! {
         /// Floating weights, buffers and inputs cast to bf16 (integer ids,
         /// masks and index buffers never).
         Bf16 = "bf16",
-        /// fp32 module; the JIT autocast pass runs conv/linear/matmul in bf16
-        /// and the rest as CPU autocast's policy says (what torch.autocast +
-        /// trace gives IPEX's Python recipe). Needs a frozen graph (O1).
+        /// IPEX's recipe: conv/linear/embedding weights in bf16, the rest of
+        /// the module fp32, every call under CPU autocast (conv, linear and
+        /// matmul in bf16, the rest as autocast's policy says). Needs a
+        /// frozen graph (O1).
         Bf16Autocast = "bf16-autocast",
         Int8Dynamic = "int8-dynamic" / "int8-dyn",
         Int8Static = "int8-static",

@@ -57,8 +57,12 @@ extern "C" {
         method: *const c_char,
         scalar_type: c_int,
     ) -> c_int;
-    pub fn itn_pass_autocast(m: *mut ItnModule, method: *const c_char, scalar_type: c_int)
-        -> c_int;
+    pub fn itn_pass_autocast_as_traced(
+        m: *mut ItnModule,
+        method: *const c_char,
+        scalar_type: c_int,
+    ) -> c_int;
+    pub fn itn_module_set_run_autocast(m: *mut ItnModule, scalar_type: c_int) -> c_int;
     pub fn itn_module_freeze(m: *const ItnModule, method: *const c_char) -> *mut ItnModule;
     pub fn itn_module_copy_attributes(
         from: *const ItnModule,

@@ -298,16 +298,31 @@ impl Module {
         .map(|s| s == 1)
     }
 
-    /// JIT autocast to `dtype` on the method's graph (frozen), with the casts
-    /// of constant weights folded. Returns whether the graph changed.
-    pub fn autocast(&mut self, method: &str, dtype: ModuleDtype) -> Result<bool> {
+    /// The method's graph (frozen) as `torch.autocast(dtype)` + trace
+    /// records it from a model `ipex.optimize(dtype=bf16)` cast: bf16
+    /// conv/linear/embedding weights, and casts only where autocast makes
+    /// them. Returns whether the graph changed.
+    pub fn autocast_as_traced(&mut self, method: &str, dtype: ModuleDtype) -> Result<bool> {
         let m = c_string(method)?;
         // SAFETY: self.ptr is live; the pass mutates the method's graph.
         check_status(
-            unsafe { ffi::itn_pass_autocast(self.ptr.as_ptr(), m.as_ptr(), dtype.scalar_type()) },
+            unsafe {
+                ffi::itn_pass_autocast_as_traced(self.ptr.as_ptr(), m.as_ptr(), dtype.scalar_type())
+            },
             "autocast",
         )
         .map(|s| s == 1)
+    }
+
+    /// Every later run of this module is under CPU autocast to `dtype`, as
+    /// `with torch.autocast("cpu", dtype)` around the call.
+    pub fn run_under_autocast(&mut self, dtype: ModuleDtype) -> Result<()> {
+        // SAFETY: self.ptr is live.
+        check_status(
+            unsafe { ffi::itn_module_set_run_autocast(self.ptr.as_ptr(), dtype.scalar_type()) },
+            "autocast",
+        )
+        .map(|_| ())
     }
 
     /// Casts floating-point parameters and buffers (Python's module.to(dtype));

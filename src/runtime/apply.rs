@@ -269,12 +269,15 @@ fn apply_to_module(
             steps.push(Step::new("bf16_constants", changed));
         }
         if config.dtype == Dtype::Bf16Autocast {
-            // After folding (it folds fp32 weights), before prepacking (it
-            // packs the bf16 weights the casts were folded into).
+            // IPEX's recipe: bf16 conv/linear/embedding weights, folded
+            // first (folding wants them fp32) and cast before prepacking (it
+            // packs them in bf16); casts where autocast makes them, and
+            // every call under CPU autocast.
             let changed = module
-                .autocast(method, ModuleDtype::BFloat16)
+                .autocast_as_traced(method, ModuleDtype::BFloat16)
                 .map_err(|e| cannot("dtype", format!("bf16 autocast: {}", e.headline())))?;
             steps.push(Step::new("autocast_bf16", changed));
+            module.run_under_autocast(ModuleDtype::BFloat16)?;
         }
         if config.weights_prepack {
             push_passes(&mut steps, backend.prepack(&mut module, method)?);

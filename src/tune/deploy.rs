@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::plan::Planned;
-use crate::config::{Allocator, Config, Dtype};
+use crate::config::{Allocator, Backend, Config, Dtype};
 use crate::host::topology::cpu_list;
 use crate::record::Deploy;
 use crate::runtime::parallel::split_cores;
@@ -72,11 +72,17 @@ pub fn deploy(
     }
     let library = planned.host.as_ref().and_then(|h| h.ipex.library.clone());
     notes.extend(crate::backend::spec(config.backend).deploy_note(library.as_deref()));
-    if matches!(config.dtype, Dtype::Bf16 | Dtype::Bf16Autocast) {
-        notes.push(
+    match config.dtype {
+        Dtype::Bf16 => notes.push(
             "bf16: the saved module holds the casts; inputs stay fp32 unless the model takes bf16"
                 .into(),
-        );
+        ),
+        // Inductor's packages were compiled under autocast (its own note).
+        Dtype::Bf16Autocast if config.backend != Backend::Inductor => notes.push(
+            "bf16-autocast: the saved module has bf16 conv/linear/embedding weights; call it under torch.autocast(\"cpu\", dtype=torch.bfloat16), as IPEX's recipe does"
+                .into(),
+        ),
+        _ => {}
     }
     if !save_asked {
         notes.push("the optimized module is not saved: run with --save-optimized PATH".into());
