@@ -142,6 +142,32 @@ fn a_traced_hf_bert_runs_under_inductor() {
     }
 }
 
+/// HF GPT-2's attention scale, `torch.full([], value.size(-1) ** 0.5)`,
+/// traced as tensor arithmetic on a size: converted to an unbacked float,
+/// it reached Inductor's C++ kernel as an undeclared symbol
+/// (CppCompileError "'zuf8' was not declared in this scope").
+#[test]
+fn a_traced_hf_gpt2_compiles_under_inductor() {
+    let cache = tempfile::tempdir().unwrap();
+    let gpt2 = fixture("hf_gpt2.pt");
+    let label = "inductor/O1/bf16-autocast/t1/glibc";
+    let results = run(
+        cache.path(),
+        &[
+            gpt2.to_str().unwrap(),
+            "--suite",
+            "generic",
+            "--input-shape",
+            "2x16:int1000",
+            "--config",
+            label,
+        ],
+    );
+    let t = trial(&results, label);
+    assert_eq!(t["status"], "ok", "{label}: {}", t["reason"]);
+    assert_eq!(t["accurate"], true, "{label}: {}", t["accuracy_problem"]);
+}
+
 #[test]
 fn without_its_python_the_backend_is_ruled_out_in_plan() {
     let output = common::ipex_tune()

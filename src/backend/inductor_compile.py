@@ -268,47 +268,59 @@ def sizes_as_ints(torch, script):
     traced as Int(add(NumToTensor(size(x, 1)), {0})). The converter makes
     aten::Int a .item(), an unbacked symbol once the constant is lifted, and
     the slice on it fails to export (GuardOnDataDependentSymNode: u0 < 0).
-    Where the tensor is integer add/sub/mul of traced sizes
-    (prim::NumToTensor) and 0-dim integer constants, the same arithmetic on
-    ints replaces aten::Int, as torch.export records sizes. In the forward
+    GPT-2's attention scale, torch.full([], value.size(-1) ** 0.5), is
+    ScalarImplicit(pow(NumToTensor(size), 0.5)): an unbacked float, whose
+    symbol (zuf8) Inductor then wrote undeclared into its C++ kernel
+    (CppCompileError). Where the tensor is add/sub/mul/div/pow of traced
+    sizes (prim::NumToTensor) and 0-dim or scalar constants, the same
+    arithmetic on numbers replaces aten::Int, aten::Float and
+    aten::ScalarImplicit, as torch.export records sizes. In the forward
     graph, inlined (the converter freezes, which inlines it too)."""
     graph = script.forward.graph
     torch._C._jit_pass_inline(graph)
+    Int, Float = torch._C.IntType.get(), torch._C.FloatType.get()
 
-    def as_int(value, before):
+    def as_number(value, before):
+        """The value as an int or float graph value, or None."""
         node = value.node()
         kind = node.kind()
         if kind == "prim::NumToTensor":
-            return node.input() if node.input().type().kind() == "IntType" else None
+            return node.input() if node.input().type().kind() in ("IntType", "FloatType") else None
         if kind == "prim::Constant":
+            if value.type().kind() in ("IntType", "FloatType"):
+                return value
             if not node.hasAttribute("value") or node.kindOf("value") != "t":
                 return None
             t = node.t("value")
-            if t.dim() != 0 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            if t.dim() != 0 or t.is_complex() or t.dtype == torch.bool:
                 return None
             with graph.insert_point_guard(before):
-                return graph.insertConstant(int(t))
-        if kind not in ("aten::add", "aten::sub", "aten::mul"):
+                return graph.insertConstant(float(t) if t.is_floating_point() else int(t))
+        if kind not in ("aten::add", "aten::sub", "aten::mul", "aten::div", "aten::pow"):
             return None
         inputs = list(node.inputs())
-        if kind != "aten::mul":  # (self, other, alpha): alpha 1 only
+        if kind in ("aten::add", "aten::sub"):  # (self, other, alpha): alpha 1 only
             if len(inputs) != 3 or inputs[2].node().kind() != "prim::Constant" \
                     or inputs[2].toIValue() != 1:
                 return None
         elif len(inputs) != 2:
             return None
-        a, b = as_int(inputs[0], before), as_int(inputs[1], before)
+        a, b = as_number(inputs[0], before), as_number(inputs[1], before)
         if a is None or b is None:
             return None
         with graph.insert_point_guard(before):
             out = graph.insertNode(graph.create(kind, [a, b])).output()
-        out.setType(torch._C.IntType.get())
+        ints = a.type().kind() == "IntType" and b.type().kind() == "IntType"
+        # int / int and int ** int are floats in TorchScript, as in Python.
+        out.setType(Int if ints and kind not in ("aten::div", "aten::pow") else Float)
         return out
 
+    wanted = {"aten::Int": ("IntType",), "aten::Float": ("FloatType",),
+              "aten::ScalarImplicit": ("IntType", "FloatType")}
     for node in list(graph.nodes()):
-        if node.kind() == "aten::Int":
-            value = as_int(node.input(), node)
-            if value is not None:
+        if node.kind() in wanted:
+            value = as_number(node.input(), node)
+            if value is not None and value.type().kind() in wanted[node.kind()]:
                 node.output().replaceAllUsesWith(value)
                 node.destroy()
     torch._C._jit_pass_dce(graph)
