@@ -89,6 +89,18 @@ bool clamp_constants_to_range(torch::jit::Graph& graph, at::ScalarType dtype) {
   return changed;
 }
 
+// The index of `node`'s `dtype` argument when it is a constant naming
+// `named` (a traced `.to(torch.float32)`, a factory's dtype).
+std::optional<size_t> dtype_argument_naming(const torch::jit::Node* node, at::ScalarType named) {
+  const auto* schema = node->maybeSchema();
+  if (!schema) return std::nullopt;
+  auto index = schema->argumentIndexWithName("dtype");
+  if (!index || *index >= node->inputs().size()) return std::nullopt;
+  auto value = torch::jit::toIValue(node->input(*index));
+  if (!value || !value->isInt() || value->toInt() != static_cast<int64_t>(named)) return std::nullopt;
+  return index;
+}
+
 // HF builds its additive attention mask in the model's dtype:
 // (1 - mask.to(self.dtype)) * torch.finfo(self.dtype).min. IPEX's bf16
 // recipe traces after ipex.optimize cast the weights, so there self.dtype is
@@ -127,13 +139,8 @@ bool masks_in_dtype(torch::jit::Graph& graph, at::ScalarType dtype) {
     for (auto* node : block->nodes()) {
       for (auto* inner : node->blocks()) walk(inner);
       if (node->kind() != c10::Symbol::aten("to")) continue;
-      const auto* schema = node->maybeSchema();
-      if (!schema) continue;
-      auto index = schema->argumentIndexWithName("dtype");
-      if (!index || *index >= node->inputs().size()) continue;
-      auto value = torch::jit::toIValue(node->input(*index));
-      if (!value || !value->isInt() || value->toInt() != static_cast<int64_t>(at::kFloat)) continue;
-      if (!meets_lowest(node->output(), 3)) continue;
+      auto index = dtype_argument_naming(node, at::kFloat);
+      if (!index || !meets_lowest(node->output(), 3)) continue;
       torch::jit::WithInsertPoint guard(node);
       node->replaceInput(*index, graph.insertConstant(static_cast<int64_t>(dtype)));
       changed = true;
@@ -221,12 +228,7 @@ int itn_pass_cast_constants(itn_module* m, const char* method, int scalar_type) 
           continue;
         }
         if (node->kind() == c10::prim::Constant) continue;
-        const auto* schema = node->maybeSchema();
-        if (!schema) continue;
-        auto index = schema->argumentIndexWithName("dtype");
-        if (!index || *index >= node->inputs().size()) continue;
-        auto value = torch::jit::toIValue(node->input(*index));
-        if (value && value->isInt() && value->toInt() == static_cast<int64_t>(at::kFloat)) {
+        if (auto index = dtype_argument_naming(node, at::kFloat)) {
           torch::jit::WithInsertPoint guard(node);
           node->replaceInput(*index, graph->insertConstant(static_cast<int64_t>(dtype)));
           changed = true;
@@ -365,11 +367,7 @@ int itn_pass_autocast_as_traced(itn_module* m, const char* method, int scalar_ty
             reduced.insert(node->output());
           }
         } else if (kind == to) {
-          const auto* schema = node->maybeSchema();
-          auto index = schema ? schema->argumentIndexWithName("dtype") : std::nullopt;
-          auto target = index && *index < node->inputs().size() ? torch::jit::toIValue(node->input(*index))
-                                                                 : std::nullopt;
-          if (target && target->isInt() && target->toInt() == static_cast<int64_t>(dtype)) {
+          if (dtype_argument_naming(node, dtype)) {
             reduced.insert(node->output());
           }
         } else if (keeps_input_dtype(kind) || kind == c10::prim::ListUnpack) {
