@@ -116,6 +116,32 @@ fn assert_good_run(results: &Value, output: &std::process::Output) {
         "{}",
         results["stock_drift"]
     );
+    // A playoff's finalists, each measured once per round besides the
+    // search's measurement, stand on their medians.
+    if let Some(playoff) = results["playoff"].as_object() {
+        let rounds = playoff["rounds"].as_u64().unwrap() as usize;
+        for f in playoff["finalists"].as_array().unwrap() {
+            let mut figures: Vec<f64> = f["samples_per_s"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            assert!(figures.len() <= rounds + 1, "{f}");
+            figures.sort_by(f64::total_cmp);
+            let median = figures[(figures.len() - 1) / 2];
+            assert_eq!(f["median_samples_per_s"].as_f64(), Some(median), "{f}");
+        }
+        // A round starts only where it fits in the budget.
+        let measured_again = trials
+            .iter()
+            .any(|t| t["why"].as_str().unwrap().starts_with("playoff round"));
+        assert_eq!(measured_again, rounds > 0, "{playoff:?}");
+        assert!(
+            rounds > 0 || playoff["cut_short"].is_string(),
+            "{playoff:?}"
+        );
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("winner: #"), "{stdout}");
 }
@@ -1116,15 +1142,27 @@ fn the_expert_recipes_come_first_and_the_winner_never_loses_to_them() {
     let winner = &results["winner"];
     let won = winner["samples_per_s"].as_f64().unwrap();
     let winner_shapes = &trials[winner["trial"].as_u64().unwrap() as usize];
+    // A config stands on the median of its accurate measurements (the
+    // lower middle one of an even count): a playoff measures finalists
+    // again.
+    let median_of = |label: &serde_json::Value| {
+        let mut figures: Vec<f64> = trials
+            .iter()
+            .filter(|t| t["label"] == *label && t["status"] == "ok" && t["accurate"] == true)
+            .map(|t| t["stats"]["samples_per_s"].as_f64().unwrap())
+            .collect();
+        figures.sort_by(f64::total_cmp);
+        figures.get(figures.len().saturating_sub(1) / 2).copied()
+    };
+    assert_eq!(median_of(&winner["label"]), Some(won), "{winner}");
     for r in recipes {
         let Some(id) = r["trial"].as_u64() else {
             continue;
         };
         let t = &trials[id as usize];
-        if t["status"] != "ok" || t["accurate"] != true {
+        let Some(theirs) = median_of(&t["label"]) else {
             continue;
-        }
-        let theirs = t["stats"]["samples_per_s"].as_f64().unwrap();
+        };
         // Slower beyond noise would be a loss: the tie rule allows no more
         // than the two trials' own spread.
         let spread = t["stats"]["cv"].as_f64().unwrap_or(0.0)

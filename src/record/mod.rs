@@ -346,6 +346,31 @@ pub struct StoppedFamily {
     pub trials: Vec<usize>,
 }
 
+/// The playoff: the configs within `margin` of the best single
+/// measurement, measured again in turn, `rounds` times.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Playoff {
+    /// Finalists were within this share of the best measurement (0.1: 10%).
+    pub margin: f64,
+    /// Rounds measured: every finalist once per round, the order rotating.
+    pub rounds: usize,
+    pub finalists: Vec<Finalist>,
+    /// Why fewer rounds ran than planned (the budget, an interrupt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
+}
+
+/// One finalist of the playoff and what it measured.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Finalist {
+    pub label: String,
+    /// Its accurate measurements, in order: the search's first.
+    pub trials: Vec<usize>,
+    pub samples_per_s: Vec<f64>,
+    /// The figure it is ranked by: the median measurement's.
+    pub median_samples_per_s: f64,
+}
+
 /// A candidate the search did not try, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Skipped {
@@ -426,6 +451,10 @@ pub struct Results {
     /// and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stopped_families: Vec<StoppedFamily>,
+    /// The search's finalists measured again in turn; each config then
+    /// stands on the median of its measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playoff: Option<Playoff>,
     pub warnings: Vec<String>,
     /// Where the winner's time goes (`run --profile`): ops, kernels and
     /// ISA, the model against the host's measured roofs.

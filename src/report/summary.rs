@@ -134,6 +134,9 @@ pub fn render(results: &Results) -> String {
     for line in expert_lines(results) {
         out += &format!("{line}\n");
     }
+    if let Some(text) = playoff_text(results) {
+        out += &format!("playoff: {text}\n");
+    }
     if !results.model.assigned_attributes.is_empty() {
         out += &format!(
             "stateful model: `{}` assigns {} between calls; every trial's outputs were compared from the state it loaded with\n",
@@ -177,6 +180,45 @@ pub fn render(results: &Results) -> String {
         out += &format!("warning: {warning}\n");
     }
     out
+}
+
+/// The playoff in one line: how many finalists, how often measured, and
+/// the median each is ranked by, best first.
+pub fn playoff_text(results: &Results) -> Option<String> {
+    let p = results.playoff.as_ref()?;
+    let mut finalists: Vec<&crate::record::Finalist> = p.finalists.iter().collect();
+    finalists.sort_by(|a, b| b.median_samples_per_s.total_cmp(&a.median_samples_per_s));
+    let medians: Vec<String> = finalists
+        .iter()
+        .map(|f| {
+            let n = f.samples_per_s.len();
+            format!(
+                "{} {:.1} ({n} measurement{})",
+                f.label,
+                f.median_samples_per_s,
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    if p.rounds == 0 {
+        return Some(format!(
+            "not run ({}): the {} configs within {:.0}% of the best stand on one measurement each",
+            p.cut_short.as_deref().unwrap_or("no round fitted"),
+            p.finalists.len(),
+            p.margin * 100.0
+        ));
+    }
+    Some(format!(
+        "the {} configs within {:.0}% of the best measured again in turn ({} round(s){}); ranked by their median samples/s: {}",
+        p.finalists.len(),
+        p.margin * 100.0,
+        p.rounds,
+        p.cut_short
+            .as_ref()
+            .map(|why| format!(", cut short by {why}"))
+            .unwrap_or_default(),
+        medians.join(", ")
+    ))
 }
 
 /// The IPEX-vs-Inductor answer: the verdict, and each backend's best
@@ -442,4 +484,45 @@ fn per_shape_table(results: &Results) -> String {
         ]);
     }
     format!("per shape, stock -> winner:\n{t}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Finalist, Playoff};
+
+    fn with_playoff(rounds: usize, cut_short: Option<&str>) -> Results {
+        let mut results: Results = serde_json::from_str(include_str!(
+            "../../tests/fixtures/results/cnn-cv-epyc-avx2.json"
+        ))
+        .unwrap();
+        let finalist = |label: &str, figures: &[f64]| Finalist {
+            label: label.into(),
+            trials: (1..=figures.len()).collect(),
+            samples_per_s: figures.to_vec(),
+            median_samples_per_s: figures[(figures.len() - 1) / 2],
+        };
+        results.playoff = Some(Playoff {
+            margin: 0.1,
+            rounds,
+            finalists: vec![
+                finalist("ipex/O1+prepack/int8-static/t1/i2/jemalloc", &[99.0]),
+                finalist("ipex/O1+prepack/int8-static+s8/t1/i2/jemalloc", &[103.0]),
+            ],
+            cut_short: cut_short.map(String::from),
+        });
+        results
+    }
+
+    #[test]
+    fn the_playoff_line_ranks_the_finalists_by_their_median() {
+        assert_eq!(
+            playoff_text(&with_playoff(1, Some("the budget"))).unwrap(),
+            "the 2 configs within 10% of the best measured again in turn (1 round(s), cut short by the budget); ranked by their median samples/s: ipex/O1+prepack/int8-static+s8/t1/i2/jemalloc 103.0 (1 measurement), ipex/O1+prepack/int8-static/t1/i2/jemalloc 99.0 (1 measurement)"
+        );
+        assert_eq!(
+            playoff_text(&with_playoff(0, Some("interrupted"))).unwrap(),
+            "not run (interrupted): the 2 configs within 10% of the best stand on one measurement each"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use super::Session;
 use crate::config::Config;
 use crate::measure::shapes::interval_around;
-use crate::record::{Expert, ExpertBest, ExpertRecipe, Results, Status};
+use crate::record::{Expert, ExpertBest, ExpertRecipe, Results};
 
 impl Session<'_> {
     /// Measures every recipe in the launcher's layouts, as the plan lays
@@ -68,31 +68,30 @@ impl Session<'_> {
 }
 
 /// Fills the expert record's best recipe and the winner's ratio to it
-/// (after every trial, with the winner).
+/// (after every trial, with the winner). A recipe stands on the same
+/// measurement as in the winner's ranking (its median, after a playoff).
 pub fn summarize(results: &mut Results) {
-    let trials = &results.trials;
-    let Some(expert) = results.expert.as_mut() else {
+    let Some(expert) = results.expert.as_ref() else {
         return;
     };
     let best = expert
         .recipes
         .iter()
+        .filter(|r| r.trial.is_some())
         .filter_map(|r| {
-            let t = trials.get(r.trial?)?;
-            let ok = t.status == Status::Ok && t.accurate == Some(true);
-            let samples_per_s = t.stats.as_ref()?.samples_per_s;
-            ok.then_some((r, t, samples_per_s))
+            let t = super::winner::representative(results, results.objective, r.label.as_deref()?)?;
+            Some((r, t, t.stats.as_ref()?.samples_per_s))
         })
-        .max_by(|a, b| a.2.total_cmp(&b.2));
-    expert.best = best.map(|(r, t, samples_per_s)| ExpertBest {
-        trial: t.id,
-        recipe: r.recipe.clone(),
-        layout: r.layout.clone(),
-        label: t.label.clone(),
-        samples_per_s,
-    });
-    let ratio = expert
-        .best
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(r, t, samples_per_s)| ExpertBest {
+            trial: t.id,
+            recipe: r.recipe.clone(),
+            layout: r.layout.clone(),
+            label: t.label.clone(),
+            samples_per_s,
+        });
+    let trials = &results.trials;
+    let ratio = best
         .as_ref()
         .zip(results.winner.as_ref())
         .and_then(|(best, winner)| {
@@ -104,6 +103,10 @@ pub fn summarize(results: &mut Results) {
             );
             Some((ratio, ci95))
         });
+    let Some(expert) = results.expert.as_mut() else {
+        return;
+    };
+    expert.best = best;
     expert.winner_ratio = ratio.map(|r| r.0);
     expert.winner_ratio_ci95 = ratio.and_then(|r| r.1);
 }

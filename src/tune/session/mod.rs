@@ -11,6 +11,7 @@ mod expert;
 mod families;
 mod fallback;
 mod migration;
+mod playoff;
 mod reference;
 mod results;
 mod search;
@@ -242,6 +243,7 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
         SearchMode::Grid => session.search_grid()?,
         SearchMode::Rules => session.search_guided()?,
     }
+    session.playoff()?;
     session.stock_again()?;
     session.note_interference();
     session.deploy_winner()?;
@@ -296,8 +298,7 @@ impl Session<'_> {
     fn should_stop(&self) -> bool {
         INTERRUPTED.load(Ordering::SeqCst)
             || self
-                .settings
-                .budget
+                .search_budget()
                 .is_some_and(|b| self.start.elapsed() >= b)
     }
 

@@ -102,6 +102,7 @@ pub(super) fn results_skeleton(planned: &Planned, settings: &Settings) -> Result
         expert: None,
         migration: None,
         stopped_families: Vec::new(),
+        playoff: None,
         profile: None,
         shard: settings.shard.clone(),
         merged: None,

@@ -5,9 +5,59 @@ use super::*;
 /// Stock's drift over a run within this share is not worth a warning.
 pub(super) const DRIFT_TOLERANCE: f64 = 0.03;
 
-/// The best accurate trial of `results` under the objective; for throughput, a tie
-/// when it does not beat the runner-up beyond the 95% interval of their
-/// ratio, or by more than stock drifted during the run.
+/// Each config's standing: its accurate measurements ranked under the
+/// objective, represented by the median one (the lower of the two middle
+/// ones for an even count), best first. A config the playoff measured
+/// three times stands on its median, not on its luckiest window.
+pub fn ranked(results: &Results, objective: Objective) -> Vec<(&TrialRecord, f64)> {
+    // Shards merged from several machines of one host type rank by the
+    // speedup over their own shard's stock: machines differ a little.
+    let merged = results.merged.is_some() && objective == Objective::Throughput;
+    let score = |t: &TrialRecord| {
+        if merged {
+            t.speedup.filter(|_| t.stats.is_some())
+        } else {
+            objective.score(t)
+        }
+    };
+    let mut by_label: BTreeMap<&str, Vec<(&TrialRecord, f64)>> = BTreeMap::new();
+    for t in results
+        .trials
+        .iter()
+        .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
+    {
+        if let Some(score) = score(t) {
+            by_label.entry(&t.label).or_default().push((t, score));
+        }
+    }
+    let mut ranked: Vec<(&TrialRecord, f64)> = by_label
+        .into_values()
+        .map(|mut measured| {
+            measured.sort_by(|a, b| a.1.total_cmp(&b.1));
+            measured[(measured.len() - 1) / 2]
+        })
+        .collect();
+    // Ties in score keep the earlier trial first.
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+    ranked
+}
+
+/// The measurement `label` stands on in [`ranked`] (its median accurate
+/// one), if it has one.
+pub fn representative<'a>(
+    results: &'a Results,
+    objective: Objective,
+    label: &str,
+) -> Option<&'a TrialRecord> {
+    ranked(results, objective)
+        .into_iter()
+        .find(|(t, _)| t.label == label)
+        .map(|(t, _)| t)
+}
+
+/// The best config of `results` under the objective ([`ranked`]); for
+/// throughput, a tie when it does not beat the runner-up beyond the 95%
+/// interval of their ratio, or by more than stock drifted during the run.
 pub fn winner(results: &Results, objective: Objective) -> Option<Winner> {
     let stock = results
         .trials
@@ -22,23 +72,7 @@ pub fn winner(results: &Results, objective: Objective) -> Option<Winner> {
         .as_ref()
         .map_or(0.0, |d| (d.ratio - 1.0).abs())
         .max(results.reference.as_ref().map_or(0.0, |r| r.movement - 1.0));
-    // Shards merged from several machines of one host type rank by the
-    // speedup over their own shard's stock: machines differ a little.
-    let merged = results.merged.is_some() && objective == Objective::Throughput;
-    let score = |t: &TrialRecord| {
-        if merged {
-            t.speedup.filter(|_| t.stats.is_some())
-        } else {
-            objective.score(t)
-        }
-    };
-    let mut ranked: Vec<(&TrialRecord, f64)> = results
-        .trials
-        .iter()
-        .filter(|t| t.status == Status::Ok && t.accurate == Some(true))
-        .filter_map(|t| score(t).map(|score| (t, score)))
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let ranked = ranked(results, objective);
     ranked.first().map(|&(t, _)| {
         let s = t.stats.as_ref().map_or(0.0, |s| s.samples_per_s);
         Winner {
@@ -54,11 +88,9 @@ pub fn winner(results: &Results, objective: Objective) -> Option<Winner> {
                 .unwrap_or(1.0),
             speedup_ci95: t.speedup_ci95,
             // Ties are judged on throughput, the figure the intervals
-            // are computed for.
-            // The runner-up is another config (a config measured twice,
-            // like stock, does not tie with itself).
+            // are computed for; the runner-up is the next config.
             tie: (!matches!(objective, Objective::Latency { .. }))
-                .then(|| ranked.iter().find(|(r, _)| r.label != t.label))
+                .then(|| ranked.get(1))
                 .flatten()
                 .and_then(|&(r, _)| {
                     let rs = r.stats.as_ref()?.samples_per_s;
