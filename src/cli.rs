@@ -160,6 +160,11 @@ pub struct BenchHarnessArgs {
     /// instance per core, and IPEX fp32.
     #[arg(long, value_delimiter = ',')]
     pub configs: Vec<String>,
+    /// P4: windows of each config per repeat, taken in turn; the repeat's
+    /// figure is their median, as `run`'s playoff ranks its finalists (1:
+    /// one window, as the search measures a candidate).
+    #[arg(long, default_value_t = 3)]
+    pub windows: usize,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,9 @@
 //!   stock is measured at the start, the middle and the end, as `run`
 //!   measures its reference, and the other configs between, taking turns
 //!   (the order rotating) so that a slow stretch of the host hits them
-//!   alike. Per config and shape: the spread of the medians ((max - min) /
+//!   alike, `--windows` rounds of them (3 by default: a config's figure of
+//!   the repeat is the median of its windows, as `run`'s playoff ranks
+//!   its finalists). Per config and shape: the spread of the medians ((max - min) /
 //!   median of medians), the spread of its ratio to the same repeat's
 //!   stock reference (the median of its three windows, the figure `run`
 //!   divides by), and the page faults per call. Target: <= 3% for every
@@ -167,10 +169,13 @@ const STOCK_WINDOWS: usize = 3;
 
 /// The order of the children of one P4 repeat (indices into the configs,
 /// 0 being stock): stock at the start, the middle and the end, the other
-/// configs between, rotated by the repeat so that none always comes first.
-fn repeat_order(others: usize, repeat: usize) -> Vec<usize> {
-    let rotated: Vec<usize> = (0..others).map(|k| 1 + (repeat + k) % others).collect();
-    let (first, second) = rotated.split_at(others.div_ceil(2));
+/// configs between, `windows` rounds of them in turn, each round rotated
+/// (and the first by the repeat) so that none always comes first.
+fn repeat_order(others: usize, repeat: usize, windows: usize) -> Vec<usize> {
+    let rotated: Vec<usize> = (0..windows)
+        .flat_map(|round| (0..others).map(move |k| 1 + (repeat + round + k) % others))
+        .collect();
+    let (first, second) = rotated.split_at((others * windows).div_ceil(2));
     let mut order = vec![0];
     order.extend(first);
     order.push(0);
@@ -249,9 +254,19 @@ fn row<'r>(rows: &'r mut Vec<Repeats>, label: &str, shape: &str) -> &'r mut Repe
     &mut rows[at]
 }
 
+/// The row name of a config measured `windows` times per repeat.
+fn config_row(config: &Config, windows: usize) -> String {
+    if windows > 1 {
+        format!("{}, median of {windows} per repeat", config.label())
+    } else {
+        config.label()
+    }
+}
+
 /// P4 on one model: `--repeats` repeats, each measuring stock three times
 /// (start, middle, end: its median is the repeat's reference, as in `run`)
-/// and every other config once between, each window in its own child.
+/// and every other config `--windows` times between, in turn, each window
+/// in its own child.
 fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Result<Vec<Repeats>> {
     planned.suite.measure.min_time_s = args.min_time;
     let configs = p4_configs(&planned, args)?;
@@ -281,7 +296,7 @@ fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Resul
             configs.len()
         );
         let mut windows: Vec<Vec<Window>> = configs.iter().map(|_| Vec::new()).collect();
-        for i in repeat_order(configs.len() - 1, repeat) {
+        for i in repeat_order(configs.len() - 1, repeat, args.windows) {
             if failed.contains(&i) {
                 continue;
             }
@@ -317,14 +332,21 @@ fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Resul
             if !faults.is_empty() {
                 whole.faults_per_call.push(median(&faults));
             }
+            // Each config's figure of the repeat: the median of its
+            // windows, as run ranks a finalist of its playoff.
             for (config, measured) in configs.iter().zip(&windows).skip(1) {
-                for w in measured {
-                    if let Some((_, rate, ms)) = at(w) {
-                        let r = row(&mut rows, &config.label(), shape);
-                        r.medians_ms.push(ms);
-                        r.ratios.push(rate / stock_rate);
-                        r.faults_per_call.extend(w.faults_per_call);
-                    }
+                let at_shape: Vec<(String, f64, f64)> = measured.iter().filter_map(at).collect();
+                if at_shape.is_empty() {
+                    continue;
+                }
+                let rate = median(&at_shape.iter().map(|s| s.1).collect::<Vec<_>>());
+                let ms = median(&at_shape.iter().map(|s| s.2).collect::<Vec<_>>());
+                let faults: Vec<f64> = measured.iter().filter_map(|w| w.faults_per_call).collect();
+                let r = row(&mut rows, &config_row(config, args.windows), shape);
+                r.medians_ms.push(ms);
+                r.ratios.push(rate / stock_rate);
+                if !faults.is_empty() {
+                    r.faults_per_call.push(median(&faults));
                 }
             }
         }
@@ -333,9 +355,9 @@ fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Resul
 }
 
 pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
-    if args.calls == 0 || args.blocks == 0 || args.repeats < 2 {
+    if args.calls == 0 || args.blocks == 0 || args.windows == 0 || args.repeats < 2 {
         return Err(UserError::BadValue(
-            "--calls and --blocks must be at least 1 and --repeats at least 2".into(),
+            "--calls, --blocks and --windows must be at least 1 and --repeats at least 2".into(),
         )
         .into());
     }
@@ -420,8 +442,8 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
     }
     println!("P3: the timed loop's overhead against a bare loop (same process, same inputs)\n{p3}");
     println!(
-        "P4: {} repeats, each window in its own child: stock at each repeat's start, middle and end, the other configs between (taking turns)\n{p4}",
-        args.repeats
+        "P4: {} repeats, each window in its own child: stock at each repeat's start, middle and end, the other configs {} time(s) each between (taking turns)\n{p4}",
+        args.repeats, args.windows
     );
     Ok(exit_code::OK)
 }
@@ -432,10 +454,13 @@ mod tests {
 
     #[test]
     fn stock_opens_splits_and_closes_every_repeat_and_the_others_rotate() {
-        assert_eq!(repeat_order(3, 0), [0, 1, 2, 0, 3, 0]);
-        assert_eq!(repeat_order(3, 1), [0, 2, 3, 0, 1, 0]);
-        assert_eq!(repeat_order(3, 2), [0, 3, 1, 0, 2, 0]);
-        assert_eq!(repeat_order(1, 4), [0, 1, 0, 0]);
-        assert_eq!(repeat_order(0, 0), [0, 0, 0]);
+        assert_eq!(repeat_order(3, 0, 1), [0, 1, 2, 0, 3, 0]);
+        assert_eq!(repeat_order(3, 1, 1), [0, 2, 3, 0, 1, 0]);
+        assert_eq!(repeat_order(3, 2, 1), [0, 3, 1, 0, 2, 0]);
+        assert_eq!(repeat_order(1, 4, 1), [0, 1, 0, 0]);
+        assert_eq!(repeat_order(0, 0, 1), [0, 0, 0]);
+        // Several windows each: rounds in turn, each round rotated.
+        assert_eq!(repeat_order(3, 0, 3), [0, 1, 2, 3, 2, 3, 0, 1, 3, 1, 2, 0]);
+        assert_eq!(repeat_order(2, 1, 2), [0, 2, 1, 0, 1, 2, 0]);
     }
 }

@@ -10,7 +10,8 @@
 //! at most [`FINALISTS`] of them and the best expert recipe among them, is
 //! measured [`ROUNDS`] more times, every finalist once per round with the
 //! order rotating (drift falls on all of them alike), and each config is
-//! ranked by the median of its measurements (`winner::ranked`).
+//! ranked by the median of its measurements (`winner::ranked`). The search
+//! leaves the playoff the time it will take (`search_budget`).
 use super::*;
 use crate::record::{Finalist, Playoff};
 
@@ -20,8 +21,8 @@ pub(super) const MARGIN: f64 = 0.10;
 const FINALISTS: usize = 3;
 /// Rounds of the playoff: with the search's, three measurements each.
 const ROUNDS: usize = 2;
-/// The share of a run's budget the search leaves to the playoff.
-pub(super) const BUDGET_SHARE: f64 = 0.25;
+/// The most of a run's budget the search leaves to the playoff.
+const MAX_BUDGET_SHARE: f64 = 0.35;
 
 /// The finalists of `results`: the best config of each label within
 /// [`MARGIN`] of the best, at most [`FINALISTS`], and the best expert
@@ -64,14 +65,35 @@ impl Session<'_> {
         !matches!(self.settings.search, SearchMode::Given(_)) && self.settings.shard.is_none()
     }
 
-    /// The part of the budget the search may use.
+    /// The part of the budget the search may use: the budget less what
+    /// the playoff of the finalists so far would take (at most
+    /// [`MAX_BUDGET_SHARE`] of it). Measured again, a config takes about
+    /// its last trial's wall time, less a compile the cache now holds.
     pub(super) fn search_budget(&self) -> Option<Duration> {
         let budget = self.settings.budget?;
-        Some(if self.plays_off() {
-            budget.mul_f64(1.0 - BUDGET_SHARE)
+        if !self.plays_off() {
+            return Some(budget);
+        }
+        let finalists = finalists(&self.results, self.settings.objective);
+        let playoff = if finalists.len() < 2 {
+            0.0
         } else {
-            budget
-        })
+            ROUNDS as f64 * self.round_seconds(&finalists)
+        };
+        let reserve = playoff.min(budget.as_secs_f64() * MAX_BUDGET_SHARE);
+        Some(budget.saturating_sub(Duration::from_secs_f64(reserve)))
+    }
+
+    /// About how long one round of the playoff takes.
+    fn round_seconds(&self, finalists: &[Config]) -> f64 {
+        finalists
+            .iter()
+            .filter_map(|c| self.results.trials.iter().rev().find(|t| t.config == *c))
+            .map(|t| {
+                let compiled = t.compile.as_ref().filter(|c| !c.cached);
+                (t.wall_s - compiled.map_or(0.0, |c| c.seconds)).max(0.0)
+            })
+            .sum()
     }
 
     /// Measures the finalists again, round by round, while a whole round
@@ -124,11 +146,7 @@ impl Session<'_> {
             return Some("interrupted".into());
         }
         let budget = self.settings.budget?;
-        let round: f64 = finalists
-            .iter()
-            .filter_map(|c| self.results.trials.iter().rev().find(|t| t.config == *c))
-            .map(|t| t.wall_s)
-            .sum();
+        let round = self.round_seconds(finalists);
         let left = budget.saturating_sub(self.start.elapsed()).as_secs_f64();
         (round > left).then(|| {
             format!("the budget: a round takes about {round:.0} s and {left:.0} s were left")
