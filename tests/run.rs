@@ -65,6 +65,14 @@ fn run_ok(model: &str, args: &[&str]) -> Value {
     results
 }
 
+/// What a config stands on when measured several times, as the winner's
+/// ranking reads it: the median, the lower middle one of an even count
+/// (None for no measurement).
+fn lower_median(mut figures: Vec<f64>) -> Option<f64> {
+    figures.sort_by(f64::total_cmp);
+    figures.get(figures.len().saturating_sub(1) / 2).copied()
+}
+
 /// A complete, valid run: stock first, a winner that is accurate and at
 /// least as fast as stock.
 fn assert_good_run(results: &Value, output: &std::process::Output) {
@@ -121,16 +129,18 @@ fn assert_good_run(results: &Value, output: &std::process::Output) {
     if let Some(playoff) = results["playoff"].as_object() {
         let rounds = playoff["rounds"].as_u64().unwrap() as usize;
         for f in playoff["finalists"].as_array().unwrap() {
-            let mut figures: Vec<f64> = f["samples_per_s"]
+            let figures: Vec<f64> = f["samples_per_s"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|x| x.as_f64().unwrap())
                 .collect();
             assert!(figures.len() <= rounds + 1, "{f}");
-            figures.sort_by(f64::total_cmp);
-            let median = figures[(figures.len() - 1) / 2];
-            assert_eq!(f["median_samples_per_s"].as_f64(), Some(median), "{f}");
+            assert_eq!(
+                f["median_samples_per_s"].as_f64(),
+                lower_median(figures),
+                "{f}"
+            );
         }
         // A round starts only where it fits in the budget.
         let measured_again = trials
@@ -651,10 +661,7 @@ fn the_objective_decides_the_winner() {
         }
         by_label
             .into_iter()
-            .map(|(label, mut scores)| {
-                scores.sort_by(f64::total_cmp);
-                (label, scores[(scores.len() - 1) / 2])
-            })
+            .filter_map(|(label, scores)| Some((label, lower_median(scores)?)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(label, _)| label)
     };
@@ -1149,13 +1156,13 @@ fn the_expert_recipes_come_first_and_the_winner_never_loses_to_them() {
     // lower middle one of an even count): a playoff measures finalists
     // again.
     let median_of = |label: &serde_json::Value| {
-        let mut figures: Vec<f64> = trials
-            .iter()
-            .filter(|t| t["label"] == *label && t["status"] == "ok" && t["accurate"] == true)
-            .map(|t| t["stats"]["samples_per_s"].as_f64().unwrap())
-            .collect();
-        figures.sort_by(f64::total_cmp);
-        figures.get(figures.len().saturating_sub(1) / 2).copied()
+        lower_median(
+            trials
+                .iter()
+                .filter(|t| t["label"] == *label && t["status"] == "ok" && t["accurate"] == true)
+                .map(|t| t["stats"]["samples_per_s"].as_f64().unwrap())
+                .collect(),
+        )
     };
     assert_eq!(median_of(&winner["label"]), Some(won), "{winner}");
     for r in recipes {
