@@ -465,7 +465,8 @@ pub fn parse_threshold(text: &str) -> Result<f64, String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Stop starting new trials after this long (e.g. 90s, 5m, 1h).
+    /// Stop starting new trials after this long (e.g. 90s, 5m, 1h); one
+    /// config besides stock always runs.
     #[arg(long, value_parser = parse_duration)]
     pub budget: Option<Duration>,
     /// Measure exactly these configurations after stock (labels as the

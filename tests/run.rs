@@ -194,6 +194,27 @@ fn mlp_with_the_generic_suite() {
     assert_good_run(&results, &output);
 }
 
+/// A budget stock's measurement alone spends (a busy host, a tiny
+/// budget) still gets one config besides stock, and the reference again.
+#[test]
+fn a_budget_spent_on_stock_still_measures_one_config() {
+    let (results, output) = run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--budget",
+            "0.01s",
+        ],
+    );
+    assert_good_run(&results, &output);
+    let trials = results["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 3, "stock, one config, stock again");
+    assert_ne!(trials[1]["label"], "stock/O0/fp32/glibc");
+}
+
 #[test]
 fn encoder_with_the_nlp_suite() {
     let (results, output) = run("encoder.pt", &["--suite", "nlp", "--budget", "20s"]);

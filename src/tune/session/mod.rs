@@ -295,9 +295,18 @@ impl Session<'_> {
             .map(|s| s.samples_per_s)
     }
 
+    /// Whether the search starts no more trials: an interrupt, or a spent
+    /// budget once one config besides stock has run (a run of stock alone
+    /// answers nothing; on a busy host stock's measurement alone can take a
+    /// short budget).
     fn should_stop(&self) -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
-            || self
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return true;
+        }
+        let stock = Config::stock();
+        let candidate_ran = self.results.trials.iter().any(|t| t.config != stock);
+        candidate_ran
+            && self
                 .search_budget()
                 .is_some_and(|b| self.start.elapsed() >= b)
     }
