@@ -437,13 +437,7 @@ pub fn gate(
     threshold: f64,
     inconclusive_passes: bool,
 ) -> GateReport {
-    let index = |r: &Results| -> BTreeMap<String, TrialRecord> {
-        r.trials
-            .iter()
-            .map(|t| (t.label.clone(), t.clone()))
-            .collect()
-    };
-    let (b, k) = (index(baseline), index(current));
+    let (b, k) = (pooled_by_label(baseline), pooled_by_label(current));
     let mut labels: Vec<&String> = b.keys().chain(k.keys()).collect();
     labels.sort();
     labels.dedup();
@@ -465,6 +459,69 @@ pub fn gate(
             .filter_map(|(which, r)| noisy_run(which, r))
             .collect(),
         passed,
+    }
+}
+
+/// Each label's record as the gate compares it: its last record, and when
+/// that one ran, with the latencies of every measurement of the label that
+/// ran as it did (same accuracy verdict) pooled, shape by shape. A config
+/// measured several times in a run (stock through the run, the playoff's
+/// finalists, a re-measure by `run --baseline`) is then compared on all its
+/// windows: one window is one draw of a host that moves by percents from
+/// minute to minute (issue 27), and the last one is no better a draw than
+/// the others. The figure shown is the median window's samples/s, the one
+/// the winner's ranking stands on.
+fn pooled_by_label(r: &Results) -> BTreeMap<String, TrialRecord> {
+    let mut out: BTreeMap<String, TrialRecord> = BTreeMap::new();
+    for t in r.trials.iter().rev() {
+        let Some(pooled) = out.get_mut(&t.label) else {
+            out.insert(t.label.clone(), t.clone());
+            continue;
+        };
+        let alike = pooled.status == Status::Ok
+            && t.status == Status::Ok
+            && pooled.accurate == t.accurate
+            && same_shapes(pooled, t);
+        if alike {
+            pool_into(pooled, t);
+        }
+    }
+    for (label, pooled) in out.iter_mut() {
+        let mut windows: Vec<f64> = r
+            .trials
+            .iter()
+            .filter(|t| {
+                t.label == *label
+                    && t.status == Status::Ok
+                    && t.accurate == pooled.accurate
+                    && same_shapes(pooled, t)
+            })
+            .filter_map(|t| t.stats.as_ref().map(|s| s.samples_per_s))
+            .collect();
+        windows.sort_by(f64::total_cmp);
+        if let (Some(stats), Some(&median)) = (
+            pooled.stats.as_mut(),
+            windows.get(windows.len().saturating_sub(1) / 2),
+        ) {
+            stats.samples_per_s = median;
+        }
+    }
+    out
+}
+
+/// Whether two records measured the same shapes (v1 records: none).
+fn same_shapes(a: &TrialRecord, b: &TrialRecord) -> bool {
+    a.per_shape.len() == b.per_shape.len()
+        && a.per_shape.iter().zip(&b.per_shape).all(|(x, y)| {
+            x.shape == y.shape && x.batch_size == y.batch_size && x.workers == y.workers
+        })
+}
+
+/// Adds `other`'s latencies to `into`'s, over all shapes and per shape.
+fn pool_into(into: &mut TrialRecord, other: &TrialRecord) {
+    into.latencies_ms.extend_from_slice(&other.latencies_ms);
+    for (shape, more) in into.per_shape.iter_mut().zip(&other.per_shape) {
+        shape.latencies_ms.extend_from_slice(&more.latencies_ms);
     }
 }
 
@@ -572,5 +629,68 @@ mod tests {
             (r.baseline - 800.0).abs() < 10.0 && (r.current - 400.0).abs() < 5.0,
             "{r:?}"
         );
+    }
+
+    /// A real v2 run whose trials are one config measured in `windows`
+    /// (each latency scaled by its factor) and then `last_status`.
+    fn windows_of(factors: &[f64], last_status: Option<Status>) -> Results {
+        let mut results: Results = serde_json::from_str(include_str!(
+            "../../tests/fixtures/results/cnn-cv-epyc-avx512bf16.json"
+        ))
+        .unwrap();
+        let model = results.trials[3].clone();
+        let window = |factor: f64| {
+            let mut t = model.clone();
+            t.latencies_ms.iter_mut().for_each(|l| *l *= factor);
+            for shape in &mut t.per_shape {
+                shape.latencies_ms.iter_mut().for_each(|l| *l *= factor);
+            }
+            if let Some(stats) = t.stats.as_mut() {
+                stats.samples_per_s /= factor;
+            }
+            t
+        };
+        results.trials = factors.iter().map(|&f| window(f)).collect();
+        if let Some(status) = last_status {
+            let mut failed = window(1.0);
+            failed.status = status;
+            results.trials.push(failed);
+        }
+        results
+    }
+
+    #[test]
+    fn a_config_measured_in_several_windows_is_compared_on_all_of_them() {
+        let baseline = windows_of(&[1.0], None);
+        // The playoff's windows of the same config: two as fast as the
+        // baseline, the last one 10% slower (the host, for a minute).
+        let current = windows_of(&[1.0, 1.0, 1.1], None);
+        let pooled = pooled_by_label(&current);
+        let label = &current.trials[0].label;
+        let record = &pooled[label];
+        assert_eq!(
+            record.latencies_ms.len(),
+            3 * current.trials[0].latencies_ms.len()
+        );
+        for (shape, one) in record.per_shape.iter().zip(&current.trials[0].per_shape) {
+            assert_eq!(shape.latencies_ms.len(), 3 * one.latencies_ms.len());
+        }
+        let median = current.trials[0].stats.as_ref().unwrap().samples_per_s;
+        let shown = record.stats.as_ref().unwrap().samples_per_s;
+        assert!((shown - median).abs() < 1e-9, "the median window's figure");
+        let report = gate(&baseline, &current, 0.05, false);
+        assert!(report.passed, "{:?}", report.comparisons);
+        // The last window alone would have regressed.
+        let last_only = windows_of(&[1.1], None);
+        assert!(!gate(&baseline, &last_only, 0.05, false).passed);
+    }
+
+    #[test]
+    fn a_config_that_fails_last_is_judged_on_its_failure() {
+        let baseline = windows_of(&[1.0], None);
+        let current = windows_of(&[1.0, 1.0], Some(Status::Crashed));
+        let record = &pooled_by_label(&current)[&current.trials[0].label];
+        assert_eq!(record.status, Status::Crashed);
+        assert!(!gate(&baseline, &current, 0.05, false).passed);
     }
 }

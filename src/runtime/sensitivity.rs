@@ -21,6 +21,9 @@ use crate::trial::{SensitivityOutput, TrialSpec};
 /// margin for the measurement under way and the answer).
 const TIME_LIMIT_SHARE: f64 = 0.7;
 
+/// Layers measured before the pace of the rest is judged.
+const PACE_LAYERS: usize = 3;
+
 /// Measures every layer the config does not already keep in fp32.
 pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutput> {
     let started = Instant::now();
@@ -51,22 +54,40 @@ pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutp
         .iter()
         .filter(|l| !spec.config.fp32_layers.contains(l))
         .collect();
-    // Each layer alone int8 first (cheap: one small quantized layer)...
-    let mut layer_errors: Vec<LayerError> = measured
-        .iter()
-        .map(|layer| {
-            let mut alone = spec.config.clone();
-            alone.fp32_layers = layers.iter().filter(|l| l != layer).cloned().collect();
-            let result = measure(&alone);
-            LayerError {
-                layer: (*layer).clone(),
-                error: result.as_ref().err().map(first_line),
-                alone: result.ok().flatten(),
-                kept_fp32: None,
-                score: 0.0,
-            }
-        })
-        .collect();
+    let deadline = spec
+        .time_limit_s
+        .map(|s| Duration::from_secs_f64(s * TIME_LIMIT_SHARE));
+    // Each layer alone int8 first (one small quantized layer, but the whole
+    // model's passes each time)...
+    let mut layer_errors: Vec<LayerError> = Vec::with_capacity(measured.len());
+    let alone_started = Instant::now();
+    for (done, layer) in measured.iter().enumerate() {
+        let mut alone = spec.config.clone();
+        alone.fp32_layers = layers.iter().filter(|l| l != layer).cloned().collect();
+        let result = measure(&alone);
+        layer_errors.push(LayerError {
+            layer: (*layer).clone(),
+            error: result.as_ref().err().map(first_line),
+            alone: result.ok().flatten(),
+            kept_fp32: None,
+            score: 0.0,
+        });
+        // A ranking needs every layer: when the pace so far cannot measure
+        // them all in time, say so now rather than at the limit (on
+        // EfficientNet-B0 the whole fallback share of the budget went to a
+        // pass that could not end).
+        let done = done + 1;
+        if let Some(limit) = deadline.filter(|_| done >= PACE_LAYERS) {
+            let each = alone_started.elapsed().as_secs_f64() / done as f64;
+            let needed = started.elapsed().as_secs_f64() + each * (measured.len() - done) as f64;
+            anyhow::ensure!(
+                needed <= limit.as_secs_f64(),
+                "{} layers at about {each:.1} s each need about {needed:.0} s, more than the {:.0} s the fallback may take",
+                measured.len(),
+                limit.as_secs_f64()
+            );
+        }
+    }
     // ...then each alone fp32 (a whole model to quantize each time: about
     // ten times the cost on a BERT), most damaging alone first, while the
     // parent's time limit allows (a layer left unmeasured gains nothing in
@@ -75,9 +96,6 @@ pub fn run_sensitivity_child(spec: &TrialSpec) -> anyhow::Result<SensitivityOutp
     order.sort_by(|&a, &b| {
         damage(layer_errors[b].alone.as_ref()).total_cmp(&damage(layer_errors[a].alone.as_ref()))
     });
-    let deadline = spec
-        .time_limit_s
-        .map(|s| Duration::from_secs_f64(s * TIME_LIMIT_SHARE));
     for i in order {
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::fallback::keep_best;
 use super::Session;
 use crate::config::Config;
-use crate::record::{Status, StoppedFamily, TrialRecord};
+use crate::record::{Skipped, Status, StoppedFamily, TrialRecord};
 use crate::search::{guided, Candidate};
 
 /// Trials of a family that fail the same way before it is stopped.
@@ -273,6 +273,14 @@ impl Session<'_> {
             }
             // Its backend may have stopped (families failing alike).
             if self.family_stopped(&config).is_some() {
+                continue;
+            }
+            if let Some(reason) = self.would_overrun(&config) {
+                self.tried.insert(config.clone());
+                self.results.skipped.push(Skipped {
+                    label: config.label(),
+                    reason,
+                });
                 continue;
             }
             if !self.tried.insert(config.clone()) {

@@ -256,8 +256,8 @@ pub fn tune(planned: &Planned, settings: &Settings, output: &Path) -> anyhow::Re
 }
 
 /// Measures `configs` again, each with at least its number of timed
-/// iterations, and appends the new records to `results` (later records of
-/// a label supersede earlier ones for the gate). Stock runs first, as this
+/// iterations, and appends the new records to `results` (the gate pools a
+/// label's measurements). Stock runs first, as this
 /// session's accuracy reference (also recorded).
 pub fn remeasure(
     planned: &Planned,
@@ -311,6 +311,23 @@ impl Session<'_> {
                 .is_some_and(|b| self.start.elapsed() >= b)
     }
 
+    /// Why the search should not start `config` now: the budget it may
+    /// use would run out before the trial ends, going by the trials of
+    /// its family (backend x dtype), else of its backend (an Inductor
+    /// trial compiles for about 30 s; one started with seconds left ran
+    /// 34 s past the search's budget and took the playoff's time).
+    /// Cheaper candidates may still fit.
+    pub(super) fn would_overrun(&self, config: &Config) -> Option<String> {
+        let budget = self.search_budget()?;
+        let predicted = predicted_wall_s(&self.results.trials, config)?;
+        let left = budget.saturating_sub(self.start.elapsed()).as_secs_f64();
+        (predicted > left).then(|| {
+            format!(
+                "would not end within the search's budget: a trial like it took {predicted:.0} s, {left:.0} s were left"
+            )
+        })
+    }
+
     fn spec(&mut self, config: &Config, is_stock: bool) -> TrialSpec {
         let stock_outputs = self.scratch.path().join("stock-outputs.pt");
         let label = config.label();
@@ -338,6 +355,49 @@ impl Session<'_> {
         }
         outcome
     }
+}
+
+/// About how long a trial of `config`, a config not measured yet, takes:
+/// the longest trial (stock's first aside) of its family, else of its
+/// backend (None: nothing alike ran yet). The longest: a new config
+/// compiles or quantizes anew as its family's first trial did (an
+/// Inductor package is cached per level, dtype and threads).
+fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
+    if let Some(cached) = cached_package_wall_s(trials, config) {
+        return Some(cached);
+    }
+    let alike = |same: &dyn Fn(&Config) -> bool| {
+        trials
+            .iter()
+            .skip(1)
+            .filter(|t| same(&t.config))
+            .map(|t| t.wall_s)
+            .max_by(f64::total_cmp)
+    };
+    alike(&|c| families::family(c) == families::family(config))
+        .or_else(|| alike(&|c| c.backend == config.backend))
+}
+
+/// For a config whose compiled packages a measured trial made (the same
+/// Inductor compile: level, dtype and its variants, threads; allocator and
+/// instances do not enter the package), that trial's wall time less the
+/// compile the cache now holds.
+fn cached_package_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
+    let same_package = |c: &Config| {
+        c.backend == config.backend
+            && c.level == config.level
+            && c.dtype == config.dtype
+            && c.signed_activations == config.signed_activations
+            && c.fp32_layers == config.fp32_layers
+            && c.dynamic_shapes == config.dynamic_shapes
+            && c.threads == config.threads
+    };
+    let compiled = trials
+        .iter()
+        .rev()
+        .find(|t| t.status == Status::Ok && t.compile.is_some() && same_package(&t.config))?;
+    let compile = compiled.compile.as_ref().filter(|c| !c.cached);
+    Some((compiled.wall_s - compile.map_or(0.0, |c| c.seconds)).max(0.0))
 }
 
 /// How many of `total` candidates this run's shard measures.
@@ -388,5 +448,60 @@ fn record_for_tests(config: Config, status: Status) -> TrialRecord {
         executed_graph: None,
         warnings: Vec::new(),
         shard: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn took(label: &str, wall_s: f64) -> TrialRecord {
+        let mut t = record_for_tests(label.parse().unwrap(), Status::Ok);
+        t.wall_s = wall_s;
+        t
+    }
+
+    #[test]
+    fn a_new_trial_takes_about_the_longest_of_its_family_else_its_backend() {
+        let trials = vec![
+            took("stock/O0/fp32/glibc", 2.0),
+            took("inductor/O1/bf16-autocast/t2/tcmalloc", 31.0),
+            took("ipex/O1+fold+prepack/bf16-autocast/t2/tcmalloc", 1.9),
+            took("inductor/O1/int8-static/t2/tcmalloc", 36.0),
+            took("inductor/O2/bf16-autocast/t2/tcmalloc", 3.0),
+        ];
+        let predict = |label: &str| predicted_wall_s(&trials, &label.parse().unwrap());
+        // Its family's first trial compiled: 31 s, not the 3 s of a
+        // package the cache held.
+        assert_eq!(
+            predict("inductor/O1/bf16-autocast/t1/i2/tcmalloc"),
+            Some(31.0)
+        );
+        // A family not measured yet: its backend's longest.
+        assert_eq!(predict("inductor/O1/fp32/t2/tcmalloc"), Some(36.0));
+        assert_eq!(
+            predict("ipex/O1+fold+prepack/int8-static/t2/tcmalloc"),
+            Some(1.9)
+        );
+        // Stock's first measurement says nothing of a stock config's.
+        assert_eq!(predict("stock/O1+fold/fp32/t2/tcmalloc"), None);
+    }
+
+    #[test]
+    fn a_package_the_cache_holds_costs_its_trial_less_the_compile() {
+        let mut compiled = took("inductor/O1/bf16/t1/i2/tcmalloc", 31.0);
+        compiled.compile = Some(crate::record::CompileRecord {
+            seconds: 29.0,
+            cached: false,
+            stages: Default::default(),
+            folder: Default::default(),
+        });
+        let trials = vec![took("stock/O0/fp32/glibc", 2.0), compiled];
+        let predict = |label: &str| predicted_wall_s(&trials, &label.parse().unwrap());
+        // Another allocator: the same package.
+        assert_eq!(predict("inductor/O1/bf16/t1/i2/jemalloc"), Some(2.0));
+        // Another level or thread count compiles anew.
+        assert_eq!(predict("inductor/O2/bf16/t1/i2/tcmalloc"), Some(31.0));
+        assert_eq!(predict("inductor/O1/bf16/t2/tcmalloc"), Some(31.0));
     }
 }

@@ -164,7 +164,10 @@ impl Session<'_> {
                 if self.family_stopped(&config).is_some() || self.tried.contains(&config) {
                     continue;
                 }
-                if let Some(reason) = self.family_far_behind(&config, best_score) {
+                if let Some(reason) = self
+                    .family_far_behind(&config, best_score)
+                    .or_else(|| self.would_overrun(&config))
+                {
                     self.tried.insert(config.clone());
                     self.results.skipped.push(Skipped {
                         label: config.label(),
@@ -263,7 +266,10 @@ impl Session<'_> {
         {
             return Ok(None);
         }
-        if let Some(reason) = self.family_far_behind(&config, best_score) {
+        if let Some(reason) = self
+            .family_far_behind(&config, best_score)
+            .or_else(|| self.would_overrun(&config))
+        {
             self.results.skipped.push(Skipped {
                 label: config.label(),
                 reason,
@@ -313,6 +319,7 @@ impl Session<'_> {
                     self.with_known_fp32_layers(&mut config);
                     if self.family_stopped(&config).is_some()
                         || self.family_far_behind(&config, winner_score).is_some()
+                        || self.would_overrun(&config).is_some()
                         || !self.tried.insert(config.clone())
                     {
                         continue;
