@@ -35,6 +35,21 @@ fn run(model: &str, args: &[&str]) -> (Value, std::process::Output) {
     (serde_json::from_str(&text).expect("valid JSON"), output)
 }
 
+/// The fixture MLP with the generic suite (16x512) and `budget`.
+fn mlp_generic(budget: &str) -> (Value, std::process::Output) {
+    run(
+        "mlp.pt",
+        &[
+            "--suite",
+            "generic",
+            "--input-shape",
+            "16x512",
+            "--budget",
+            budget,
+        ],
+    )
+}
+
 fn trial_by_label<'a>(results: &'a Value, label: &str) -> &'a Value {
     results["trials"]
         .as_array()
@@ -180,17 +195,7 @@ fn cnn_with_the_cv_suite() {
 
 #[test]
 fn mlp_with_the_generic_suite() {
-    let (results, output) = run(
-        "mlp.pt",
-        &[
-            "--suite",
-            "generic",
-            "--input-shape",
-            "16x512",
-            "--budget",
-            "20s",
-        ],
-    );
+    let (results, output) = mlp_generic("20s");
     assert_good_run(&results, &output);
 }
 
@@ -198,17 +203,7 @@ fn mlp_with_the_generic_suite() {
 /// budget) still gets one config besides stock, and the reference again.
 #[test]
 fn a_budget_spent_on_stock_still_measures_one_config() {
-    let (results, output) = run(
-        "mlp.pt",
-        &[
-            "--suite",
-            "generic",
-            "--input-shape",
-            "16x512",
-            "--budget",
-            "0.01s",
-        ],
-    );
+    let (results, output) = mlp_generic("0.01s");
     assert_good_run(&results, &output);
     let trials = results["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 3, "stock, one config, stock again");
@@ -1127,17 +1122,7 @@ fn bad_output_paths_and_baselines_are_refused_before_any_trial() {
 /// and the results and the terminal carry the winner's ratio to the best.
 #[test]
 fn the_expert_recipes_come_first_and_the_winner_never_loses_to_them() {
-    let (results, output) = run(
-        "mlp.pt",
-        &[
-            "--suite",
-            "generic",
-            "--input-shape",
-            "16x512",
-            "--budget",
-            "40s",
-        ],
-    );
+    let (results, output) = mlp_generic("40s");
     assert_good_run(&results, &output);
     let trials = results["trials"].as_array().unwrap();
     let expert = &results["expert"];
