@@ -472,10 +472,16 @@ pub fn gate(
 /// the others. The figure shown is the median window's samples/s, the one
 /// the winner's ranking stands on.
 fn pooled_by_label(r: &Results) -> BTreeMap<String, TrialRecord> {
-    let mut out: BTreeMap<String, TrialRecord> = BTreeMap::new();
+    // Per label: the record compared, and the samples/s of each window in it.
+    let mut out: BTreeMap<String, (TrialRecord, Vec<f64>)> = BTreeMap::new();
     for t in r.trials.iter().rev() {
-        let Some(pooled) = out.get_mut(&t.label) else {
-            out.insert(t.label.clone(), t.clone());
+        let figure = t
+            .stats
+            .as_ref()
+            .filter(|_| t.status == Status::Ok)
+            .map(|s| s.samples_per_s);
+        let Some((pooled, windows)) = out.get_mut(&t.label) else {
+            out.insert(t.label.clone(), (t.clone(), figure.into_iter().collect()));
             continue;
         };
         let alike = pooled.status == Status::Ok
@@ -484,29 +490,21 @@ fn pooled_by_label(r: &Results) -> BTreeMap<String, TrialRecord> {
             && same_shapes(pooled, t);
         if alike {
             pool_into(pooled, t);
+            windows.extend(figure);
         }
     }
-    for (label, pooled) in out.iter_mut() {
-        let mut windows: Vec<f64> = r
-            .trials
-            .iter()
-            .filter(|t| {
-                t.label == *label
-                    && t.status == Status::Ok
-                    && t.accurate == pooled.accurate
-                    && same_shapes(pooled, t)
-            })
-            .filter_map(|t| t.stats.as_ref().map(|s| s.samples_per_s))
-            .collect();
-        windows.sort_by(f64::total_cmp);
-        if let (Some(stats), Some(&median)) = (
-            pooled.stats.as_mut(),
-            windows.get(windows.len().saturating_sub(1) / 2),
-        ) {
-            stats.samples_per_s = median;
-        }
-    }
-    out
+    out.into_iter()
+        .map(|(label, (mut pooled, mut windows))| {
+            windows.sort_by(f64::total_cmp);
+            if let (Some(stats), Some(&median)) = (
+                pooled.stats.as_mut(),
+                windows.get(windows.len().saturating_sub(1) / 2),
+            ) {
+                stats.samples_per_s = median;
+            }
+            (label, pooled)
+        })
+        .collect()
 }
 
 /// Whether two records measured the same shapes (v1 records: none).

@@ -396,8 +396,14 @@ fn cached_package_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64>
         .iter()
         .rev()
         .find(|t| t.status == Status::Ok && t.compile.is_some() && same_package(&t.config))?;
-    let compile = compiled.compile.as_ref().filter(|c| !c.cached);
-    Some((compiled.wall_s - compile.map_or(0.0, |c| c.seconds)).max(0.0))
+    Some(wall_without_compile_s(compiled))
+}
+
+/// A trial's wall time less the compile it did (none when the cache held
+/// its packages): what measuring its config again takes.
+pub(super) fn wall_without_compile_s(t: &TrialRecord) -> f64 {
+    let compiled = t.compile.as_ref().filter(|c| !c.cached);
+    (t.wall_s - compiled.map_or(0.0, |c| c.seconds)).max(0.0)
 }
 
 /// How many of `total` candidates this run's shard measures.

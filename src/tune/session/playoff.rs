@@ -96,10 +96,7 @@ impl Session<'_> {
         finalists
             .iter()
             .filter_map(|c| self.results.trials.iter().rev().find(|t| t.config == *c))
-            .map(|t| {
-                let compiled = t.compile.as_ref().filter(|c| !c.cached);
-                (t.wall_s - compiled.map_or(0.0, |c| c.seconds)).max(0.0)
-            })
+            .map(super::wall_without_compile_s)
             .sum()
     }
 
