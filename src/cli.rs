@@ -144,10 +144,10 @@ pub struct BenchHarnessArgs {
     #[command(flatten)]
     pub lock: LockArgs,
     /// P3: calls per block (bare and timed blocks alternate).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 500)]
     pub calls: usize,
-    /// P3: blocks of each kind.
-    #[arg(long, default_value_t = 9)]
+    /// P3: blocks of each kind (the pairs the overhead's median is over).
+    #[arg(long, default_value_t = 20)]
     pub blocks: usize,
     /// P4: repeats of the config.
     #[arg(long, default_value_t = 5)]

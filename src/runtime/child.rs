@@ -46,6 +46,11 @@ pub fn run_child(spec: &TrialSpec) -> anyhow::Result<TrialOutput> {
             compile_packages(spec, &batches, calibrate_on)?;
         }
         run_instances(spec, &batches, calibrate_on, &shapes)?
+    } else if spec.options.processes > 1
+        && spec.config.streams == 1
+        && spec.options.profile_rounds == 0
+    {
+        run_in_turn(spec, &batches, calibrate_on, &shapes)?
     } else {
         run_streams(spec, &batches, calibrate_on, &shapes)?
     };
@@ -593,7 +598,64 @@ fn run_instances(
         // The first failure is the cause; the others stopped for it.
         anyhow::bail!("{}", failures[0]);
     }
-    merge_instances(spec, batches, calibrate_on, shapes, runs)
+    // Timed together: their common window, every instance a worker.
+    let start = runs
+        .iter()
+        .map(|r| r.start_unix)
+        .fold(f64::INFINITY, f64::min);
+    let end = runs.iter().map(|r| r.end_unix).fold(0.0, f64::max);
+    let workers = runs.len();
+    merge_runs(
+        spec,
+        batches,
+        calibrate_on,
+        shapes,
+        runs,
+        (end - start).max(0.0),
+        workers,
+    )
+}
+
+/// One config timed in `spec.options.processes` fresh processes, one after
+/// another (each an instance slot of one, for its share of the minimums),
+/// their windows pooled into one figure. Stock's trials are (see
+/// `trial::spec::STOCK_PROCESSES`): where glibc's malloc thresholds settle
+/// differs from one process to the next, and one process's figure with it.
+fn run_in_turn(
+    spec: &TrialSpec,
+    batches: &[Vec<Tensor>],
+    calibrate_on: &[Vec<Tensor>],
+    shapes: &[(String, u64)],
+) -> anyhow::Result<TrialOutput> {
+    let processes = spec.options.processes;
+    let mut runs = Vec::with_capacity(processes);
+    for index in 0..processes {
+        let rendezvous = tempfile::tempdir()?;
+        let mut own = spec.clone();
+        own.options.processes = 1;
+        own.options.min_time_s = spec.options.min_time_s / processes as f64;
+        own.options.min_iters = spec.options.min_iters.div_ceil(processes).max(1);
+        own.options.profile_rounds = 0;
+        own.reference = None;
+        own.save_outputs = None;
+        own.save_module = None;
+        own.instance = Some(InstanceSlot {
+            index: 0,
+            of: 1,
+            rendezvous: rendezvous.path().to_path_buf(),
+        });
+        let child = start_instance(&own, rendezvous.path())?;
+        runs.push(
+            finish_instance(child)
+                .map_err(|e| anyhow::anyhow!("process {} of {processes}: {e:#}", index + 1))?,
+        );
+    }
+    // One after another: their windows add up, one call in flight.
+    let elapsed_s = runs
+        .iter()
+        .map(|r| (r.end_unix - r.start_unix).max(0.0))
+        .sum();
+    merge_runs(spec, batches, calibrate_on, shapes, runs, elapsed_s, 1)
 }
 
 /// Starts one instance process (dying with this one).
@@ -695,24 +757,21 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
     })
 }
 
-/// The instances' latencies and samples over their common window; the
-/// outputs of a copy prepared here (as each instance prepared its own) for
-/// the accuracy check.
-fn merge_instances(
+/// The latencies and samples of processes' timed windows over `elapsed_s`
+/// (instances: their common window; processes in turn: the sum) with
+/// `workers` calls in flight; the outputs of a copy prepared here (as each
+/// process prepared its own) for the accuracy check.
+fn merge_runs(
     spec: &TrialSpec,
     batches: &[Vec<Tensor>],
     calibrate_on: &[Vec<Tensor>],
     shapes: &[(String, u64)],
     runs: Vec<InstanceOutput>,
+    elapsed_s: f64,
+    workers: usize,
 ) -> anyhow::Result<TrialOutput> {
-    let workers = runs.len();
-    let start = runs
-        .iter()
-        .map(|r| r.start_unix)
-        .fold(f64::INFINITY, f64::min);
-    let end = runs.iter().map(|r| r.end_unix).fold(0.0, f64::max);
     let mut timed = Timed {
-        elapsed_s: (end - start).max(0.0),
+        elapsed_s,
         ..Timed::default()
     };
     let mut warm = WarmedUp {

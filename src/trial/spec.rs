@@ -53,7 +53,29 @@ pub struct TrialOptions {
     /// calls): put back as the model loaded before the outputs are compared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_state: Vec<String>,
+    /// Time the window in this many fresh processes in turn, each for its
+    /// share of the minimums, pooled (stock: [`STOCK_PROCESSES`]); 1: in
+    /// the trial child itself.
+    #[serde(default = "one_process")]
+    pub processes: usize,
 }
+
+fn one_process() -> usize {
+    1
+}
+
+/// The processes stock's every trial is timed in, one after another.
+/// Stock allocates its activations through glibc, whose mmap and trim
+/// thresholds move with the allocations a process has seen: where they
+/// settle differs from one process to the next, and stock's speed with it
+/// (bimodal). Measured on the cv fixture `cnn` (2 threads, an Intel Xeon
+/// VM), one stock trial per `run`, eight runs: in one process, batch 1 took
+/// 1.90 or 2.89 ms and batch 8 14.4 or 18.7 ms (spread 51% and 26%, sd 20%
+/// and 11%); in three processes pooled, 5.4% and 6.5% (sd 2.0% and 2.6%).
+/// Within one process eight windows stay within 3% (Python, same model),
+/// and with glibc's thresholds fixed, or jemalloc, processes differ by 8%;
+/// ASLR off does not narrow it.
+pub const STOCK_PROCESSES: usize = 3;
 
 /// A deliberate failure, for testing the parent's handling (hidden flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

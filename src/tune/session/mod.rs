@@ -98,7 +98,10 @@ fn now_unix() -> u64 {
 /// A spec that measures `config` of the planned model with `options`: no
 /// reference outputs, nothing saved, no fault (what the benchmarks and
 /// `profile` run; the session adds its reference and faults).
-pub fn plain_spec(planned: &Planned, config: Config, options: TrialOptions) -> TrialSpec {
+pub fn plain_spec(planned: &Planned, config: Config, mut options: TrialOptions) -> TrialSpec {
+    if config == Config::stock() {
+        options.processes = crate::trial::spec::STOCK_PROCESSES;
+    }
     TrialSpec {
         model: planned.model_path.clone(),
         method: planned.model.method.clone(),
@@ -137,6 +140,7 @@ pub fn trial_options(planned: &Planned, record_graph: bool) -> TrialOptions {
         profile_rounds: 0,
         onednn_verbose: false,
         model_state: planned.model.assigned_attributes.clone(),
+        processes: 1,
     }
 }
 
