@@ -165,6 +165,10 @@ pub struct BenchHarnessArgs {
     /// one window, as the search measures a candidate).
     #[arg(long, default_value_t = 3)]
     pub windows: usize,
+    /// P5: windows of each variant of stock (as run times it, one process,
+    /// glibc's thresholds fixed, jemalloc, one thread); 0: skip P5.
+    #[arg(long, default_value_t = 6)]
+    pub cause_windows: usize,
 }
 
 #[derive(Debug, Args)]

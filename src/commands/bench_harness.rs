@@ -27,6 +27,13 @@
 //!   divides by), and the page faults per call. Target: <= 3% for every
 //!   config and for stock's reference; stock's single windows are shown
 //!   beside it, not judged.
+//! - P5, where stock's spread comes from: stock's windows, each in fresh
+//!   processes, as `run` measures it (three processes pooled) and with one
+//!   suspect changed at a time (one process; glibc's malloc thresholds
+//!   fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
+//!   Per variant and shape: the windows' spread and coefficient of
+//!   variation. A suspect whose variant is much steadier than one process
+//!   of stock is a cause (glibc's thresholds were, by 3-6x here).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,10 +41,10 @@ use std::time::{Duration, Instant};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment};
 
 use crate::cli::{BenchHarnessArgs, FixtureModel};
-use crate::config::{Backend, Config, Level};
+use crate::config::{Allocator, Backend, Config, Level};
 use crate::error::{exit_code, UserError};
 use crate::measure::interference::Probe;
-use crate::measure::stats::{bootstrap_ci, median, spread};
+use crate::measure::stats::{bootstrap_ci, mean, median, spread, stddev};
 use crate::measure::timing::{timed_loop, warm_up, WarmUp};
 use crate::record::Status;
 use crate::runtime::apply;
@@ -375,6 +382,112 @@ fn repeatability(mut planned: Planned, args: &BenchHarnessArgs) -> anyhow::Resul
     Ok(rows)
 }
 
+/// One variant of P5: what it changes, its config and how many processes
+/// each of its windows is timed in.
+struct Suspect {
+    name: &'static str,
+    config: Config,
+    processes: usize,
+}
+
+/// P5's variants: stock as `run` measures it, then one suspect of its
+/// spread changed at a time.
+fn suspects() -> Vec<Suspect> {
+    let stock = Config::stock();
+    let one = |name, config| Suspect {
+        name,
+        config,
+        processes: 1,
+    };
+    vec![
+        Suspect {
+            name: "stock as run times it (processes pooled)",
+            config: stock.clone(),
+            processes: crate::trial::spec::STOCK_PROCESSES,
+        },
+        one("stock, one process per window", stock.clone()),
+        one(
+            "glibc's malloc thresholds fixed (glibc-tuned), one process",
+            Config {
+                allocator: Allocator::GlibcTuned,
+                ..stock.clone()
+            },
+        ),
+        one(
+            "jemalloc, one process",
+            Config {
+                allocator: Allocator::Jemalloc,
+                ..stock.clone()
+            },
+        ),
+        one(
+            "one thread (no OpenMP team to wake), one process",
+            Config {
+                threads: Some(1),
+                ..stock
+            },
+        ),
+    ]
+}
+
+/// One row of P5: a suspect at one shape, its windows' medians (ms).
+struct CauseRow {
+    suspect: &'static str,
+    label: String,
+    shape: String,
+    medians_ms: Vec<f64>,
+}
+
+/// P5 on one model: every suspect's windows, `--cause-windows` rounds, the
+/// order rotating each round, each window in fresh processes.
+fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Vec<CauseRow>> {
+    let suspects = suspects();
+    let scratch = tempfile::tempdir()?;
+    let limit = Duration::from_secs_f64(120.0 + 10.0 * args.min_time);
+    let specs: Vec<TrialSpec> = suspects
+        .iter()
+        .map(|v| {
+            let mut spec = plain_spec(planned, v.config.clone(), trial_options(planned, false));
+            spec.options.processes = v.processes;
+            spec.options.min_time_s = args.min_time;
+            spec
+        })
+        .collect();
+    let mut rows: Vec<CauseRow> = Vec::new();
+    for round in 0..args.cause_windows {
+        eprintln!(
+            "bench-harness: P5 round {} of {} ({} variants of stock) ...",
+            round + 1,
+            args.cause_windows,
+            suspects.len()
+        );
+        for k in 0..suspects.len() {
+            let i = (round + k) % suspects.len();
+            let measured = window(&specs[i], scratch.path(), limit)
+                .map_err(|why| anyhow::anyhow!("{} failed ({why})", suspects[i].name))?;
+            for (shape, _, ms) in measured.shapes {
+                let label = suspects[i].config.label();
+                match rows
+                    .iter_mut()
+                    .find(|r| r.suspect == suspects[i].name && r.shape == shape)
+                {
+                    Some(row) => row.medians_ms.push(ms),
+                    None => rows.push(CauseRow {
+                        suspect: suspects[i].name,
+                        label,
+                        shape,
+                        medians_ms: vec![ms],
+                    }),
+                }
+            }
+        }
+    }
+    // By suspect in their order, then shape.
+    let order = |name: &str| suspects.iter().position(|v| v.name == name);
+    rows.sort_by(|a, b| (order(a.suspect), &a.shape).cmp(&(order(b.suspect), &b.shape)));
+    Ok(rows)
+}
+
 pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
     if args.calls == 0 || args.blocks == 0 || args.windows == 0 || args.repeats < 2 {
         return Err(UserError::BadValue(
@@ -405,6 +518,17 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "page faults/call",
         "target <= 3%",
     ]);
+    let mut p5 = crate::term::table();
+    p5.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "model",
+        "variant",
+        "config",
+        "shape",
+        "medians of the windows (ms)",
+        "median",
+        "spread",
+        "cv",
+    ]);
     for entry in args.set.entries()? {
         let planned = planned(&entry)?;
         let model = entry.model.as_str();
@@ -423,6 +547,27 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
             Cell::new(if o.overhead <= 0.01 { "met" } else { "NOT met" }),
             right(format!("{:.1}%", o.bare_spread * 100.0)),
         ]);
+        if args.cause_windows > 0 {
+            for row in stock_causes(&planned, args)? {
+                let cv = stddev(&row.medians_ms) / mean(&row.medians_ms);
+                p5.add_row(vec![
+                    Cell::new(model),
+                    Cell::new(row.suspect),
+                    Cell::new(&row.label),
+                    Cell::new(&row.shape),
+                    right(
+                        row.medians_ms
+                            .iter()
+                            .map(|v| format!("{v:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    right(format!("{:.3}", median(&row.medians_ms))),
+                    right(format!("{:.1}%", spread(&row.medians_ms) * 100.0)),
+                    right(format!("{:.1}%", cv * 100.0)),
+                ]);
+            }
+        }
         for row in repeatability(planned, args)? {
             if let Some(why) = &row.failed {
                 p4.add_row(vec![
@@ -471,6 +616,12 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "P4: {} repeats, each window in its own child: stock at each repeat's start, middle and end, the other configs {} time(s) each between (taking turns)\n{p4}",
         args.repeats, args.windows
     );
+    if args.cause_windows > 0 {
+        println!(
+            "P5: where stock's spread comes from: {} windows of each variant, in turn, each in fresh processes (cv: standard deviation over mean)\n{p5}",
+            args.cause_windows
+        );
+    }
     Ok(exit_code::OK)
 }
 

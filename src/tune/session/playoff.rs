@@ -259,6 +259,42 @@ mod tests {
     }
 
     #[test]
+    fn after_a_playoff_only_a_finalist_can_win() {
+        // A and B were finalists and fell back to their medians; C was
+        // left out and stands on one window above both.
+        let mut results = results_of(vec![
+            measured(0, "stock/O0/fp32/glibc", 100.0, true),
+            measured(1, A, 930.0, true),
+            measured(2, B, 920.0, true),
+            measured(3, C, 890.0, true),
+            measured(4, A, 870.0, true),
+            measured(5, B, 880.0, true),
+            measured(6, A, 875.0, true),
+            measured(7, B, 884.0, true),
+        ]);
+        let ranked = winner::ranked(&results, Objective::Throughput);
+        assert_eq!(ranked[0].0.label, C, "C's one window ranks first");
+        let finalist = |label: &str| Finalist {
+            label: label.into(),
+            trials: Vec::new(),
+            samples_per_s: Vec::new(),
+            median_samples_per_s: 0.0,
+        };
+        results.playoff = Some(Playoff {
+            margin: MARGIN,
+            rounds: 2,
+            finalists: vec![finalist(A), finalist(B)],
+            cut_short: None,
+        });
+        let won = winner::winner(&results, Objective::Throughput).unwrap();
+        assert_eq!((won.label.as_str(), won.trial), (B, 7));
+        // A playoff that measured no round leaves the ranking as it was.
+        results.playoff.as_mut().unwrap().rounds = 0;
+        let won = winner::winner(&results, Objective::Throughput).unwrap();
+        assert_eq!(won.label, C);
+    }
+
+    #[test]
     fn a_config_measured_again_stands_on_its_median() {
         // B's first window was lucky; measured three times, its median is
         // below A's, which wins.
