@@ -166,7 +166,8 @@ pub struct BenchHarnessArgs {
     #[arg(long, default_value_t = 3)]
     pub windows: usize,
     /// P5: windows of each variant of stock (as run times it, one process,
-    /// glibc's thresholds fixed, jemalloc, one thread); 0: skip P5.
+    /// one process timed as long as a pooled one, glibc's thresholds fixed,
+    /// jemalloc, one thread); 0: skip P5.
     #[arg(long, default_value_t = 6)]
     pub cause_windows: usize,
 }

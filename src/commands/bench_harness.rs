@@ -29,8 +29,8 @@
 //!   beside it, not judged.
 //! - P5, where stock's spread comes from: stock's windows, each in fresh
 //!   processes, as `run` measures it (three processes pooled) and with one
-//!   suspect changed at a time (one process; glibc's malloc thresholds
-//!   fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
+//!   suspect changed at a time (one process; one process timed as long as
+//!   a pooled one; glibc's malloc thresholds fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
 //!   Per variant and shape: the windows' spread and coefficient of
 //!   variation. A suspect whose variant is much steadier than one process
 //!   of stock is a cause (glibc's thresholds were, by 3-6x here).
@@ -388,6 +388,8 @@ struct Suspect {
     name: &'static str,
     config: Config,
     processes: usize,
+    /// The share of `--min-time` its window is timed for.
+    window_share: f64,
 }
 
 /// P5's variants: stock as `run` measures it, then one suspect of its
@@ -398,14 +400,25 @@ fn suspects() -> Vec<Suspect> {
         name,
         config,
         processes: 1,
+        window_share: 1.0,
     };
+    let pooled = crate::trial::spec::STOCK_PROCESSES;
     vec![
         Suspect {
             name: "stock as run times it (processes pooled)",
             config: stock.clone(),
-            processes: crate::trial::spec::STOCK_PROCESSES,
+            processes: pooled,
+            window_share: 1.0,
         },
         one("stock, one process per window", stock.clone()),
+        // As long as each pooled process times: tells the window's length
+        // (a state glibc reaches over time) from the number of processes.
+        Suspect {
+            name: "stock, one process, a pooled process's share of the window",
+            config: stock.clone(),
+            processes: 1,
+            window_share: 1.0 / pooled as f64,
+        },
         one(
             "glibc's malloc thresholds fixed (glibc-tuned), one process",
             Config {
@@ -449,7 +462,7 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
         .map(|v| {
             let mut spec = plain_spec(planned, v.config.clone(), trial_options(planned, false));
             spec.options.processes = v.processes;
-            spec.options.min_time_s = args.min_time;
+            spec.options.min_time_s = args.min_time * v.window_share;
             spec
         })
         .collect();
