@@ -574,15 +574,7 @@ fn run_instances(
                 })
                 .collect();
             own.options.cpus = cores;
-            own.options.profile_rounds = 0;
-            own.reference = None;
-            own.save_outputs = None;
-            own.save_module = None;
-            own.instance = Some(InstanceSlot {
-                index,
-                of: instances,
-                rendezvous: rendezvous.path().to_path_buf(),
-            });
+            let own = worker_spec(own, index, instances, rendezvous.path());
             start_instance(&own, rendezvous.path())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -616,6 +608,27 @@ fn run_instances(
     )
 }
 
+/// The spec of one worker process (instance `index` of `of`, meeting in
+/// `rendezvous`): it times and answers; the trial child that started it
+/// keeps the accuracy check, the saved outputs and module, and profiling.
+fn worker_spec(
+    mut own: TrialSpec,
+    index: usize,
+    of: usize,
+    rendezvous: &std::path::Path,
+) -> TrialSpec {
+    own.options.profile_rounds = 0;
+    own.reference = None;
+    own.save_outputs = None;
+    own.save_module = None;
+    own.instance = Some(InstanceSlot {
+        index,
+        of,
+        rendezvous: rendezvous.to_path_buf(),
+    });
+    own
+}
+
 /// One config timed in `spec.options.processes` fresh processes, one after
 /// another (each an instance slot of one, for its share of the minimums),
 /// their windows pooled into one figure. Stock's trials are (see
@@ -635,15 +648,7 @@ fn run_in_turn(
         own.options.processes = 1;
         own.options.min_time_s = spec.options.min_time_s / processes as f64;
         own.options.min_iters = spec.options.min_iters.div_ceil(processes).max(1);
-        own.options.profile_rounds = 0;
-        own.reference = None;
-        own.save_outputs = None;
-        own.save_module = None;
-        own.instance = Some(InstanceSlot {
-            index: 0,
-            of: 1,
-            rendezvous: rendezvous.path().to_path_buf(),
-        });
+        let own = worker_spec(own, 0, 1, rendezvous.path());
         let child = start_instance(&own, rendezvous.path())?;
         runs.push(
             finish_instance(child)
