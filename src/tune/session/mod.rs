@@ -30,7 +30,7 @@ use super::progress::Progress;
 use super::deploy;
 use super::objective::Objective;
 use super::plan::Planned;
-use crate::config::{Config, Dtype, ALL_KNOBS};
+use crate::config::{Config, Dtype, Fuser, ALL_KNOBS};
 use crate::measure::accuracy;
 use crate::measure::shapes::interval_around;
 use crate::record::fleet::Shard;
@@ -366,6 +366,13 @@ impl Session<'_> {
 /// backend (None: nothing alike ran yet). The longest: a new config
 /// compiles or quantizes anew as its family's first trial did (an
 /// Inductor package is cached per level, dtype and threads).
+///
+/// A config with a JIT fuser goes by trials with that fuser: the oneDNN
+/// Graph fuser profiles and compiles its partitions on the first calls,
+/// which no trial without it predicts, nor it them (MobileNetV3: its family's trials
+/// took 2-4 s, `stock/O0/onednn/fp32` took 38 s and ran the search 23 s
+/// past its budget, leaving no playoff round). When the fuser has not run
+/// yet, the run's longest trial bounds it.
 fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
     if let Some(cached) = cached_package_wall_s(trials, config) {
         return Some(cached);
@@ -378,7 +385,12 @@ fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
             .map(|t| t.wall_s)
             .max_by(f64::total_cmp)
     };
-    alike(&|c| families::family(c) == families::family(config))
+    if config.fuser != Fuser::None {
+        return alike(&|c| families::stop_scope(c) == families::stop_scope(config))
+            .or_else(|| alike(&|c| c.fuser == config.fuser))
+            .or_else(|| alike(&|_| true));
+    }
+    alike(&|c| c.fuser == Fuser::None && families::family(c) == families::family(config))
         .or_else(|| alike(&|c| c.backend == config.backend))
 }
 
@@ -495,6 +507,42 @@ mod tests {
         );
         // Stock's first measurement says nothing of a stock config's.
         assert_eq!(predict("stock/O1+fold/fp32/t2/tcmalloc"), None);
+    }
+
+    #[test]
+    fn a_fuser_variant_goes_by_trials_with_its_fuser_else_the_longest() {
+        let mut trials = vec![
+            took("stock/O0/fp32/glibc", 2.0),
+            took("stock/O1+fold/fp32/t1/i2/tcmalloc", 3.0),
+            took("ipex/O1+fold+prepack/int8-static/t1/i2/tcmalloc", 17.0),
+        ];
+        let predict =
+            |trials: &[TrialRecord], label: &str| predicted_wall_s(trials, &label.parse().unwrap());
+        // No oneDNN Graph trial yet: its compile is unknown, the run's
+        // longest trial bounds it (not its family's 3 s).
+        assert_eq!(
+            predict(&trials, "stock/O0/onednn/fp32/t1/i2/tcmalloc"),
+            Some(17.0)
+        );
+        trials.push(took(
+            "ipex/O1+fold+prepack/onednn/bf16/t1/i2/tcmalloc",
+            38.0,
+        ));
+        // A fuser trial of another family: its compile on this model.
+        assert_eq!(
+            predict(&trials, "stock/O0/onednn/fp32/t1/i2/tcmalloc"),
+            Some(38.0)
+        );
+        trials.push(took("stock/O0/onednn/fp32/t1/i2/tcmalloc", 30.0));
+        assert_eq!(
+            predict(&trials, "stock/O1+fold/onednn/fp32/t1/i2/jemalloc"),
+            Some(30.0)
+        );
+        // Without the fuser, the family's trials without it.
+        assert_eq!(
+            predict(&trials, "stock/O1+fold/fp32/t2/jemalloc"),
+            Some(3.0)
+        );
     }
 
     #[test]
