@@ -367,12 +367,14 @@ impl Session<'_> {
 /// compiles or quantizes anew as its family's first trial did (an
 /// Inductor package is cached per level, dtype and threads).
 ///
-/// A config with a JIT fuser goes by trials with that fuser: the oneDNN
-/// Graph fuser profiles and compiles its partitions on the first calls,
-/// which no trial without it predicts, nor it them (MobileNetV3: its family's trials
-/// took 2-4 s, `stock/O0/onednn/fp32` took 38 s and ran the search 23 s
-/// past its budget, leaving no playoff round). When the fuser has not run
-/// yet, the run's longest trial bounds it.
+/// A config with a JIT fuser goes by measured trials with that fuser: the
+/// oneDNN Graph fuser profiles and compiles its partitions on the first
+/// calls, which no trial without it predicts, nor it them (MobileNetV3:
+/// its family's trials took 2-4 s, `stock/O0/onednn/fp32` took 38 s and
+/// ran the search 23 s past its budget, leaving no playoff round). A fuser
+/// trial that failed ended before its compile (`ipex/.../onednn` fails in
+/// 0.9 s on MobileNetV3) and predicts nothing. When no trial with the
+/// fuser was measured, the run's longest trial bounds it.
 fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
     if let Some(cached) = cached_package_wall_s(trials, config) {
         return Some(cached);
@@ -386,8 +388,16 @@ fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
             .max_by(f64::total_cmp)
     };
     if config.fuser != Fuser::None {
-        return alike(&|c| families::stop_scope(c) == families::stop_scope(config))
-            .or_else(|| alike(&|c| c.fuser == config.fuser))
+        let measured = |same: &dyn Fn(&Config) -> bool| {
+            trials
+                .iter()
+                .skip(1)
+                .filter(|t| t.status == Status::Ok && same(&t.config))
+                .map(|t| t.wall_s)
+                .max_by(f64::total_cmp)
+        };
+        return measured(&|c| families::stop_scope(c) == families::stop_scope(config))
+            .or_else(|| measured(&|c| c.fuser == config.fuser))
             .or_else(|| alike(&|_| true));
     }
     alike(&|c| c.fuser == Fuser::None && families::family(c) == families::family(config))
@@ -519,7 +529,15 @@ mod tests {
         let predict =
             |trials: &[TrialRecord], label: &str| predicted_wall_s(trials, &label.parse().unwrap());
         // No oneDNN Graph trial yet: its compile is unknown, the run's
-        // longest trial bounds it (not its family's 3 s).
+        // longest trial bounds it (not its family's 3 s). A fuser trial
+        // that failed at once says nothing of the compile.
+        assert_eq!(
+            predict(&trials, "stock/O0/onednn/fp32/t1/i2/tcmalloc"),
+            Some(17.0)
+        );
+        let mut failed = took("ipex/O1+fold+prepack/onednn/fp32/t1/i2/tcmalloc", 0.9);
+        failed.status = Status::Failed;
+        trials.push(failed);
         assert_eq!(
             predict(&trials, "stock/O0/onednn/fp32/t1/i2/tcmalloc"),
             Some(17.0)
