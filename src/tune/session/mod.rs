@@ -379,29 +379,27 @@ fn predicted_wall_s(trials: &[TrialRecord], config: &Config) -> Option<f64> {
     if let Some(cached) = cached_package_wall_s(trials, config) {
         return Some(cached);
     }
-    let alike = |same: &dyn Fn(&Config) -> bool| {
+    // The longest of the trials (stock's first aside) that `counts`.
+    let longest = |counts: &dyn Fn(&TrialRecord) -> bool| {
         trials
             .iter()
             .skip(1)
-            .filter(|t| same(&t.config))
+            .filter(|t| counts(t))
             .map(|t| t.wall_s)
             .max_by(f64::total_cmp)
     };
     if config.fuser != Fuser::None {
-        let measured = |same: &dyn Fn(&Config) -> bool| {
-            trials
-                .iter()
-                .skip(1)
-                .filter(|t| t.status == Status::Ok && same(&t.config))
-                .map(|t| t.wall_s)
-                .max_by(f64::total_cmp)
-        };
-        return measured(&|c| families::stop_scope(c) == families::stop_scope(config))
-            .or_else(|| measured(&|c| c.fuser == config.fuser))
-            .or_else(|| alike(&|_| true));
+        let measured = |t: &TrialRecord| t.status == Status::Ok;
+        return longest(&|t| {
+            measured(t) && families::stop_scope(&t.config) == families::stop_scope(config)
+        })
+        .or_else(|| longest(&|t| measured(t) && t.config.fuser == config.fuser))
+        .or_else(|| longest(&|_| true));
     }
-    alike(&|c| c.fuser == Fuser::None && families::family(c) == families::family(config))
-        .or_else(|| alike(&|c| c.backend == config.backend))
+    longest(&|t| {
+        t.config.fuser == Fuser::None && families::family(&t.config) == families::family(config)
+    })
+    .or_else(|| longest(&|t| t.config.backend == config.backend))
 }
 
 /// For a config whose compiled packages a measured trial made (the same
