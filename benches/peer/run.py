@@ -3,7 +3,7 @@ the same models, input tensors, thread layouts and host.
 
     make bench-peer                         # every model, its default shape
     .stack/fixture-venv/bin/python benches/peer/run.py [--models bert,gpt2] [--shapes default|all]
-        [--seconds 5] [--budget 5m] [--rematch 3] [--ipex-tune-args "..."] [--peer-only]
+        [--seconds 5] [--budget 5m] [--rematch 5] [--ipex-tune-args "..."] [--peer-only]
 
 Models (benches/peer/models.py): torchvision resnet18, mobilenet_v3_small
 (scripted), efficientnet_b0, convnext_tiny; HF BERT and DistilBERT encoders,
@@ -28,7 +28,10 @@ same shapes, which generate the same tensors. Then the rematch: the best accurat
 recipe and ipex-tune's winner (`run --config WINNER`) measured in turn,
 --rematch rounds each, and the ratio is that of their medians (the search's
 own figure is the best of many noisy trials, taken minutes after the
-peer's; it is shown as the search ratio). The table gives each side's
+peer's; it is shown as the search ratio). Beside it, each round's own
+ratio (tuned over the peer measured just before): their median and range,
+min..max, which holds the median of such pairs with 94% confidence at 5
+rounds; a range that spans 1.0 is a tie within the host's noise. The table gives each side's
 samples/s and the ratios ipex-tune / peer best; the host's ISA line comes
 first; reports/bench-peer/peer.json keeps everything.
 """
@@ -141,10 +144,17 @@ def rematch(binary, name, path, shapes, best_key, label, seconds, rounds, work):
     `rounds` times each (peer, tuned, peer, tuned, ...), on a host left as
     it was: the ratio of their medians. The search's figure is the best of
     many noisy trials (a winner's curse) and the peer's was taken minutes
-    before it; measured side by side, drift hits both."""
+    before it; measured side by side, drift hits both.
+
+    Each round's own ratio (tuned over the peer just before it) is kept
+    too: the host moves by more than the two sides differ (the peer's own
+    rounds spread up to 27% on EfficientNet), and a pair measured seconds
+    apart shares the host's state. Their range, min..max, is a
+    distribution-free interval of their median: it misses the median with
+    probability 2 / 2^rounds (6% at 5 rounds, 25% at 3)."""
     recipe, layout = best_key.split(" ")
     layout = tuple(int(n) for n in layout.split("x"))
-    peers, tuned = [], []
+    peers, tuned, paired = [], [], []
     for _ in range(rounds):
         r = peer(name, shapes, recipe, layout, seconds)
         if "samples_per_s" in r:
@@ -152,11 +162,21 @@ def rematch(binary, name, path, shapes, best_key, label, seconds, rounds, work):
         t = tuned_again(binary, path, shapes, label, seconds, work)
         if t is not None:
             tuned.append(t)
+        if "samples_per_s" in r and t is not None:
+            paired.append(t / r["samples_per_s"])
     if not peers or not tuned:
         return {"error": "a rematch measurement failed", "peer": peers, "tuned": tuned}
-    median = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2  # noqa: E731
     return {"peer": peers, "tuned": tuned, "peer_median": median(peers), "tuned_median": median(tuned),
-            "ratio": median(tuned) / median(peers)}
+            "ratio": median(tuned) / median(peers), "paired_ratios": paired,
+            "paired_median": median(paired) if paired else None,
+            "paired_range": [min(paired), max(paired)] if paired else None,
+            "paired_confidence": 1 - 2 / 2 ** len(paired) if paired else None}
+
+
+def median(xs):
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def isa_line(binary):
@@ -223,7 +243,7 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "reports", "bench-peer"))
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "ipex-tune"))
     p.add_argument("--ipex-tune-args", default="", help="extra arguments for ipex-tune run")
-    p.add_argument("--rematch", type=int, default=3,
+    p.add_argument("--rematch", type=int, default=5,
                    help="rounds of the side-by-side rematch of the best peer recipe and the tuned winner "
                         "(0: the ratio is the search's figure over the peer's first)")
     a = p.parse_args()
@@ -285,11 +305,12 @@ def main():
 
     print()
     print("| model | peer recipes (samples/s) | peer best (accurate) | ipex-tune winner | search ratio "
-          "| rematch peer / tuned (medians) | ratio | torch.compile best | ratio to it (search) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| rematch peer / tuned (medians) | ratio | paired rounds: median (range) "
+          "| torch.compile best | ratio to it (search) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if row["error"]:
-            print(f"| {row['model']} | {row['error']} | - | - | - | - | - | - | - |")
+            print(f"| {row['model']} | {row['error']} | - | - | - | - | - | - | - | - |")
             continue
         recipes = "; ".join(recipe_cell(k, r) for k, r in row["peer"].items())
         best = (f"{row['peer_best']}: {row['peer_best_samples_per_s']:.1f}" if row["peer_best"]
@@ -306,17 +327,22 @@ def main():
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
         search_ratio = f"{row['search_ratio']:.2f}" if "search_ratio" in row else "-"
         match = row.get("rematch")
+        paired = "-"
         if match is None:
             matched = "-"
         elif "error" in match:
             matched = match["error"]
         else:
             matched = f"{match['peer_median']:.1f} / {match['tuned_median']:.1f}"
+            if match.get("paired_range"):
+                lo, hi = match["paired_range"]
+                paired = (f"{match['paired_median']:.2f} ({lo:.2f}..{hi:.2f}, "
+                          f"{100 * match['paired_confidence']:.0f}%)")
         upstream = (f"{row['compile_best']}: {row['compile_best_samples_per_s']:.1f}" if row["compile_best"]
                     else "none accurate")
         compile_ratio = f"{row['compile_ratio']:.2f}" if "compile_ratio" in row else "-"
         print(f"| {row['model']} | {recipes} | {best} | {won} | {search_ratio} | {matched} | {ratio} "
-              f"| {upstream} | {compile_ratio} |")
+              f"| {paired} | {upstream} | {compile_ratio} |")
     with open(os.path.join(a.work, "peer.json"), "w") as f:
         json.dump({"host": host, "layouts": layouts, "seconds": a.seconds, "rematch_rounds": a.rematch,
                    "budget": None if a.peer_only else a.budget, "rows": rows}, f, indent=2)

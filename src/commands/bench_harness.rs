@@ -29,8 +29,10 @@
 //!   beside it, not judged.
 //! - P5, where stock's spread comes from: stock's windows, each in fresh
 //!   processes, as `run` measures it (three processes pooled) and with one
-//!   suspect changed at a time (one process; one process timed as long as
-//!   a pooled one; glibc's malloc thresholds fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
+//!   suspect changed at a time (one process; each batch size alone, in a
+//!   process of its own, instead of round robin with the others; one
+//!   process timed as long as a pooled one; glibc's malloc thresholds
+//!   fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
 //!   Per variant and shape: the windows' spread and coefficient of
 //!   variation. A suspect whose variant is much steadier than one process
 //!   of stock is a cause (glibc's thresholds were, by 3-6x here).
@@ -390,6 +392,9 @@ struct Suspect {
     processes: usize,
     /// The share of `--min-time` its window is timed for.
     window_share: f64,
+    /// Each batch size timed in a process of its own (a suite of that one
+    /// size, its share of the window), not round robin with the others.
+    alone: bool,
 }
 
 /// P5's variants: stock as `run` measures it, then one suspect of its
@@ -401,6 +406,7 @@ fn suspects() -> Vec<Suspect> {
         config,
         processes: 1,
         window_share: 1.0,
+        alone: false,
     };
     let pooled = crate::trial::spec::STOCK_PROCESSES;
     vec![
@@ -409,8 +415,20 @@ fn suspects() -> Vec<Suspect> {
             config: stock.clone(),
             processes: pooled,
             window_share: 1.0,
+            alone: false,
         },
         one("stock, one process per window", stock.clone()),
+        // The round robin times every shape in one process, one call of
+        // each in turn: glibc's thresholds (and the caches) then carry the
+        // largest batch's state into the smaller's calls. A process that
+        // serves one batch size never has that state.
+        Suspect {
+            name: "each batch size alone (a process of its own), one process",
+            config: stock.clone(),
+            processes: 1,
+            window_share: 1.0,
+            alone: true,
+        },
         // As long as each pooled process times: tells the window's length
         // (a state glibc reaches over time) from the number of processes.
         Suspect {
@@ -418,6 +436,7 @@ fn suspects() -> Vec<Suspect> {
             config: stock.clone(),
             processes: 1,
             window_share: 1.0 / pooled as f64,
+            alone: false,
         },
         one(
             "glibc's malloc thresholds fixed (glibc-tuned), one process",
@@ -454,16 +473,34 @@ struct CauseRow {
 /// P5 on one model: every suspect's windows, `--cause-windows` rounds, the
 /// order rotating each round, each window in fresh processes.
 fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Vec<CauseRow>> {
-    let suspects = suspects();
+    let batch_sizes = &planned.suite.batch_sizes;
+    // With one batch size (or batches from a file) "alone" is what the
+    // one-process variant already measures.
+    let suspects: Vec<Suspect> = suspects()
+        .into_iter()
+        .filter(|v| !v.alone || (batch_sizes.len() > 1 && planned.suite.input_file.is_none()))
+        .collect();
     let scratch = tempfile::tempdir()?;
     let limit = Duration::from_secs_f64(120.0 + 10.0 * args.min_time);
-    let specs: Vec<TrialSpec> = suspects
+    // Each suspect's windows: one spec, or one per batch size when alone.
+    let specs: Vec<Vec<TrialSpec>> = suspects
         .iter()
         .map(|v| {
-            let mut spec = plain_spec(planned, v.config.clone(), trial_options(planned, false));
-            spec.options.processes = v.processes;
-            spec.options.min_time_s = args.min_time * v.window_share;
-            spec
+            let spec = |batch_sizes: Vec<i64>, share: f64| {
+                let mut spec = plain_spec(planned, v.config.clone(), trial_options(planned, false));
+                spec.suite.batch_sizes = batch_sizes;
+                spec.options.processes = v.processes;
+                spec.options.min_time_s = args.min_time * v.window_share * share;
+                spec
+            };
+            if v.alone {
+                // Each size gets the share of the window the round robin
+                // gives it.
+                let share = 1.0 / batch_sizes.len() as f64;
+                batch_sizes.iter().map(|&b| spec(vec![b], share)).collect()
+            } else {
+                vec![spec(batch_sizes.clone(), 1.0)]
+            }
         })
         .collect();
     let mut rows: Vec<CauseRow> = Vec::new();
@@ -476,9 +513,13 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
         );
         for k in 0..suspects.len() {
             let i = (round + k) % suspects.len();
-            let measured = window(&specs[i], scratch.path(), limit)
-                .map_err(|why| anyhow::anyhow!("{} failed ({why})", suspects[i].name))?;
-            for (shape, _, ms) in measured.shapes {
+            let mut shapes = Vec::new();
+            for spec in &specs[i] {
+                let measured = window(spec, scratch.path(), limit)
+                    .map_err(|why| anyhow::anyhow!("{} failed ({why})", suspects[i].name))?;
+                shapes.extend(measured.shapes);
+            }
+            for (shape, _, ms) in shapes {
                 let label = suspects[i].config.label();
                 match rows
                     .iter_mut()
