@@ -418,10 +418,14 @@ fn suspects() -> Vec<Suspect> {
             alone: false,
         },
         one("stock, one process per window", stock.clone()),
-        // The round robin times every shape in one process, one call of
-        // each in turn: glibc's thresholds (and the caches) then carry the
-        // largest batch's state into the smaller's calls. A process that
-        // serves one batch size never has that state.
+        // The round robin times every shape in one process: the largest
+        // batch's calls raise glibc's dynamic mmap and trim thresholds for
+        // all of them. A process serving one small batch size may instead
+        // give its heap's top back and fault it in again on every call, or
+        // not, as its heap's layout falls (the cnn fixture's batch 1 on 2
+        // threads, in Python: 550 minor faults and 2.2 ms per call in some
+        // processes of its own, 4 faults and 1.4 ms in others; no faults
+        // and 1.1-1.4 ms after batch 8 ran).
         Suspect {
             name: "each batch size alone (a process of its own), one process",
             config: stock.clone(),
