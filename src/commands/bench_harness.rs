@@ -34,8 +34,11 @@
 //!   process timed as long as a pooled one; glibc's malloc thresholds
 //!   fixed; jemalloc; one thread), `--cause-windows` rounds taken in turn.
 //!   Per variant and shape: the windows' spread and coefficient of
-//!   variation. A suspect whose variant is much steadier than one process
-//!   of stock is a cause (glibc's thresholds were, by 3-6x here).
+//!   variation, and each window's minor page faults per call (glibc giving
+//!   its heap back and faulting it in again on every call is the
+//!   mechanism: hundreds per call in the processes that do it, none in the
+//!   others). A suspect whose variant is much steadier than one process of
+//!   stock is a cause (glibc's thresholds were, by 3-6x here).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -393,7 +396,7 @@ struct Suspect {
     /// The share of `--min-time` its window is timed for.
     window_share: f64,
     /// Each batch size timed in a process of its own (a suite of that one
-    /// size, its share of the window), not round robin with the others.
+    /// size, an equal share of the window), not round robin with the others.
     alone: bool,
 }
 
@@ -466,12 +469,15 @@ fn suspects() -> Vec<Suspect> {
     ]
 }
 
-/// One row of P5: a suspect at one shape, its windows' medians (ms).
+/// One row of P5: a suspect at one shape, its windows' medians (ms) and
+/// minor page faults per call (over the window's calls of every shape it
+/// timed: a suspect alone times one).
 struct CauseRow {
     suspect: &'static str,
     label: String,
     shape: String,
     medians_ms: Vec<f64>,
+    faults_per_call: Vec<f64>,
 }
 
 /// P5 on one model: every suspect's windows, `--cause-windows` rounds, the
@@ -498,8 +504,7 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
                 spec
             };
             if v.alone {
-                // Each size gets the share of the window the round robin
-                // gives it.
+                // Each size an equal share of the window.
                 let share = 1.0 / batch_sizes.len() as f64;
                 batch_sizes.iter().map(|&b| spec(vec![b], share)).collect()
             } else {
@@ -521,22 +526,29 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
             for spec in &specs[i] {
                 let measured = window(spec, scratch.path(), limit)
                     .map_err(|why| anyhow::anyhow!("{} failed ({why})", suspects[i].name))?;
-                shapes.extend(measured.shapes);
+                let faults = measured.faults_per_call;
+                shapes.extend(measured.shapes.into_iter().map(|s| (s, faults)));
             }
-            for (shape, _, ms) in shapes {
+            for ((shape, _, ms), faults) in shapes {
                 let label = suspects[i].config.label();
-                match rows
-                    .iter_mut()
-                    .find(|r| r.suspect == suspects[i].name && r.shape == shape)
-                {
-                    Some(row) => row.medians_ms.push(ms),
-                    None => rows.push(CauseRow {
-                        suspect: suspects[i].name,
-                        label,
-                        shape,
-                        medians_ms: vec![ms],
-                    }),
-                }
+                let at = rows
+                    .iter()
+                    .position(|r| r.suspect == suspects[i].name && r.shape == shape);
+                let row = match at {
+                    Some(at) => &mut rows[at],
+                    None => {
+                        rows.push(CauseRow {
+                            suspect: suspects[i].name,
+                            label,
+                            shape,
+                            medians_ms: Vec::new(),
+                            faults_per_call: Vec::new(),
+                        });
+                        rows.last_mut().expect("just pushed")
+                    }
+                };
+                row.medians_ms.push(ms);
+                row.faults_per_call.extend(faults);
             }
         }
     }
@@ -586,6 +598,7 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
         "median",
         "spread",
         "cv",
+        "page faults/call",
     ]);
     for entry in args.set.entries()? {
         let planned = planned(&entry)?;
@@ -623,6 +636,13 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
                     right(format!("{:.3}", median(&row.medians_ms))),
                     right(format!("{:.1}%", spread(&row.medians_ms) * 100.0)),
                     right(format!("{:.1}%", cv * 100.0)),
+                    right(
+                        row.faults_per_call
+                            .iter()
+                            .map(|v| format!("{v:.0}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
                 ]);
             }
         }

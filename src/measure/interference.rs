@@ -63,6 +63,21 @@ impl Interference {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
+    /// Two windows of the same cores, one after the other (processes timed
+    /// in turn), as one.
+    pub fn plus(self, other: Interference) -> Interference {
+        Interference {
+            window_s: self.window_s + other.window_s,
+            cores: self.cores.max(other.cores),
+            others_cpu_s: self.others_cpu_s + other.others_cpu_s,
+            steal_s: self.steal_s + other.steal_s,
+            major_faults: self.major_faults + other.major_faults,
+            minor_faults: self.minor_faults + other.minor_faults,
+            voluntary_switches: self.voluntary_switches + other.voluntary_switches,
+            involuntary_switches: self.involuntary_switches + other.involuntary_switches,
+        }
+    }
+
     /// The worse of two windows (e.g. instances timed at once).
     pub fn worse(self, other: Interference) -> Interference {
         if other.share() > self.share() || other.major_faults > self.major_faults {

@@ -532,6 +532,11 @@ pub struct ReferencePoint {
     /// Seconds since the run started, when the trial ended.
     pub at_s: f64,
     pub samples_per_s: f64,
+    /// Minor page faults per timed call (stock's processes together): in
+    /// the processes where glibc gives its heap back after every call and
+    /// faults it in again, hundreds; elsewhere next to none.
+    #[serde(default)]
+    pub faults_per_call: Option<f64>,
 }
 
 fn throughput() -> Objective {

@@ -590,22 +590,7 @@ fn run_instances(
         // The first failure is the cause; the others stopped for it.
         anyhow::bail!("{}", failures[0]);
     }
-    // Timed together: their common window, every instance a worker.
-    let start = runs
-        .iter()
-        .map(|r| r.start_unix)
-        .fold(f64::INFINITY, f64::min);
-    let end = runs.iter().map(|r| r.end_unix).fold(0.0, f64::max);
-    let workers = runs.len();
-    merge_runs(
-        spec,
-        batches,
-        calibrate_on,
-        shapes,
-        runs,
-        (end - start).max(0.0),
-        workers,
-    )
+    merge_runs(spec, batches, calibrate_on, shapes, runs, Windows::AtOnce)
 }
 
 /// The spec of one worker process (instance `index` of `of`, meeting in
@@ -655,12 +640,7 @@ fn run_in_turn(
                 .map_err(|e| anyhow::anyhow!("process {} of {processes}: {e:#}", index + 1))?,
         );
     }
-    // One after another: their windows add up, one call in flight.
-    let elapsed_s = runs
-        .iter()
-        .map(|r| (r.end_unix - r.start_unix).max(0.0))
-        .sum();
-    merge_runs(spec, batches, calibrate_on, shapes, runs, elapsed_s, 1)
+    merge_runs(spec, batches, calibrate_on, shapes, runs, Windows::InTurn)
 }
 
 /// Starts one instance process (dying with this one).
@@ -762,19 +742,46 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
     })
 }
 
-/// The latencies and samples of processes' timed windows over `elapsed_s`
-/// (instances: their common window; processes in turn: the sum) with
-/// `workers` calls in flight; the outputs of a copy prepared here (as each
-/// process prepared its own) for the accuracy check.
+/// How the processes' timed windows lay in time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Windows {
+    /// Instances, timed together, every instance a worker: their common
+    /// window; the trial's interference is the worst process's (each had
+    /// its own cores).
+    AtOnce,
+    /// One after another on the same cores, one call in flight: their
+    /// windows and their interference add up (page faults per call are the
+    /// processes' together).
+    InTurn,
+}
+
+/// The latencies and samples of processes' timed windows, laid in time as
+/// `windows` says; the outputs of a copy prepared here (as each process
+/// prepared its own) for the accuracy check.
 fn merge_runs(
     spec: &TrialSpec,
     batches: &[Vec<Tensor>],
     calibrate_on: &[Vec<Tensor>],
     shapes: &[(String, u64)],
     runs: Vec<InstanceOutput>,
-    elapsed_s: f64,
-    workers: usize,
+    windows: Windows,
 ) -> anyhow::Result<TrialOutput> {
+    let (elapsed_s, workers) = match windows {
+        Windows::AtOnce => {
+            let start = runs
+                .iter()
+                .map(|r| r.start_unix)
+                .fold(f64::INFINITY, f64::min);
+            let end = runs.iter().map(|r| r.end_unix).fold(0.0, f64::max);
+            ((end - start).max(0.0), runs.len())
+        }
+        Windows::InTurn => (
+            runs.iter()
+                .map(|r| (r.end_unix - r.start_unix).max(0.0))
+                .sum(),
+            1,
+        ),
+    };
     let mut timed = Timed {
         elapsed_s,
         ..Timed::default()
@@ -787,6 +794,7 @@ fn merge_runs(
         timed.latencies_s.extend(run.latencies_s);
         timed.shape_of.extend(run.shape_of);
         timed.interference = match (timed.interference.take(), run.interference) {
+            (Some(a), Some(b)) if windows == Windows::InTurn => Some(a.plus(b)),
             (Some(a), Some(b)) => Some(a.worse(b)),
             (a, b) => a.or(b),
         };

@@ -80,26 +80,59 @@ impl Session<'_> {
             rebase_speedups(&mut self.results.trials, r.stock_trial);
         }
         if let Some(r) = self.results.reference.as_ref().filter(|r| r.noisy) {
-            let figures: Vec<String> = r
-                .points
-                .iter()
-                .map(|p| format!("{:.1} at {:.0}s", p.samples_per_s, p.at_s))
-                .collect();
-            self.results.warnings.push(format!(
-                "host noisy: the reference (stock) moved {:.1}% (95% CI {:.1}%..{:.1}%) during the run, beyond the {:.0}% a quiet host holds (samples/s {}); {} trial(s) measured meanwhile are marked, and a winner must beat its runner-up by more than the movement; re-run on a quiet host to trust smaller differences",
-                (r.movement - 1.0) * 100.0,
-                (r.movement_ci95.0 - 1.0) * 100.0,
-                (r.movement_ci95.1 - 1.0) * 100.0,
-                r.threshold * 100.0,
-                figures.join(", "),
-                r.marked.len()
-            ));
+            self.results.warnings.push(noisy_warning(r));
         }
         // The winner's margin is now judged against the movement too.
         self.update_winner();
         self.results.write_atomic(self.output)?;
         Ok(())
     }
+}
+
+/// The run's warning for a reference that moved: how far, its points, and
+/// whether stock's own processes differed in page faults per call (then
+/// the movement is stock's allocator as much as the host).
+fn noisy_warning(r: &Reference) -> String {
+    let figures: Vec<String> = r
+        .points
+        .iter()
+        .map(|p| format!("{:.1} at {:.0}s", p.samples_per_s, p.at_s))
+        .collect();
+    let mut warning = format!(
+        "host noisy: the reference (stock) moved {:.1}% (95% CI {:.1}%..{:.1}%) during the run, beyond the {:.0}% a quiet host holds (samples/s {}); {} trial(s) measured meanwhile are marked, and a winner must beat its runner-up by more than the movement; re-run on a quiet host to trust smaller differences",
+        (r.movement - 1.0) * 100.0,
+        (r.movement_ci95.0 - 1.0) * 100.0,
+        (r.movement_ci95.1 - 1.0) * 100.0,
+        r.threshold * 100.0,
+        figures.join(", "),
+        r.marked.len()
+    );
+    if let Some(churn) = fault_churn(&r.points) {
+        warning.push_str("; ");
+        warning.push_str(&churn);
+    }
+    warning
+}
+
+/// A slower point's processes faulted this many more pages per call than
+/// the fastest's (and at least twice as many): the allocator's churn, not
+/// only the host.
+const CHURN_FAULTS_PER_CALL: f64 = 50.0;
+
+/// Why the slowest reference point was slow, when its processes took many
+/// more page faults per call than the fastest point's.
+fn fault_churn(points: &[ReferencePoint]) -> Option<String> {
+    let by_rate =
+        |a: &&ReferencePoint, b: &&ReferencePoint| a.samples_per_s.total_cmp(&b.samples_per_s);
+    let slowest = points.iter().min_by(by_rate)?;
+    let fastest = points.iter().max_by(by_rate)?;
+    let (slow, fast) = (slowest.faults_per_call?, fastest.faults_per_call?);
+    (slow - fast >= CHURN_FAULTS_PER_CALL && slow >= 2.0 * fast).then(|| {
+        format!(
+            "stock's processes took {slow:.0} page faults per call at its slowest (stock trial #{}) and {fast:.0} at its fastest (#{}): in some processes glibc gives the heap back after every call and faults it in again, so part of the movement is stock's own allocator, not the host",
+            slowest.trial, fastest.trial
+        )
+    })
 }
 
 /// The reference of a run from its stock trials (`points`: when each
@@ -156,10 +189,15 @@ pub(super) fn reference(
         .iter()
         .filter_map(|&(at, id)| {
             let t = trials.get(id)?;
+            let stats = t.stats.as_ref()?;
             Some(ReferencePoint {
                 trial: id,
                 at_s: at.as_secs_f64(),
-                samples_per_s: t.stats.as_ref()?.samples_per_s,
+                samples_per_s: stats.samples_per_s,
+                faults_per_call: t
+                    .interference
+                    .as_ref()
+                    .map(|i| i.minor_faults as f64 / stats.iterations.max(1) as f64),
             })
         })
         .collect();
@@ -272,5 +310,45 @@ mod tests {
         assert!(!r.noisy && r.marked.is_empty(), "{r:?}");
         // One point is no reference.
         assert!(reference(&mut steady, &[(s(1), 0)]).is_none());
+    }
+
+    #[test]
+    fn a_slow_reference_with_many_more_page_faults_is_blamed_on_the_allocator() {
+        let point = |trial, samples_per_s, faults_per_call| ReferencePoint {
+            trial,
+            at_s: trial as f64,
+            samples_per_s,
+            faults_per_call,
+        };
+        // The slowest point's processes faulted 550 pages per call, the
+        // fastest's 4: glibc's churn.
+        let churn = fault_churn(&[point(0, 600.0, Some(550.0)), point(5, 800.0, Some(4.0))]);
+        let churn = churn.expect("blamed on the allocator");
+        assert!(churn.contains("550 page faults per call"), "{churn}");
+        assert!(churn.contains("#0") && churn.contains("#5"), "{churn}");
+        // The same faults on both sides (or fewer on the slow one, or none
+        // recorded): the host alone.
+        assert!(
+            fault_churn(&[point(0, 600.0, Some(500.0)), point(5, 800.0, Some(480.0))]).is_none()
+        );
+        assert!(fault_churn(&[point(0, 600.0, Some(4.0)), point(5, 800.0, Some(550.0))]).is_none());
+        assert!(fault_churn(&[point(0, 600.0, None), point(5, 800.0, Some(4.0))]).is_none());
+        // The run's warning carries it.
+        let r = Reference {
+            stock_trial: 0,
+            points: vec![point(0, 600.0, Some(550.0)), point(5, 800.0, Some(4.0))],
+            spread: 0.29,
+            movement: 800.0 / 600.0,
+            movement_ci95: (1.3, 1.37),
+            threshold: NOISY_THRESHOLD,
+            noisy: true,
+            marked: vec![1, 2],
+        };
+        let warning = noisy_warning(&r);
+        assert!(
+            warning.starts_with("host noisy: the reference (stock) moved 33.3%"),
+            "{warning}"
+        );
+        assert!(warning.contains("stock's own allocator"), "{warning}");
     }
 }
