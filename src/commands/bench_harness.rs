@@ -558,6 +558,15 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
     Ok(rows)
 }
 
+/// Figures of a table cell, `digits` decimals each, space-separated.
+fn joined(values: &[f64], digits: usize) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
     if args.calls == 0 || args.blocks == 0 || args.windows == 0 || args.repeats < 2 {
         return Err(UserError::BadValue(
@@ -626,23 +635,11 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
                     Cell::new(row.suspect),
                     Cell::new(&row.label),
                     Cell::new(&row.shape),
-                    right(
-                        row.medians_ms
-                            .iter()
-                            .map(|v| format!("{v:.3}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
+                    right(joined(&row.medians_ms, 3)),
                     right(format!("{:.3}", median(&row.medians_ms))),
                     right(format!("{:.1}%", spread(&row.medians_ms) * 100.0)),
                     right(format!("{:.1}%", cv * 100.0)),
-                    right(
-                        row.faults_per_call
-                            .iter()
-                            .map(|v| format!("{v:.0}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
+                    right(joined(&row.faults_per_call, 0)),
                 ]);
             }
         }
@@ -660,13 +657,6 @@ pub fn run(args: &BenchHarnessArgs) -> anyhow::Result<i32> {
                 spread(&row.medians_ms)
             } else {
                 spread(&row.medians_ms).max(spread(&row.ratios))
-            };
-            let joined = |values: &[f64], digits: usize| {
-                values
-                    .iter()
-                    .map(|v| format!("{v:.digits$}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
             };
             p4.add_row(vec![
                 Cell::new(model),
