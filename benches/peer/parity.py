@@ -25,12 +25,6 @@ import run  # noqa: E402
 from recipe import RECIPES  # noqa: E402
 
 
-def median(xs):
-    xs = sorted(xs)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recipe", choices=RECIPES, required=True)
@@ -72,7 +66,7 @@ def main():
             else:
                 errors.append("ipex-tune run --config failed")
         cells = [" ".join(f"{x:.1f}" for x in xs) or "failed" for xs in (peers, tuned)]
-        ratio = f"{median(tuned) / median(peers):.3f}" if peers and tuned else run.one_line("; ".join(errors), 120)
+        ratio = f"{run.median(tuned) / run.median(peers):.3f}" if peers and tuned else run.one_line("; ".join(errors), 120)
         print(f"| {models.label(name, shapes)} | {cells[0]} | {cells[1]} | {ratio} |", flush=True)
 
 

@@ -237,7 +237,7 @@ fn window(spec: &TrialSpec, scratch: &Path, limit: Duration) -> Result<Window, S
             faults_per_call: output
                 .interference
                 .as_ref()
-                .map(|i| i.minor_faults as f64 / output.stats.iterations.max(1) as f64),
+                .map(|i| i.minor_faults_per_call(output.stats.iterations)),
             shapes: output
                 .per_shape
                 .into_iter()
@@ -530,7 +530,6 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
                 shapes.extend(measured.shapes.into_iter().map(|s| (s, faults)));
             }
             for ((shape, _, ms), faults) in shapes {
-                let label = suspects[i].config.label();
                 let at = rows
                     .iter()
                     .position(|r| r.suspect == suspects[i].name && r.shape == shape);
@@ -539,7 +538,7 @@ fn stock_causes(planned: &Planned, args: &BenchHarnessArgs) -> anyhow::Result<Ve
                     None => {
                         rows.push(CauseRow {
                             suspect: suspects[i].name,
-                            label,
+                            label: suspects[i].config.label(),
                             shape,
                             medians_ms: Vec::new(),
                             faults_per_call: Vec::new(),

@@ -63,6 +63,11 @@ impl Interference {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
+    /// Minor page faults per call of a window of `calls` calls.
+    pub fn minor_faults_per_call(&self, calls: usize) -> f64 {
+        self.minor_faults as f64 / calls.max(1) as f64
+    }
+
     /// Two windows of the same cores, one after the other (processes timed
     /// in turn), as one.
     pub fn plus(self, other: Interference) -> Interference {

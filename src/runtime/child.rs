@@ -743,7 +743,7 @@ pub fn run_instance_child(spec: &TrialSpec) -> anyhow::Result<InstanceOutput> {
 }
 
 /// How the processes' timed windows lay in time.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Windows {
     /// Instances, timed together, every instance a worker: their common
     /// window; the trial's interference is the worst process's (each had
@@ -794,8 +794,10 @@ fn merge_runs(
         timed.latencies_s.extend(run.latencies_s);
         timed.shape_of.extend(run.shape_of);
         timed.interference = match (timed.interference.take(), run.interference) {
-            (Some(a), Some(b)) if windows == Windows::InTurn => Some(a.plus(b)),
-            (Some(a), Some(b)) => Some(a.worse(b)),
+            (Some(a), Some(b)) => Some(match windows {
+                Windows::InTurn => a.plus(b),
+                Windows::AtOnce => a.worse(b),
+            }),
             (a, b) => a.or(b),
         };
         timed.samples += run.samples;

@@ -197,7 +197,7 @@ pub(super) fn reference(
                 faults_per_call: t
                     .interference
                     .as_ref()
-                    .map(|i| i.minor_faults as f64 / stats.iterations.max(1) as f64),
+                    .map(|i| i.minor_faults_per_call(stats.iterations)),
             })
         })
         .collect();
